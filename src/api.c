@@ -1,0 +1,289 @@
+/*-------------------------------------------------------------------------
+ *
+ * api.c
+ *	  The SQL-callable functions of the cached call path: cachier_wrap,
+ *	  cachier_clear, cachier_precache and cachier.call_* (the body of every
+ *	  memoized wrapper).  They only collect arguments, keep per-call-site
+ *	  state in fn_extra and call into cached_call.c and resolve.c.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "cachier.h"
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/regproc.h"
+
+/* The arguments of a VARIADIC "any" call, from position "first" on. */
+typedef struct GivenArgs
+{
+	int			n;
+	Datum	   *values;
+	bool	   *nulls;
+	Oid		   *types;
+} GivenArgs;
+
+/* State of one cachier_wrap / cachier_clear / cachier_precache call site. */
+typedef struct WrapSite
+{
+	ResolvedCall *resolved;
+	uint64		generation;
+	CallSite	site;
+	FmgrInfo	output;			/* result's output function (cachier_wrap) */
+} WrapSite;
+
+static char *
+function_name_arg(FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the function name must not be NULL"),
+				 errhint("Pass a name such as 'my_function', 'my_schema.my_function' or 'my_function(integer)'.")));
+	return text_to_cstring(PG_GETARG_TEXT_PP(0));
+}
+
+/*
+ * Collect the variadic "any" arguments.  A call written with VARIADIC and
+ * an array passes the array's elements.
+ */
+static void
+given_args(FunctionCallInfo fcinfo, int first, GivenArgs *given)
+{
+	int			i;
+
+	if (PG_NARGS() > first && get_fn_expr_variadic(fcinfo->flinfo))
+	{
+		Oid			elemtype;
+		int16		typlen;
+		bool		typbyval;
+		char		typalign;
+		ArrayType  *arr;
+
+		if (PG_ARGISNULL(first))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("the VARIADIC argument array must not be NULL")));
+		arr = PG_GETARG_ARRAYTYPE_P(first);
+		elemtype = ARR_ELEMTYPE(arr);
+		get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+		deconstruct_array(arr, elemtype, typlen, typbyval, typalign,
+						  &given->values, &given->nulls, &given->n);
+		given->types = palloc(sizeof(Oid) * Max(1, given->n));
+		for (i = 0; i < given->n; i++)
+			given->types[i] = elemtype;
+		return;
+	}
+	given->n = Max(0, PG_NARGS() - first);
+	given->values = palloc(sizeof(Datum) * Max(1, given->n));
+	given->nulls = palloc(sizeof(bool) * Max(1, given->n));
+	given->types = palloc(sizeof(Oid) * Max(1, given->n));
+	for (i = 0; i < given->n; i++)
+	{
+		given->values[i] = PG_GETARG_DATUM(first + i);
+		given->nulls[i] = PG_ARGISNULL(first + i);
+		given->types[i] = get_fn_expr_argtype(fcinfo->flinfo, first + i);
+		if (!OidIsValid(given->types[i]))
+			elog(ERROR, "could not determine the type of argument %d", first + i + 1);
+	}
+}
+
+static bool
+same_resolution(const ResolvedCall *rc, const char *fntext, const GivenArgs *given)
+{
+	return strcmp(rc->fntext, fntext) == 0 && rc->nsupplied == given->n &&
+		memcmp(rc->supplied, given->types, sizeof(Oid) * given->n) == 0;
+}
+
+/* The call site for fntext and these argument types, prepared if needed. */
+static WrapSite *
+wrap_site(FunctionCallInfo fcinfo, const char *fntext, const GivenArgs *given)
+{
+	WrapSite   *ws = (WrapSite *) fcinfo->flinfo->fn_extra;
+	MemoryContext mcxt = fcinfo->flinfo->fn_mcxt;
+	Oid			outfn;
+	bool		isvarlena;
+
+	if (ws && ws->generation == cachier_generation &&
+		!cachier_callsite_stale(&ws->site) &&
+		same_resolution(ws->resolved, fntext, given))
+		return ws;
+	if (ws == NULL)
+		ws = MemoryContextAllocZero(mcxt, sizeof(WrapSite));
+	fcinfo->flinfo->fn_extra = NULL;	/* until it is complete */
+	ws->resolved = cachier_resolve(fntext, given->n, given->types, mcxt);
+	cachier_callsite_init(&ws->site, ws->resolved->funcid, mcxt);
+	getTypeOutputInfo(ws->site.info->rettype, &outfn, &isvarlena);
+	fmgr_info_cxt(outfn, &ws->output, mcxt);
+	ws->generation = cachier_generation;
+	fcinfo->flinfo->fn_extra = ws;
+	return ws;
+}
+
+/* The function's own arguments, coerced and with defaults. */
+static void
+function_args(WrapSite *ws, GivenArgs *given, Datum **values, bool **nulls)
+{
+	int			nargs = ws->resolved->nargs;
+
+	*values = palloc(sizeof(Datum) * Max(1, nargs));
+	*nulls = palloc(sizeof(bool) * Max(1, nargs));
+	cachier_resolved_args(ws->resolved, given->values, given->nulls, *values, *nulls);
+}
+
+static void
+check_owner(Oid funcid)
+{
+	if (!pg_proc_ownercheck(funcid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_FUNCTION, get_func_name(funcid));
+}
+
+/* cachier_wrap(fn text, VARIADIC args "any") RETURNS text */
+PG_FUNCTION_INFO_V1(cachier_wrap);
+Datum
+cachier_wrap(PG_FUNCTION_ARGS)
+{
+	char	   *fntext = function_name_arg(fcinfo);
+	GivenArgs	given;
+	WrapSite   *ws;
+	Datum	   *values;
+	bool	   *nulls;
+	Datum		result;
+	bool		isnull;
+
+	given_args(fcinfo, 1, &given);
+	ws = wrap_site(fcinfo, fntext, &given);
+	function_args(ws, &given, &values, &nulls);
+	result = cachier_cached_call(&ws->site, values, nulls, PG_GET_COLLATION(), &isnull);
+	if (isnull)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(OutputFunctionCall(&ws->output, result)));
+}
+
+/* cachier_clear(fn text [, VARIADIC args "any"]) RETURNS bigint */
+PG_FUNCTION_INFO_V1(cachier_clear);
+Datum
+cachier_clear(PG_FUNCTION_ARGS)
+{
+	char	   *fntext = function_name_arg(fcinfo);
+	GivenArgs	given;
+	WrapSite   *ws;
+	Datum	   *values;
+	bool	   *nulls;
+	Oid			funcid;
+
+	if (PG_NARGS() == 1)
+	{
+		funcid = cachier_resolve_name_only(fntext);
+		check_owner(funcid);
+		PG_RETURN_INT64(cachier_store_delete(funcid, NULL));
+	}
+	given_args(fcinfo, 1, &given);
+	ws = wrap_site(fcinfo, fntext, &given);
+	check_owner(ws->site.funcid);
+	function_args(ws, &given, &values, &nulls);
+	PG_RETURN_INT64(cachier_clear_call(&ws->site, values, nulls));
+}
+
+/* cachier_precache(fn text, value anyelement [, VARIADIC args "any"]) */
+PG_FUNCTION_INFO_V1(cachier_precache);
+Datum
+cachier_precache(PG_FUNCTION_ARGS)
+{
+	char	   *fntext = function_name_arg(fcinfo);
+	GivenArgs	given;
+	WrapSite   *ws;
+	Datum	   *values;
+	bool	   *nulls;
+	Datum		value;
+
+	given_args(fcinfo, 2, &given);
+	ws = wrap_site(fcinfo, fntext, &given);
+	function_args(ws, &given, &values, &nulls);
+	value = cachier_coerce_value(PG_GETARG_DATUM(1), PG_ARGISNULL(1),
+								 get_fn_expr_argtype(fcinfo->flinfo, 1),
+								 ws->site.info->rettype, ws->site.info->signature);
+	PG_RETURN_BOOL(cachier_precache_value(&ws->site, values, nulls, value,
+										  PG_ARGISNULL(1)));
+}
+
+/* ---------------------------------------------------------------- wrappers */
+
+/*
+ * A wrapper passes exactly the function's declared argument types and a
+ * NULL of its result type; anything else (a hand-written call) is refused,
+ * since the result is returned as that type.
+ */
+static void
+check_wrapper_call(FunctionCallInfo fcinfo, const FunctionInfo *info)
+{
+	int			i;
+
+	if (PG_NARGS() - 2 != info->nargs ||
+		get_fn_expr_argtype(fcinfo->flinfo, 1) != info->rettype)
+		goto mismatch;
+	for (i = 0; i < info->nargs; i++)
+		if (get_fn_expr_argtype(fcinfo->flinfo, i + 2) != info->argtypes[i])
+			goto mismatch;
+	return;
+mismatch:
+	ereport(ERROR,
+			(errcode(ERRCODE_DATATYPE_MISMATCH),
+			 errmsg("the arguments do not match %s", info->signature),
+			 errhint("cachier.call_* functions are called by wrappers made with cachier_memoize(); call the wrapper or cachier_wrap() instead.")));
+}
+
+static CallSite *
+wrapper_site(FunctionCallInfo fcinfo, Oid funcid)
+{
+	CallSite   *site = (CallSite *) fcinfo->flinfo->fn_extra;
+	AclResult	aclresult;
+
+	if (site && site->funcid == funcid && !cachier_callsite_stale(site))
+		return site;
+	fcinfo->flinfo->fn_extra = NULL;
+	aclresult = pg_proc_aclcheck(funcid, GetUserId(), ACL_EXECUTE);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_FUNCTION, get_func_name(funcid));
+	cachier_check_cacheable(funcid);
+	if (site == NULL)
+		site = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(CallSite));
+	cachier_callsite_init(site, funcid, fcinfo->flinfo->fn_mcxt);
+	check_wrapper_call(fcinfo, site->info);
+	fcinfo->flinfo->fn_extra = site;
+	return site;
+}
+
+/* cachier.call_*(fn regprocedure, result anyelement [, VARIADIC args "any"]) */
+PG_FUNCTION_INFO_V1(cachier_call);
+Datum
+cachier_call(PG_FUNCTION_ARGS)
+{
+	CallSite   *site;
+	Datum		values[FUNC_MAX_ARGS];
+	bool		nulls[FUNC_MAX_ARGS];
+	Datum		result;
+	bool		isnull;
+	int			i;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the function to call must not be NULL")));
+	site = wrapper_site(fcinfo, PG_GETARG_OID(0));
+	for (i = 0; i < site->info->nargs; i++)
+	{
+		values[i] = PG_GETARG_DATUM(i + 2);
+		nulls[i] = PG_ARGISNULL(i + 2);
+	}
+	result = cachier_cached_call(site, values, nulls, PG_GET_COLLATION(), &isnull);
+	if (isnull)
+		PG_RETURN_NULL();
+	return result;
+}

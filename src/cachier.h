@@ -1,0 +1,228 @@
+/*-------------------------------------------------------------------------
+ *
+ * cachier.h
+ *	  Declarations shared by the files of the cachier extension.
+ *
+ * The design in one paragraph: a call goes through cached_call.c, which
+ * builds a key (key.c) from the function's identity (function_info.c) and
+ * the arguments, looks it up in the table tier (table_store.c), and on a
+ * miss takes the key's in-progress lock (inprogress.c), computes, encodes
+ * the value (codec.c) and stores it in the caller's transaction.  Options
+ * come from settings.c (GUCs) merged with the per-function row.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CACHIER_H
+#define CACHIER_H
+
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "utils/timestamp.h"
+
+#define CACHIER_KEY_LEN			32	/* SHA-256 */
+#define CACHIER_LOCKSPACE		51908	/* locktag_field4 of our advisory locks */
+#define CACHIER_NEVER			(-1)	/* "no limit" for durations and sizes */
+
+/* ---------------------------------------------------------------- settings.c */
+
+extern bool cachier_enabled;
+extern bool cachier_skip_cache;
+extern bool cachier_overwrite_cache;
+extern bool cachier_verbose;
+extern bool cachier_default_next_time;
+extern bool cachier_default_allow_null;
+
+extern int64 cachier_default_stale_after_us(void);
+extern int64 cachier_default_wait_timeout_us(void);
+extern int64 cachier_default_cleanup_interval_us(void);
+extern int64 cachier_default_entry_size_limit(void);
+extern bool cachier_max_age_us(int64 *max_age);
+
+extern void cachier_define_settings(void);
+extern int64 cachier_interval_us(const Interval *span);
+extern int64 cachier_option_interval_us(const Interval *span, const char *option);
+extern int64 cachier_parse_size(const char *text, const char *option);
+extern Interval *cachier_us_interval(int64 us);
+
+/* ---------------------------------------------------------------- function_info.c */
+
+/* a per-function option as stored: "unset" means use the setting */
+typedef struct CachierOptions
+{
+	bool		has_row;		/* a row exists in cachier.functions */
+	Oid			wrapper;
+	int64		stale_after_us; /* CACHIER_NEVER when unset */
+	int			next_time;		/* -1 unset, else 0/1 */
+	int64		wait_timeout_us;
+	int			allow_null;
+	int64		entry_size_limit;
+	int			cleanup_stale;
+	int64		cleanup_interval_us;
+	int			per_role;
+} CachierOptions;
+
+/* options merged with the settings: what a call obeys */
+typedef struct EffectiveOptions
+{
+	int64		stale_after_us; /* CACHIER_NEVER: never stale */
+	bool		next_time;
+	int64		wait_timeout_us;
+	bool		allow_null;
+	int64		entry_size_limit;	/* CACHIER_NEVER: unlimited */
+	bool		cleanup_stale;
+	int64		cleanup_interval_us;
+	bool		per_role;
+} EffectiveOptions;
+
+/* What cachier knows about one function; lives in the backend's cache. */
+typedef struct FunctionInfo
+{
+	Oid			funcid;			/* hash key */
+	bool		valid;
+	char	   *signature;		/* schema-qualified, e.g. public.f(integer) */
+	uint8		identity[CACHIER_KEY_LEN];	/* signature + definition digest */
+	int64		fingerprint;	/* first 8 bytes of identity */
+	int			nargs;
+	Oid		   *argtypes;
+	Oid			rettype;
+	bool		strict;
+	char		volatility;
+	CachierOptions options;
+} FunctionInfo;
+
+extern uint64 cachier_generation;
+
+extern FunctionInfo *cachier_function_info(Oid funcid);
+extern void cachier_effective_options(const FunctionInfo *info, EffectiveOptions *eff);
+extern void cachier_check_cacheable(Oid funcid);
+extern void cachier_register_invalidation(void);
+
+/* ---------------------------------------------------------------- catalog.c */
+
+typedef struct CachierRelations
+{
+	Oid			schema;
+	Oid			entries;
+	Oid			entries_pkey;
+	Oid			functions;
+	Oid			functions_pkey;
+	Oid			owner;
+} CachierRelations;
+
+extern const CachierRelations *cachier_relations(void);
+extern void cachier_forget_relations(void);
+extern bool cachier_is_our_relation(Oid relid);
+
+/* ---------------------------------------------------------------- subxact.c */
+
+extern bool cachier_run_guarded(void (*work) (void *), void *arg, ErrorData **error);
+
+/* ---------------------------------------------------------------- codec.c */
+
+/* How the values of one type are turned into bytes and back. */
+typedef struct TypeCodec
+{
+	Oid			type;
+	bool		binary;			/* send/recv; else output/input text */
+	int16		typlen;
+	bool		typbyval;
+	Oid			ioparam;
+	FmgrInfo	encode;
+	FmgrInfo	decode;
+} TypeCodec;
+
+extern void cachier_codec_init(TypeCodec *codec, Oid type, MemoryContext mcxt);
+extern bytea *cachier_encode(TypeCodec *codec, Datum value);
+extern void cachier_append_encoded(StringInfo buf, TypeCodec *codec, Datum value);
+extern Datum cachier_decode(TypeCodec *codec, const char *data, int len);
+extern bool cachier_decode_may_fail(Oid type);
+
+/* ---------------------------------------------------------------- key.c */
+
+extern void cachier_encode_args(StringInfo buf, TypeCodec *codecs, int nargs,
+								Datum *values, bool *nulls);
+extern void cachier_make_key(uint8 *key, const FunctionInfo *info,
+							 const StringInfo args, bool per_role);
+extern char *cachier_format_args_text(Oid funcid, const char *data, int len);
+extern void cachier_sha256(const uint8 *data, size_t len, uint8 *out);
+
+/* ---------------------------------------------------------------- table_store.c */
+
+typedef struct StoredEntry
+{
+	bool		found;
+	bool		isnull;			/* the cached result is NULL */
+	bytea	   *value;			/* detoasted copy in the caller's context */
+	TimestampTz created_at;
+	double		compute_ms;
+} StoredEntry;
+
+extern void cachier_store_lookup(Oid funcid, const uint8 *key, StoredEntry *entry);
+extern bool cachier_store_put(Oid funcid, const uint8 *key, int64 fingerprint,
+							  bytea *args, bytea *value, TimestampTz created_at,
+							  double compute_ms);
+extern int64 cachier_store_delete(Oid funcid, const uint8 *key);
+extern int64 cachier_exec_as_owner(const char *sql, int nargs, Oid *types,
+								   Datum *values, const char *nulls, Oid *first);
+extern bool cachier_can_write(const char **why);
+
+/* ---------------------------------------------------------------- inprogress.c */
+
+typedef enum WaitResult
+{
+	WAIT_DONE,					/* the computing session finished */
+	WAIT_TIMED_OUT,				/* wait_timeout passed */
+	WAIT_DEADLOCK				/* waiting would have deadlocked */
+} WaitResult;
+
+extern bool cachier_lock_try(const uint8 *key);
+extern void cachier_lock_release(const uint8 *key);
+extern bool cachier_lock_is_held_elsewhere(const uint8 *key);
+extern WaitResult cachier_lock_wait(const uint8 *key, int64 timeout_us);
+extern void cachier_lock_key_ids(const uint8 *key, uint32 *classid, uint32 *objid);
+
+/* ---------------------------------------------------------------- cached_call.c */
+
+/* One prepared call of a function: arguments already of its declared types. */
+typedef struct CallSite
+{
+	Oid			funcid;
+	uint64		generation;
+	FunctionInfo *info;
+	FmgrInfo	fn;				/* the cached function itself */
+	TypeCodec  *argcodecs;
+	TypeCodec	retcodec;
+	MemoryContext mcxt;
+} CallSite;
+
+extern void cachier_callsite_init(CallSite *site, Oid funcid, MemoryContext mcxt);
+extern bool cachier_callsite_stale(const CallSite *site);
+extern Datum cachier_cached_call(CallSite *site, Datum *args, bool *argnulls,
+								 Oid collation, bool *isnull);
+extern bool cachier_precache_value(CallSite *site, Datum *args, bool *argnulls,
+								   Datum value, bool valuenull);
+extern int64 cachier_clear_call(CallSite *site, Datum *args, bool *argnulls);
+
+/* ---------------------------------------------------------------- resolve.c */
+
+/* A function named by text and the coercions from the given argument types. */
+typedef struct ResolvedCall
+{
+	char	   *fntext;			/* the text it was resolved from */
+	int			nsupplied;
+	Oid		   *supplied;		/* the types given */
+	Oid			funcid;
+	int			nargs;			/* the function's argument count */
+	struct CoercionPlan *plan;	/* per argument: coercion or default */
+	struct ExprContext *econtext;
+} ResolvedCall;
+
+extern ResolvedCall *cachier_resolve(const char *fntext, int nsupplied,
+									 Oid *supplied, MemoryContext mcxt);
+extern void cachier_resolved_args(ResolvedCall *rc, Datum *in, bool *innulls,
+								  Datum *out, bool *outnulls);
+extern Oid	cachier_resolve_name_only(const char *fntext);
+extern Datum cachier_coerce_value(Datum value, bool isnull, Oid from, Oid to,
+								  const char *what);
+
+#endif							/* CACHIER_H */

@@ -1,0 +1,373 @@
+/*-------------------------------------------------------------------------
+ *
+ * function_info.c
+ *	  What cachier knows about a cached function: its identity (signature
+ *	  and a digest of its definition), argument and result types, and its
+ *	  per-function options from cachier.functions.
+ *
+ * Entries live in a backend-local hash in CacheMemoryContext.  Any change
+ * to pg_proc or pg_type, and any relcache invalidation of cachier.functions
+ * (cachier.set_options sends one), marks every entry invalid and bumps
+ * cachier_generation, which call sites compare to know when to re-prepare.
+ * Invalidation callbacks only flip flags: they never touch the catalogs.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "cachier.h"
+#include "catalog/pg_language.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/regproc.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+
+uint64		cachier_generation = 1;
+
+static HTAB *function_cache = NULL;
+
+/* ---------------------------------------------------------------- invalidation */
+
+static void
+invalidate_all(void)
+{
+	HASH_SEQ_STATUS status;
+	FunctionInfo *info;
+
+	cachier_generation++;
+	if (function_cache == NULL)
+		return;
+	hash_seq_init(&status, function_cache);
+	while ((info = hash_seq_search(&status)) != NULL)
+		info->valid = false;
+}
+
+static void
+syscache_changed(Datum arg, int cacheid, uint32 hashvalue)
+{
+	invalidate_all();
+}
+
+static void
+relcache_changed(Datum arg, Oid relid)
+{
+	if (!OidIsValid(relid) || cachier_is_our_relation(relid))
+	{
+		cachier_forget_relations();
+		invalidate_all();
+	}
+}
+
+void
+cachier_register_invalidation(void)
+{
+	CacheRegisterSyscacheCallback(PROCOID, syscache_changed, (Datum) 0);
+	CacheRegisterSyscacheCallback(TYPEOID, syscache_changed, (Datum) 0);
+	CacheRegisterRelcacheCallback(relcache_changed, (Datum) 0);
+}
+
+/* ---------------------------------------------------------------- identity */
+
+static void
+append_field(StringInfo buf, const char *text)
+{
+	if (text)
+		appendStringInfoString(buf, text);
+	appendStringInfoChar(buf, '\0');
+}
+
+static char *
+text_attribute(HeapTuple tuple, int attno)
+{
+	bool		isnull;
+	Datum		d = SysCacheGetAttr(PROCOID, tuple, attno, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+/*
+ * The digest covers everything that decides what the function returns and
+ * is the same on every server: names, never OIDs.  CREATE OR REPLACE or
+ * ALTER FUNCTION that changes any of it gives a new identity, so the old
+ * entries become misses by themselves.
+ */
+static void
+compute_identity(FunctionInfo *info, HeapTuple tuple)
+{
+	Form_pg_proc proc = (Form_pg_proc) GETSTRUCT(tuple);
+	StringInfoData buf;
+	bool		isnull;
+	Datum		config;
+
+	initStringInfo(&buf);
+	append_field(&buf, "cachier identity v1");
+	append_field(&buf, info->signature);
+	append_field(&buf, format_type_be_qualified(proc->prorettype));
+	append_field(&buf, get_language_name(proc->prolang, false));
+	append_field(&buf, text_attribute(tuple, Anum_pg_proc_prosrc));
+	append_field(&buf, text_attribute(tuple, Anum_pg_proc_probin));
+	(void) SysCacheGetAttr(PROCOID, tuple, Anum_pg_proc_prosqlbody, &isnull);
+	if (!isnull)
+		append_field(&buf, TextDatumGetCString(DirectFunctionCall1(pg_get_function_sqlbody,
+																   ObjectIdGetDatum(info->funcid))));
+	appendStringInfo(&buf, "%c%c%c%c%c", proc->provolatile,
+					 proc->proisstrict ? 't' : 'f', proc->prosecdef ? 't' : 'f',
+					 proc->proleakproof ? 't' : 'f', proc->proparallel);
+	append_field(&buf, "");
+	config = SysCacheGetAttr(PROCOID, tuple, Anum_pg_proc_proconfig, &isnull);
+	if (!isnull)
+		append_field(&buf, TextDatumGetCString(DirectFunctionCall2(array_to_text, config,
+																CStringGetTextDatum("\n"))));
+	cachier_sha256((uint8 *) buf.data, buf.len, info->identity);
+	memcpy(&info->fingerprint, info->identity, sizeof(int64));
+	pfree(buf.data);
+}
+
+/* ---------------------------------------------------------------- options */
+
+static void
+options_unset(CachierOptions *opts)
+{
+	opts->has_row = false;
+	opts->wrapper = InvalidOid;
+	opts->stale_after_us = CACHIER_NEVER;
+	opts->next_time = -1;
+	opts->wait_timeout_us = CACHIER_NEVER;
+	opts->allow_null = -1;
+	opts->entry_size_limit = CACHIER_NEVER;
+	opts->cleanup_stale = -1;
+	opts->cleanup_interval_us = CACHIER_NEVER;
+	opts->per_role = -1;
+}
+
+static int64
+interval_column(Datum *values, bool *nulls, int attno)
+{
+	if (nulls[attno - 1])
+		return CACHIER_NEVER;
+	return cachier_interval_us(DatumGetIntervalP(values[attno - 1]));
+}
+
+static int
+bool_column(Datum *values, bool *nulls, int attno)
+{
+	return nulls[attno - 1] ? -1 : (int) DatumGetBool(values[attno - 1]);
+}
+
+/* Columns of cachier.functions, in table order. */
+enum
+{
+	Col_fn = 1, Col_wrapper, Col_stale_after, Col_next_time, Col_wait_timeout,
+	Col_allow_null, Col_entry_size_limit, Col_cleanup_stale,
+	Col_cleanup_interval, Col_per_role, Col_updated_at, Natts_functions = Col_updated_at
+};
+
+static void
+load_options(Oid funcid, CachierOptions *opts)
+{
+	const CachierRelations *rels = cachier_relations();
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData skey;
+	HeapTuple	tuple;
+
+	options_unset(opts);
+	rel = table_open(rels->functions, AccessShareLock);
+	ScanKeyInit(&skey, Col_fn, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(funcid));
+	scan = systable_beginscan(rel, rels->functions_pkey, true, SnapshotSelf, 1, &skey);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+	{
+		Datum		values[Natts_functions];
+		bool		nulls[Natts_functions];
+
+		heap_deform_tuple(tuple, RelationGetDescr(rel), values, nulls);
+		opts->has_row = true;
+		opts->wrapper = nulls[Col_wrapper - 1] ? InvalidOid :
+			DatumGetObjectId(values[Col_wrapper - 1]);
+		opts->stale_after_us = interval_column(values, nulls, Col_stale_after);
+		opts->next_time = bool_column(values, nulls, Col_next_time);
+		opts->wait_timeout_us = interval_column(values, nulls, Col_wait_timeout);
+		opts->allow_null = bool_column(values, nulls, Col_allow_null);
+		opts->entry_size_limit = nulls[Col_entry_size_limit - 1] ? CACHIER_NEVER :
+			DatumGetInt64(values[Col_entry_size_limit - 1]);
+		opts->cleanup_stale = bool_column(values, nulls, Col_cleanup_stale);
+		opts->cleanup_interval_us = interval_column(values, nulls, Col_cleanup_interval);
+		opts->per_role = bool_column(values, nulls, Col_per_role);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+}
+
+void
+cachier_effective_options(const FunctionInfo *info, EffectiveOptions *eff)
+{
+	const CachierOptions *o = &info->options;
+
+	eff->stale_after_us = o->stale_after_us != CACHIER_NEVER ?
+		o->stale_after_us : cachier_default_stale_after_us();
+	eff->next_time = o->next_time >= 0 ? o->next_time : cachier_default_next_time;
+	eff->wait_timeout_us = o->wait_timeout_us != CACHIER_NEVER ?
+		o->wait_timeout_us : cachier_default_wait_timeout_us();
+	eff->allow_null = o->allow_null >= 0 ? o->allow_null : cachier_default_allow_null;
+	eff->entry_size_limit = o->entry_size_limit != CACHIER_NEVER ?
+		o->entry_size_limit : cachier_default_entry_size_limit();
+	eff->cleanup_stale = o->cleanup_stale > 0;
+	eff->cleanup_interval_us = o->cleanup_interval_us != CACHIER_NEVER ?
+		o->cleanup_interval_us : cachier_default_cleanup_interval_us();
+	eff->per_role = o->per_role > 0;
+}
+
+/* ---------------------------------------------------------------- checks */
+
+static bool
+is_unsupported_type(Oid type)
+{
+	return IsPolymorphicType(type) || type == ANYOID || type == INTERNALOID ||
+		type == CSTRINGOID || type == TRIGGEROID || type == EVENT_TRIGGEROID ||
+		type == VOIDOID || get_typtype(type) == TYPTYPE_PSEUDO;
+}
+
+/*
+ * Refuse what cannot be cached, with a clear error.  Results of type
+ * record are refused too: their binary form names a row type that only
+ * the computing backend knows.
+ */
+void
+cachier_check_cacheable(Oid funcid)
+{
+	HeapTuple	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
+	Form_pg_proc proc;
+	const char *kind = NULL;
+	int			i;
+
+	if (!HeapTupleIsValid(tuple))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("function with OID %u does not exist", funcid)));
+	proc = (Form_pg_proc) GETSTRUCT(tuple);
+	if (proc->prokind == PROKIND_AGGREGATE)
+		kind = "aggregate functions";
+	else if (proc->prokind == PROKIND_WINDOW)
+		kind = "window functions";
+	else if (proc->prokind == PROKIND_PROCEDURE)
+		kind = "procedures";
+	else if (proc->proretset)
+		kind = "set-returning functions";
+	if (kind)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cachier does not support %s", kind),
+				 errdetail("%s is one of them.", format_procedure(funcid)),
+				 errhint("Cache a plain function that returns one value.")));
+	if (is_unsupported_type(proc->prorettype))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cachier cannot cache results of type %s",
+						format_type_be(proc->prorettype)),
+				 errdetail("%s returns %s.", format_procedure(funcid),
+						   format_type_be(proc->prorettype)),
+				 proc->prorettype == RECORDOID ?
+				 errhint("Declare a composite type and return it instead of record.") : 0));
+	for (i = 0; i < proc->pronargs; i++)
+		if (is_unsupported_type(proc->proargtypes.values[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cachier does not support arguments of type %s",
+							format_type_be(proc->proargtypes.values[i])),
+					 errdetail("Argument %d of %s is of that type.", i + 1,
+							   format_procedure(funcid))));
+	ReleaseSysCache(tuple);
+}
+
+/* ---------------------------------------------------------------- the cache */
+
+static void
+fill_info(FunctionInfo *info)
+{
+	HeapTuple	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(info->funcid));
+	Form_pg_proc proc;
+	MemoryContext old;
+
+	if (!HeapTupleIsValid(tuple))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("function with OID %u does not exist", info->funcid)));
+	proc = (Form_pg_proc) GETSTRUCT(tuple);
+
+	/*
+	 * The old signature and argtypes are not freed: an outer call of the
+	 * same function (recursion) may still be reading them.
+	 */
+	old = MemoryContextSwitchTo(CacheMemoryContext);
+	info->signature = format_procedure_qualified(info->funcid);
+	info->nargs = proc->pronargs;
+	info->argtypes = palloc(sizeof(Oid) * Max(1, info->nargs));
+	memcpy(info->argtypes, proc->proargtypes.values, sizeof(Oid) * info->nargs);
+	MemoryContextSwitchTo(old);
+
+	info->rettype = proc->prorettype;
+	info->strict = proc->proisstrict;
+	info->volatility = proc->provolatile;
+	compute_identity(info, tuple);
+	ReleaseSysCache(tuple);
+	load_options(info->funcid, &info->options);
+}
+
+FunctionInfo *
+cachier_function_info(Oid funcid)
+{
+	FunctionInfo *info;
+	bool		found;
+
+	if (function_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(FunctionInfo);
+		ctl.hcxt = CacheMemoryContext;
+		function_cache = hash_create("cachier functions", 64, &ctl,
+									 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	info = hash_search(function_cache, &funcid, HASH_ENTER, &found);
+	if (!found)
+	{
+		info->valid = false;
+		info->signature = NULL;
+		info->argtypes = NULL;
+	}
+	/*
+	 * Filling reads catalogs, which may process invalidations that clear
+	 * "valid" again: then the data may be outdated, so fill once more.
+	 */
+	while (!info->valid)
+	{
+		info->valid = true;
+		PG_TRY();
+		{
+			fill_info(info);
+		}
+		PG_CATCH();
+		{
+			info->valid = false;
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+	}
+	return info;
+}

@@ -1,0 +1,153 @@
+/*-------------------------------------------------------------------------
+ *
+ * key.c
+ *	  Builds cache keys from a function's identity and its arguments, and
+ *	  reads stored arguments back for display.
+ *
+ * The arguments, already coerced to the function's declared types, are
+ * encoded one after another: a tag byte ('n' for NULL, 'v' for a value)
+ * and, for a value, its 4-byte big-endian length and its binary (or text)
+ * form from codec.c.  The key is the SHA-256 of a version tag, the
+ * function's identity digest, those bytes and, for per_role functions, the
+ * role's name.  Nothing in it depends on OIDs or on the session, so the
+ * same call gives the same key on every server of a major version.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "cachier.h"
+#include "catalog/pg_type.h"
+#include "common/cryptohash.h"
+#include "miscadmin.h"
+#include "port/pg_bswap.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#define TAG_NULL	'n'
+#define TAG_VALUE	'v'
+
+void
+cachier_sha256(const uint8 *data, size_t len, uint8 *out)
+{
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+
+	if (ctx == NULL || pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, data, len) < 0 ||
+		pg_cryptohash_final(ctx, out, CACHIER_KEY_LEN) < 0)
+		elog(ERROR, "could not compute a SHA-256 digest: %s",
+			 pg_cryptohash_error(ctx));
+	pg_cryptohash_free(ctx);
+}
+
+void
+cachier_encode_args(StringInfo buf, TypeCodec *codecs, int nargs,
+					Datum *values, bool *nulls)
+{
+	int			i;
+
+	for (i = 0; i < nargs; i++)
+	{
+		if (nulls[i])
+		{
+			appendStringInfoChar(buf, TAG_NULL);
+			continue;
+		}
+		appendStringInfoChar(buf, TAG_VALUE);
+		cachier_append_encoded(buf, &codecs[i], values[i]);
+	}
+}
+
+void
+cachier_make_key(uint8 *key, const FunctionInfo *info, const StringInfo args,
+				 bool per_role)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "cachier key v1");
+	appendBinaryStringInfo(&buf, (const char *) info->identity, CACHIER_KEY_LEN);
+	appendBinaryStringInfo(&buf, args->data, args->len);
+	if (per_role)
+	{
+		appendStringInfoString(&buf, "role:");
+		appendStringInfoString(&buf, GetUserNameFromId(GetUserId(), false));
+	}
+	cachier_sha256((uint8 *) buf.data, buf.len, key);
+	pfree(buf.data);
+}
+
+/* One argument's readable form: numbers and booleans bare, the rest quoted. */
+static void
+append_readable(StringInfo out, TypeCodec *codec, const char *data, int len)
+{
+	Datum		value = cachier_decode(codec, data, len);
+	Oid			outfn;
+	bool		isvarlena;
+	char	   *text;
+	char		category;
+	bool		preferred;
+
+	getTypeOutputInfo(codec->type, &outfn, &isvarlena);
+	text = OidOutputFunctionCall(outfn, value);
+	get_type_category_preferred(codec->type, &category, &preferred);
+	if (category == TYPCATEGORY_NUMERIC || category == TYPCATEGORY_BOOLEAN)
+		appendStringInfoString(out, text);
+	else
+		appendStringInfoString(out, quote_literal_cstr(text));
+}
+
+/*
+ * "(42, 'abc', NULL)" from stored arguments.  Arguments that can no longer
+ * be read (the function changed) are shown as "?".
+ */
+char *
+cachier_format_args_text(Oid funcid, const char *data, int len)
+{
+	FunctionInfo *info = cachier_function_info(funcid);
+	StringInfoData out;
+	int			pos = 0;
+	int			i;
+
+	initStringInfo(&out);
+	appendStringInfoChar(&out, '(');
+	for (i = 0; i < info->nargs; i++)
+	{
+		TypeCodec	codec;
+		uint32		vlen;
+
+		if (i > 0)
+			appendStringInfoString(&out, ", ");
+		if (pos >= len)
+		{
+			appendStringInfoChar(&out, '?');
+			continue;
+		}
+		if (data[pos++] == TAG_NULL)
+		{
+			appendStringInfoString(&out, "NULL");
+			continue;
+		}
+		if (pos + 4 > len)
+		{
+			appendStringInfoChar(&out, '?');
+			pos = len;
+			continue;
+		}
+		memcpy(&vlen, data + pos, 4);
+		vlen = pg_ntoh32(vlen);
+		pos += 4;
+		if (vlen > (uint32) (len - pos))
+		{
+			appendStringInfoChar(&out, '?');
+			pos = len;
+			continue;
+		}
+		cachier_codec_init(&codec, info->argtypes[i], CurrentMemoryContext);
+		append_readable(&out, &codec, data + pos, vlen);
+		pos += vlen;
+	}
+	appendStringInfoChar(&out, ')');
+	return out.data;
+}

@@ -1,0 +1,262 @@
+/*-------------------------------------------------------------------------
+ *
+ * table_store.c
+ *	  The table tier: cachier.entries, read by direct index scans and
+ *	  written with SPI in the caller's transaction.
+ *
+ * Reads use SnapshotSelf: the latest committed entries plus the caller's
+ * own, whatever the caller's isolation level, because a value committed
+ * by another session after our snapshot was taken is exactly what a
+ * shared cache should serve.  Writes run as the table's owner (PUBLIC has
+ * no rights on it) inside a subtransaction, so that a failure to store
+ * becomes a WARNING and never fails the caller's query; cancellation is
+ * re-thrown.  Only the session that holds a key's in-progress lock
+ * (inprogress.c) stores it, so INSERT ... ON CONFLICT never waits on a
+ * concurrent insert of the same key.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "cachier.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/fmgroids.h"
+#include "utils/snapmgr.h"
+
+/* Columns of cachier.entries, in table order. */
+enum
+{
+	Col_function_id = 1, Col_key, Col_fingerprint, Col_args, Col_value,
+	Col_created_at, Col_compute_ms
+};
+
+static SPIPlanPtr put_plan = NULL;
+
+static bytea *
+key_bytea(const uint8 *key)
+{
+	bytea	   *k = palloc(VARHDRSZ + CACHIER_KEY_LEN);
+
+	SET_VARSIZE(k, VARHDRSZ + CACHIER_KEY_LEN);
+	memcpy(VARDATA(k), key, CACHIER_KEY_LEN);
+	return k;
+}
+
+void
+cachier_store_lookup(Oid funcid, const uint8 *key, StoredEntry *entry)
+{
+	const CachierRelations *rels = cachier_relations();
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData skey[2];
+	HeapTuple	tuple;
+
+	entry->found = false;
+	rel = table_open(rels->entries, AccessShareLock);
+	ScanKeyInit(&skey[0], Col_function_id, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(funcid));
+	ScanKeyInit(&skey[1], Col_key, BTEqualStrategyNumber, F_BYTEAEQ,
+				PointerGetDatum(key_bytea(key)));
+	scan = systable_beginscan(rel, rels->entries_pkey, true, SnapshotSelf, 2, skey);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+	{
+		TupleDesc	desc = RelationGetDescr(rel);
+		bool		isnull;
+		Datum		d;
+
+		entry->found = true;
+		d = heap_getattr(tuple, Col_value, desc, &entry->isnull);
+		entry->value = entry->isnull ? NULL :
+			(bytea *) pg_detoast_datum_copy((struct varlena *) DatumGetPointer(d));
+		entry->created_at = DatumGetTimestampTz(heap_getattr(tuple, Col_created_at,
+															 desc, &isnull));
+		entry->compute_ms = DatumGetFloat8(heap_getattr(tuple, Col_compute_ms,
+														desc, &isnull));
+	}
+	systable_endscan(scan);
+	table_close(rel, NoLock);
+}
+
+/* Whether this session may write the cache now; why not, if it may not. */
+bool
+cachier_can_write(const char **why)
+{
+	if (RecoveryInProgress())
+		*why = "the server is a hot standby";
+	else if (XactReadOnly)
+		*why = "the transaction is read-only";
+	else if (IsInParallelMode())
+		*why = "the call runs in a parallel operation";
+	else
+		return true;
+	return false;
+}
+
+typedef struct PutArgs
+{
+	Datum		values[7];
+	char		nulls[7];
+} PutArgs;
+
+static void
+prepare_put(void)
+{
+	Oid			types[7] = {REGPROCEDUREOID, BYTEAOID, INT8OID, BYTEAOID,
+	BYTEAOID, TIMESTAMPTZOID, FLOAT8OID};
+
+	if (put_plan != NULL)
+		return;
+	put_plan = SPI_prepare("INSERT INTO cachier.entries AS e"
+						   " (function_id, key, fingerprint, args, value, created_at, compute_ms)"
+						   " VALUES ($1, $2, $3, $4, $5, $6, $7)"
+						   " ON CONFLICT (function_id, key) DO UPDATE SET"
+						   " fingerprint = excluded.fingerprint, args = excluded.args,"
+						   " value = excluded.value, created_at = excluded.created_at,"
+						   " compute_ms = excluded.compute_ms",
+						   7, types);
+	if (put_plan == NULL || SPI_keepplan(put_plan) != 0)
+		elog(ERROR, "cachier: could not prepare the store statement: %s",
+			 SPI_result_code_string(SPI_result));
+}
+
+static void
+run_put(PutArgs *args)
+{
+	int			rc;
+
+	prepare_put();
+	rc = SPI_execute_plan(put_plan, args->values, args->nulls, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "cachier: storing an entry failed: %s",
+			 SPI_result_code_string(rc));
+}
+
+/* Store as the storage owner; runs inside cachier_run_guarded. */
+static void
+put_as_owner(void *arg)
+{
+	Oid			userid;
+	int			sec;
+
+	GetUserIdAndSecContext(&userid, &sec);
+	SetUserIdAndSecContext(cachier_relations()->owner,
+						   sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "cachier: SPI_connect failed");
+	run_put((PutArgs *) arg);
+	SPI_finish();
+}
+
+/*
+ * Run put as the storage owner in a subtransaction (which restores the
+ * user on the way out).  False, with a WARNING, when it failed.
+ */
+static bool
+put_protected(PutArgs *args)
+{
+	Oid			save_userid;
+	int			save_sec;
+	ErrorData  *error;
+	bool		ok;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	ok = cachier_run_guarded(put_as_owner, args, &error);
+	SetUserIdAndSecContext(save_userid, save_sec);
+	if (!ok)
+	{
+		ereport(WARNING,
+				(errcode(error->sqlerrcode),
+				 errmsg("cachier: could not store a cache entry: %s", error->message),
+				 errdetail("The result was returned but not cached.")));
+		FreeErrorData(error);
+	}
+	return ok;
+}
+
+bool
+cachier_store_put(Oid funcid, const uint8 *key, int64 fingerprint,
+				  bytea *args, bytea *value, TimestampTz created_at,
+				  double compute_ms)
+{
+	PutArgs		put;
+
+	memset(put.nulls, ' ', sizeof(put.nulls));
+	put.values[0] = ObjectIdGetDatum(funcid);
+	put.values[1] = PointerGetDatum(key_bytea(key));
+	put.values[2] = Int64GetDatum(fingerprint);
+	put.values[3] = PointerGetDatum(args);
+	put.values[4] = PointerGetDatum(value);
+	put.nulls[4] = value == NULL ? 'n' : ' ';
+	put.values[5] = TimestampTzGetDatum(created_at);
+	put.values[6] = Float8GetDatum(compute_ms);
+	return put_protected(&put);
+}
+
+/*
+ * Run one statement as the storage owner in the caller's transaction.
+ * Errors propagate: this serves explicit requests.  Returns the number of
+ * rows processed; *first, if wanted, gets the first column (an OID) of the
+ * first row, or InvalidOid.
+ */
+int64
+cachier_exec_as_owner(const char *sql, int nargs, Oid *types, Datum *values,
+					  const char *nulls, Oid *first)
+{
+	Oid			save_userid;
+	int			save_sec;
+	int64		processed;
+	int			rc;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(cachier_relations()->owner,
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "cachier: SPI_connect failed");
+	rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+	if (rc < 0)
+		elog(ERROR, "cachier: \"%s\" failed: %s", sql, SPI_result_code_string(rc));
+	processed = (int64) SPI_processed;
+	if (first)
+	{
+		bool		isnull = true;
+
+		*first = InvalidOid;
+		if (SPI_processed > 0 && SPI_tuptable)
+		{
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+										  1, &isnull);
+
+			if (!isnull)
+				*first = DatumGetObjectId(d);
+		}
+	}
+	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec);
+	return processed;
+}
+
+/* Remove one entry (key given) or all entries of a function. */
+int64
+cachier_store_delete(Oid funcid, const uint8 *key)
+{
+	Oid			types[2] = {REGPROCEDUREOID, BYTEAOID};
+	Datum		values[2];
+
+	values[0] = ObjectIdGetDatum(funcid);
+	if (key == NULL)
+		return cachier_exec_as_owner("DELETE FROM cachier.entries WHERE function_id = $1",
+									 1, types, values, NULL, NULL);
+	values[1] = PointerGetDatum(key_bytea(key));
+	return cachier_exec_as_owner("DELETE FROM cachier.entries WHERE function_id = $1 AND key = $2",
+								 2, types, values, NULL, NULL);
+}
