@@ -1,10 +1,82 @@
--- cachier_wrap: calls through the cache, resolution of the function name
+-- cachier_wrap(fn, args...): calls fn through the cache and returns the
+-- result as text.  The name resolves as a direct call would.
 CREATE EXTENSION cachier;
+CREATE SCHEMA wrap_test;
+SET search_path = wrap_test, public;
 CREATE SEQUENCE calls;
 CREATE FUNCTION slow_add(a int, b int DEFAULT 10) RETURNS int
 LANGUAGE plpgsql AS $$ BEGIN PERFORM nextval('calls'); RETURN a + b; END $$;
+CREATE FUNCTION executions() RETURNS bigint LANGUAGE sql
+AS $$ SELECT last_value - 1 + is_called::int FROM calls $$;
 
 -- the first call computes, the second is served from the cache
 SELECT cachier_wrap('slow_add', 1, 2);
 SELECT cachier_wrap('slow_add', 1, 2);
-SELECT last_value AS executions FROM calls;
+SELECT executions();
+
+-- users cast the text back
+SELECT cachier_wrap('slow_add', 1, 2)::int + 1 AS plus_one;
+
+-- schema-qualified names and signatures reach the same entry
+SELECT cachier_wrap('public.slow_add', 1, 2);
+SELECT cachier_wrap('slow_add(int,int)', 1, 2);
+SELECT cachier_wrap('slow_add(integer, integer)', 1::smallint, 2::smallint);
+SELECT executions();
+
+-- implicit casts apply as in a direct call: smallint and an unknown
+-- literal become integer, and it is the same entry
+SELECT cachier_wrap('slow_add', 1::smallint, '2');
+SELECT executions();
+
+-- defaults fill missing arguments: slow_add(1) is slow_add(1, 10)
+SELECT cachier_wrap('slow_add', 1);
+SELECT cachier_wrap('slow_add', 1, 10);
+SELECT executions();
+
+-- VARIADIC with an array passes its elements
+SELECT cachier_wrap('slow_add', VARIADIC ARRAY[1, 2]);
+SELECT executions();
+
+-- functions without arguments
+CREATE FUNCTION answer() RETURNS text LANGUAGE plpgsql
+AS $$ BEGIN PERFORM nextval('calls'); RETURN 'forty-two'; END $$;
+SELECT cachier_wrap('answer');
+SELECT cachier_wrap('answer');
+SELECT executions();
+
+-- overloads are told apart by the argument types
+CREATE FUNCTION twice(x int) RETURNS int LANGUAGE sql AS 'SELECT x * 2';
+CREATE FUNCTION twice(x text) RETURNS text LANGUAGE sql AS 'SELECT x || x';
+SELECT cachier_wrap('twice', 21), cachier_wrap('twice', 'ab'::text);
+
+-- NULL arguments are part of the key; a strict function gives NULL
+-- without being called, as it would directly
+CREATE FUNCTION null_count(a int, b int) RETURNS int LANGUAGE plpgsql
+AS $$ BEGIN PERFORM nextval('calls'); RETURN (a IS NULL)::int + (b IS NULL)::int; END $$;
+SELECT cachier_wrap('null_count', NULL::int, 1), cachier_wrap('null_count', 1, NULL::int);
+SELECT cachier_wrap('null_count', NULL::int, 1);
+SELECT executions();
+CREATE FUNCTION strict_inc(a int) RETURNS int LANGUAGE sql STRICT AS 'SELECT a + 1';
+SELECT cachier_wrap('strict_inc', NULL::int) IS NULL AS is_null;
+
+-- errors raised by the function reach the caller unchanged, and nothing
+-- is cached
+CREATE FUNCTION fails(x int) RETURNS int LANGUAGE plpgsql
+AS $$ BEGIN PERFORM nextval('calls'); RAISE EXCEPTION 'fails(%) failed', x USING ERRCODE = 'P0042'; END $$;
+SELECT cachier_wrap('fails', 7);
+DO $$
+BEGIN
+    PERFORM cachier_wrap('fails', 8);
+EXCEPTION WHEN OTHERS THEN
+    RAISE NOTICE 'caught SQLSTATE %: %', SQLSTATE, SQLERRM;
+END
+$$;
+SELECT count(*) FROM cachier.entries WHERE function_id = 'fails(int)'::regprocedure;
+
+-- what the cache holds, readable
+SELECT function, arguments, stale, processing, completed, size_bytes
+  FROM cachier_entries ORDER BY function::text, arguments;
+
+SET client_min_messages = warning;
+DROP SCHEMA wrap_test CASCADE;
+DROP EXTENSION cachier;

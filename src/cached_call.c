@@ -395,8 +395,8 @@ cachier_cached_call(CallSite *site, Datum *args, bool *argnulls, Oid collation,
 		if (cachier_verbose)
 			ereport(NOTICE,
 					(errmsg("cachier: bypassed: %s", site->info->signature),
-					 errdetail("%s is off.", cachier_enabled ?
-							   "cachier.skip_cache is on, so the cache" : "cachier.enabled")));
+					 errdetail("%s", cachier_enabled ? "cachier.skip_cache is on." :
+							   "cachier.enabled is off.")));
 		return compute(&c, isnull, &started, &ms);
 	}
 	call_begin(&c, site, args, argnulls, collation);

@@ -24,6 +24,7 @@
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/hsearch.h"
@@ -98,6 +99,20 @@ text_attribute(HeapTuple tuple, int attno)
 	return isnull ? NULL : TextDatumGetCString(d);
 }
 
+/* proconfig ("name=value" settings), one field each */
+static void
+append_config(StringInfo buf, ArrayType *config)
+{
+	Datum	   *items;
+	bool	   *nulls;
+	int			n;
+	int			i;
+
+	deconstruct_array(config, TEXTOID, -1, false, TYPALIGN_INT, &items, &nulls, &n);
+	for (i = 0; i < n; i++)
+		append_field(buf, nulls[i] ? NULL : TextDatumGetCString(items[i]));
+}
+
 /*
  * The digest covers everything that decides what the function returns and
  * is the same on every server: names, never OIDs.  CREATE OR REPLACE or
@@ -129,8 +144,7 @@ compute_identity(FunctionInfo *info, HeapTuple tuple)
 	append_field(&buf, "");
 	config = SysCacheGetAttr(PROCOID, tuple, Anum_pg_proc_proconfig, &isnull);
 	if (!isnull)
-		append_field(&buf, TextDatumGetCString(DirectFunctionCall2(array_to_text, config,
-																CStringGetTextDatum("\n"))));
+		append_config(&buf, DatumGetArrayTypeP(config));
 	cachier_sha256((uint8 *) buf.data, buf.len, info->identity);
 	memcpy(&info->fingerprint, info->identity, sizeof(int64));
 	pfree(buf.data);

@@ -128,8 +128,9 @@ find_by_signature(const char *fntext, int nsupplied, List **defaults)
 	if (nsupplied > nargs || (nsupplied < nargs && *defaults == NIL))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
-				 errmsg("%s takes %d arguments, %d given", format_procedure(funcid),
-						nargs, nsupplied),
+				 errmsg_plural("%s takes %d argument, %d given",
+							   "%s takes %d arguments, %d given",
+							   nargs, format_procedure(funcid), nargs, nsupplied),
 				 errhint("Pass one value per parameter; only parameters with defaults may be left out.")));
 	return funcid;
 }

@@ -1,0 +1,79 @@
+-- Bad input gets a clear error, never a crash, and nothing cached is lost
+CREATE EXTENSION cachier;
+CREATE SCHEMA bad_input_test;
+SET search_path = bad_input_test, public;
+CREATE FUNCTION ok(x int) RETURNS int LANGUAGE sql AS 'SELECT x';
+SELECT cachier_memoize('ok(int)');
+SELECT ok_cached(1);
+
+-- unknown and ambiguous functions
+SELECT cachier_wrap('no_such_function', 1);
+SELECT cachier_wrap('nope.ok', 1);
+SELECT cachier_wrap('ok(text, text)', 1);
+SELECT cachier_wrap('ok', 'a'::text);
+CREATE FUNCTION dup(x int) RETURNS int LANGUAGE sql AS 'SELECT x';
+CREATE FUNCTION dup(x bigint) RETURNS int LANGUAGE sql AS 'SELECT 1';
+SELECT cachier_wrap('dup', 1::smallint);
+SELECT cachier_clear('dup');
+SELECT cachier_wrap('int4', '12');
+SELECT cachier_wrap('ok(', 1);
+SELECT cachier_wrap('', 1);
+
+-- wrong argument count or types
+SELECT cachier_wrap('ok');
+SELECT cachier_wrap('ok', 1, 2);
+SELECT cachier_wrap('ok(int)', 1, 2);
+SELECT cachier_wrap('ok(int)', 'x'::text);
+SELECT cachier_wrap('ok(int)', '1.5');
+
+-- NULL function name
+SELECT cachier_wrap(NULL, 1);
+SELECT cachier_clear(NULL);
+SELECT cachier_precache(NULL, 1, 1);
+SELECT cachier_memoize(NULL);
+SELECT cachier_configure(NULL);
+SELECT cachier_wrap('ok', VARIADIC NULL::int[]);
+
+-- kinds of functions that cannot be cached
+CREATE PROCEDURE proc(x int) LANGUAGE sql AS 'SELECT 1';
+CREATE AGGREGATE agg(int) (sfunc = int4pl, stype = int);
+CREATE FUNCTION srf(x int) RETURNS SETOF int LANGUAGE sql AS 'SELECT x';
+CREATE FUNCTION nothing(x int) RETURNS void LANGUAGE sql AS '';
+CREATE FUNCTION rec(x int, OUT a int, OUT b int) LANGUAGE sql AS 'SELECT x, x';
+CREATE FUNCTION trig() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NULL; END';
+SELECT cachier_wrap('proc', 1);
+SELECT cachier_wrap('agg', 1);
+SELECT cachier_wrap('row_number');
+SELECT cachier_wrap('srf', 1);
+SELECT cachier_wrap('nothing', 1);
+SELECT cachier_wrap('rec', 1);
+SELECT cachier_memoize('proc(int)');
+SELECT cachier_memoize('agg(int)');
+SELECT cachier_memoize('srf(int)');
+SELECT cachier_memoize('nothing(int)');
+SELECT cachier_memoize('rec(int)');
+SELECT cachier_memoize('trig()');
+
+-- invalid option values
+SELECT cachier_configure('ok(int)', stale_after => '-1 day');
+SELECT cachier_configure('ok(int)', wait_timeout => '-5 seconds');
+SELECT cachier_configure('ok(int)', cleanup_interval => '-1 hour');
+SELECT cachier_configure('ok(int)', entry_size_limit => '10XB');
+SELECT cachier_configure('ok(int)', entry_size_limit => 'lots');
+SELECT cachier_configure('ok(int)', entry_size_limit => '-3KB');
+SELECT cachier_memoize('ok(int)', name => 'a.b.c');
+
+-- memoizing a wrapper, and a wrapper name that already exists
+SELECT cachier_memoize('ok_cached(int)');
+SELECT cachier_configure('ok_cached(int)');
+CREATE FUNCTION taken(x int) RETURNS int LANGUAGE sql AS 'SELECT -x';
+SELECT cachier_memoize('ok(int)', name => 'taken');
+SELECT taken(1);
+
+-- after all of that, what was cached is still there and still served
+SELECT function, arguments FROM cachier_entries;
+SELECT ok_cached(1);
+
+SET client_min_messages = warning;
+DROP SCHEMA bad_input_test CASCADE;
+DROP EXTENSION cachier CASCADE;

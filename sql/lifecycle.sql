@@ -1,0 +1,64 @@
+-- Entries follow the function: a new definition makes old entries misses
+-- and removes them, DROP FUNCTION and DROP EXTENSION leave nothing behind
+CREATE EXTENSION cachier;
+CREATE SCHEMA lifecycle_test;
+SET search_path = lifecycle_test, public;
+CREATE FUNCTION version_of(x int) RETURNS text LANGUAGE sql AS $$ SELECT 'v1:' || x $$;
+SELECT cachier_memoize('version_of(int)', stale_after => '1 day');
+SELECT version_of_cached(1), version_of_cached(2);
+SELECT count(*) FROM cachier.entries;
+
+-- CREATE OR REPLACE with a new body: the old entries are gone and the new
+-- definition is computed
+CREATE OR REPLACE FUNCTION version_of(x int) RETURNS text LANGUAGE sql AS $$ SELECT 'v2:' || x $$;
+SELECT count(*) FROM cachier.entries;
+SELECT version_of_cached(1);
+
+-- a change of settings (ALTER FUNCTION ... SET) changes the definition too
+ALTER FUNCTION version_of(int) SET search_path = public;
+SELECT count(*) FROM cachier.entries;
+SELECT version_of_cached(1);
+-- a change that does not alter results (a comment) keeps the entries
+COMMENT ON FUNCTION version_of(int) IS 'still the same';
+SELECT count(*) FROM cachier.entries;
+
+-- the options survive a new definition
+SELECT function, stale_after FROM cachier_functions;
+
+-- DROP FUNCTION removes the options and the entries (and the wrapper,
+-- with CASCADE)
+CREATE FUNCTION other(x int) RETURNS int LANGUAGE sql AS 'SELECT x';
+SELECT cachier_configure('other(int)', stale_after => '1 hour');
+SELECT cachier_wrap('other', 5);
+DROP FUNCTION other(int);
+SELECT count(*) AS options_left FROM cachier.functions WHERE fn::oid NOT IN (SELECT oid FROM pg_proc);
+SELECT count(*) AS entries_left FROM cachier.entries WHERE function_id::oid NOT IN (SELECT oid FROM pg_proc);
+
+-- dropping the wrapper alone keeps the options and entries of the function
+DROP FUNCTION version_of_cached(int);
+SELECT function, wrapper FROM cachier_functions;
+SELECT count(*) FROM cachier.entries;
+
+-- DROP SCHEMA ... CASCADE is a drop of its functions too
+CREATE SCHEMA tmp;
+CREATE FUNCTION tmp.f(x int) RETURNS int LANGUAGE sql AS 'SELECT x';
+SELECT cachier_memoize('tmp.f(int)');
+SELECT tmp.f_cached(1);
+DROP SCHEMA tmp CASCADE;
+SELECT count(*) FROM cachier.functions WHERE fn::oid NOT IN (SELECT oid FROM pg_proc);
+
+-- DROP EXTENSION refuses while wrappers depend on it, and with CASCADE
+-- removes everything: storage, wrappers, event triggers
+SELECT cachier_memoize('version_of(int)');
+DROP EXTENSION cachier;
+DROP EXTENSION cachier CASCADE;
+SELECT count(*) AS cachier_objects FROM pg_namespace WHERE nspname = 'cachier';
+SELECT count(*) AS wrappers FROM pg_proc WHERE proname LIKE '%\_cached';
+SELECT count(*) AS event_triggers FROM pg_event_trigger WHERE evtname LIKE 'cachier%';
+
+-- and it can be created again
+CREATE EXTENSION cachier SCHEMA public;
+SELECT cachier_wrap('version_of', 3);
+SET client_min_messages = warning;
+DROP SCHEMA lifecycle_test CASCADE;
+DROP EXTENSION cachier;

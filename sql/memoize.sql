@@ -1,0 +1,77 @@
+-- cachier_memoize(fn): a typed wrapper, <fn>_cached, whose calls go
+-- through the cache
+CREATE EXTENSION cachier;
+CREATE SCHEMA memoize_test;
+SET search_path = memoize_test, public;
+CREATE SEQUENCE calls;
+CREATE FUNCTION executions() RETURNS bigint LANGUAGE sql
+AS $$ SELECT last_value - 1 + is_called::int FROM calls $$;
+CREATE FUNCTION g(a int, b int DEFAULT 2) RETURNS numeric
+LANGUAGE plpgsql STABLE AS $$ BEGIN PERFORM nextval('calls'); RETURN a * 10 + b; END $$;
+
+SELECT cachier_memoize('g(int,int)');
+
+-- same argument names, types, defaults and result type; same volatility
+SELECT p.oid::regprocedure, pg_get_function_arguments(p.oid) AS arguments,
+       pg_get_function_result(p.oid) AS result, provolatile, proparallel
+  FROM pg_proc p WHERE proname IN ('g', 'g_cached') ORDER BY proname;
+SELECT obj_description('g_cached(int,int)'::regprocedure, 'pg_proc');
+
+-- named arguments and defaults resolve to one entry
+SELECT g_cached(1), g_cached(1, 2), g_cached(b => 2, a => 1);
+SELECT executions();
+SELECT count(*) FROM cachier_entries WHERE function = 'g(int,int)'::regprocedure;
+
+-- the wrapper and cachier_wrap share entries
+SELECT cachier_wrap('g', 1);
+SELECT executions();
+
+-- the planner inlines the wrapper into one C call
+EXPLAIN (VERBOSE, COSTS OFF) SELECT g_cached(x) FROM generate_series(1, 3) x;
+
+-- an IMMUTABLE function's wrapper is IMMUTABLE too, so the planner can
+-- fold it to a constant and use it in index conditions
+CREATE FUNCTION code_of(name text) RETURNS int LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+AS $$ BEGIN PERFORM nextval('calls'); RETURN length(name); END $$;
+SELECT cachier_memoize('code_of(text)');
+SELECT provolatile, proparallel FROM pg_proc WHERE oid = 'code_of_cached(text)'::regprocedure;
+CREATE TABLE items (id int PRIMARY KEY, label text);
+INSERT INTO items SELECT i, 'item ' || i FROM generate_series(1, 1000) i;
+ANALYZE items;
+EXPLAIN (COSTS OFF) SELECT * FROM items WHERE id = code_of_cached('abcd');
+SELECT * FROM items WHERE id = code_of_cached('abcd');
+SELECT * FROM items WHERE id = code_of_cached('abcd');
+
+-- a STABLE wrapper works in index conditions of a parameterized scan
+EXPLAIN (COSTS OFF) SELECT * FROM items WHERE id = g_cached(1, 2)::int;
+
+-- calling it again updates the options (and keeps the wrapper)
+SELECT cachier_memoize('g(int,int)', stale_after => '3 days', allow_null => true);
+SELECT function, wrapper, stale_after, allow_null FROM cachier_functions WHERE function = 'g(int,int)'::regprocedure;
+SELECT cachier_memoize('g(int,int)', stale_after => '1 hour');
+SELECT function, wrapper, stale_after, allow_null FROM cachier_functions WHERE function = 'g(int,int)'::regprocedure;
+
+-- another name, in another schema
+CREATE SCHEMA fast;
+SELECT cachier_memoize('code_of(text)', name => 'fast.code');
+SELECT fast.code('xyz');
+SELECT to_regprocedure('code_of_cached(text)') IS NULL AS old_wrapper_gone;
+
+-- cachier_unmemoize drops the wrapper, the options and the entries
+SELECT cachier_unmemoize('g(int,int)');
+SELECT to_regprocedure('g_cached(int,int)') IS NULL AS wrapper_gone;
+SELECT count(*) FROM cachier.functions WHERE fn = 'g(int,int)'::regprocedure;
+SELECT count(*) FROM cachier.entries WHERE function_id = 'g(int,int)'::regprocedure;
+-- it also accepts the wrapper itself
+SELECT cachier_unmemoize('fast.code(text)');
+SELECT to_regprocedure('fast.code(text)') IS NULL AS wrapper_gone;
+
+-- the wrapper depends on the function: DROP FUNCTION needs CASCADE
+SELECT cachier_memoize('g(int,int)');
+DROP FUNCTION g(int, int);
+DROP FUNCTION g(int, int) CASCADE;
+SELECT count(*) FROM cachier.functions;
+
+SET client_min_messages = warning;
+DROP SCHEMA memoize_test CASCADE;
+DROP EXTENSION cachier CASCADE;

@@ -1,0 +1,96 @@
+-- Per-function options (cachier_configure / cachier_memoize) and the
+-- cachier.* settings that give their defaults
+CREATE EXTENSION cachier;
+CREATE SCHEMA options_test;
+SET search_path = options_test, public;
+CREATE SEQUENCE calls;
+CREATE FUNCTION executions() RETURNS bigint LANGUAGE sql
+AS $$ SELECT last_value - 1 + is_called::int FROM calls $$;
+CREATE FUNCTION sq(x int) RETURNS int LANGUAGE plpgsql
+AS $$ BEGIN PERFORM nextval('calls'); RETURN x * x; END $$;
+SELECT set_config('cachier.verbose', 'on', false);
+
+-- stale_after: an entry older than its shelf life is recomputed
+SELECT cachier_configure('sq(int)', stale_after => '50 milliseconds');
+SELECT cachier_wrap('sq', 3);
+SELECT cachier_wrap('sq', 3);
+SELECT pg_sleep(0.1);
+SELECT cachier_wrap('sq', 3);
+SELECT executions();
+
+-- stale_after as a setting: the option wins while it is set
+SELECT cachier_configure('sq(int)');
+SET cachier.stale_after = '1 hour';
+SELECT stale_after FROM cachier_functions WHERE function = 'sq(int)'::regprocedure;
+SELECT cachier_wrap('sq', 3);
+RESET cachier.stale_after;
+
+-- max_age: the effective shelf life is the smaller of stale_after and
+-- max_age; 0 recomputes every time
+SET cachier.max_age = 0;
+SELECT cachier_wrap('sq', 3);
+SET cachier.max_age = '1 day';
+SELECT cachier_wrap('sq', 3);
+RESET cachier.max_age;
+SELECT executions();
+
+-- NULL results are not cached unless allow_null
+CREATE FUNCTION maybe(x int) RETURNS int LANGUAGE plpgsql
+AS $$ BEGIN PERFORM nextval('calls'); RETURN NULL; END $$;
+SELECT cachier_wrap('maybe', 1) IS NULL AS is_null;
+SELECT cachier_wrap('maybe', 1) IS NULL AS is_null;
+SELECT cachier_configure('maybe(int)', allow_null => true);
+SELECT cachier_wrap('maybe', 1) IS NULL AS is_null;
+SELECT cachier_wrap('maybe', 1) IS NULL AS is_null;
+SELECT executions();
+
+-- entry_size_limit: larger values are returned but not stored
+CREATE FUNCTION big(n int) RETURNS text LANGUAGE sql AS 'SELECT repeat(''x'', n)';
+SELECT cachier_configure('big(int)', entry_size_limit => '1KB');
+SELECT length(cachier_wrap('big', 1024)) AS stored_1024;
+SELECT length(cachier_wrap('big', 1025)) AS not_stored_1025;
+SET cachier.entry_size_limit = '2kb';
+SELECT cachier_configure('big(int)');
+SELECT length(cachier_wrap('big', 1025)) AS stored_1025;
+RESET cachier.entry_size_limit;
+SELECT arguments, size_bytes FROM cachier_entries
+ WHERE function = 'big(int)'::regprocedure ORDER BY size_bytes;
+
+-- per_role: the key includes current_user, for results that depend on it
+CREATE FUNCTION whoami() RETURNS text LANGUAGE sql STABLE AS 'SELECT current_user::text';
+CREATE ROLE cachier_alice;
+CREATE ROLE cachier_bob;
+GRANT cachier_alice, cachier_bob TO CURRENT_USER;
+SELECT cachier_memoize('whoami()', per_role => true);
+SET ROLE cachier_alice;
+SELECT whoami_cached();
+SET ROLE cachier_bob;
+SELECT whoami_cached();
+RESET ROLE;
+SELECT count(*) AS entries_per_role FROM cachier.entries
+ WHERE function_id = 'whoami()'::regprocedure;
+-- without per_role the first caller's value is served to everyone
+SELECT cachier_memoize('whoami()', per_role => false);
+SET ROLE cachier_alice;
+SELECT whoami_cached();
+SET ROLE cachier_bob;
+SELECT whoami_cached();
+RESET ROLE;
+DROP FUNCTION whoami() CASCADE;
+
+-- the effective options of every configured function
+SELECT function, wrapper, stale_after, next_time, wait_timeout, allow_null,
+       entry_size_limit, cleanup_stale, cleanup_interval, per_role
+  FROM cachier_functions ORDER BY function::text;
+
+-- next_time is stored; until the background worker exists a stale entry
+-- is recomputed synchronously, and verbose output says so
+SELECT cachier_configure('sq(int)', stale_after => '1 millisecond', next_time => true);
+SELECT pg_sleep(0.01);
+SELECT cachier_wrap('sq', 3);
+
+SET client_min_messages = warning;
+DROP SCHEMA options_test CASCADE;
+DROP EXTENSION cachier;
+DROP ROLE cachier_alice;
+DROP ROLE cachier_bob;

@@ -1,0 +1,105 @@
+-- Entries are written in the caller's transaction
+CREATE EXTENSION cachier;
+CREATE SCHEMA transactions_test;
+SET search_path = transactions_test, public;
+CREATE SEQUENCE calls;
+CREATE FUNCTION executions() RETURNS bigint LANGUAGE sql
+AS $$ SELECT last_value - 1 + is_called::int FROM calls $$;
+CREATE TABLE stock (item int PRIMARY KEY, qty int);
+INSERT INTO stock VALUES (1, 10);
+CREATE FUNCTION qty_of(i int) RETURNS int LANGUAGE plpgsql STABLE
+AS $$ BEGIN PERFORM nextval('calls'); RETURN (SELECT qty FROM stock WHERE item = i); END $$;
+SELECT cachier_memoize('qty_of(int)');
+
+-- a rolled-back transaction leaves no entry: a value computed from
+-- uncommitted data never reaches other sessions
+BEGIN;
+UPDATE stock SET qty = 999 WHERE item = 1;
+SELECT qty_of_cached(1);
+ROLLBACK;
+SELECT count(*) FROM cachier.entries;
+SELECT qty_of_cached(1);
+
+-- a savepoint rolled back takes its entries with it
+SELECT cachier_clear('qty_of');
+BEGIN;
+SAVEPOINT s;
+SELECT qty_of_cached(1);
+ROLLBACK TO SAVEPOINT s;
+SELECT count(*) FROM cachier.entries;
+COMMIT;
+
+-- an error after the call in the same transaction: no entry either
+BEGIN;
+SELECT qty_of_cached(1);
+SELECT 1 / 0;
+ROLLBACK;
+SELECT count(*) FROM cachier.entries;
+
+-- a read-only transaction computes, returns, stores nothing, no error
+CREATE FUNCTION ro_qty(i int) RETURNS int LANGUAGE sql STABLE
+AS $$ SELECT qty FROM stock WHERE item = i $$;
+SELECT cachier_memoize('ro_qty(int)');
+SET cachier."verbose" = on;
+BEGIN READ ONLY;
+SELECT ro_qty_cached(1);
+SELECT ro_qty_cached(1);
+COMMIT;
+SET default_transaction_read_only = on;
+SELECT cachier_wrap('ro_qty', 1);
+RESET default_transaction_read_only;
+SELECT count(*) FROM cachier.entries WHERE function_id = 'ro_qty(int)'::regprocedure;
+
+-- a read-only transaction reads what is cached
+SELECT ro_qty_cached(1);
+BEGIN READ ONLY;
+SELECT ro_qty_cached(1);
+COMMIT;
+RESET cachier."verbose";
+
+-- REPEATABLE READ and SERIALIZABLE transactions use the cache too
+SELECT cachier_clear('qty_of');
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT qty_of_cached(1);
+SELECT qty_of_cached(1);
+COMMIT;
+BEGIN ISOLATION LEVEL SERIALIZABLE;
+SELECT qty_of_cached(1);
+COMMIT;
+SELECT executions();
+
+-- PL/pgSQL that catches the function's error: nothing cached, the block
+-- goes on
+CREATE FUNCTION picky(x int) RETURNS int LANGUAGE plpgsql
+AS $$ BEGIN IF x < 0 THEN RAISE EXCEPTION 'negative'; END IF; RETURN x; END $$;
+SELECT cachier_memoize('picky(int)');
+DO $$
+BEGIN
+    PERFORM picky_cached(-1);
+EXCEPTION WHEN raise_exception THEN
+    RAISE NOTICE 'caught: %', SQLERRM;
+END
+$$;
+SELECT count(*) FROM cachier.entries WHERE function_id = 'picky(int)'::regprocedure;
+
+-- parallel plans: a PARALLEL SAFE wrapper may run in workers, which read
+-- the cache and store nothing
+CREATE FUNCTION psq(x int) RETURNS int LANGUAGE sql IMMUTABLE PARALLEL SAFE AS 'SELECT x * x';
+SELECT cachier_memoize('psq(int)');
+CREATE TABLE nums AS SELECT i FROM generate_series(1, 20000) i;
+ANALYZE nums;
+SET max_parallel_workers_per_gather = 2;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+EXPLAIN (COSTS OFF) SELECT sum(psq_cached(i % 10)) FROM nums;
+SELECT sum(psq_cached(i % 10)) FROM nums;
+SELECT sum(psq(i % 10)) FROM nums;
+RESET max_parallel_workers_per_gather;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+
+SET client_min_messages = warning;
+DROP SCHEMA transactions_test CASCADE;
+DROP EXTENSION cachier CASCADE;
