@@ -30,6 +30,9 @@ include $(PGXS)
 # prove looks in t/ by default; ours are in test/t
 PROVE_TESTS = test/t/*.pl
 
+# every object depends on the shared header
+$(OBJS): src/cachier.h
+
 .PHONY: bench
 bench:
 	test/bench/run.sh

@@ -38,21 +38,22 @@ CREATE TABLE cachier.functions (
 SELECT pg_catalog.pg_extension_config_dump('cachier.functions', '');
 
 /*
- * Cached results.  key is the SHA-256 of the function's identity, the
- * arguments' binary forms and (with per_role) the role name; args keeps the
- * arguments so that a value can be shown and recomputed; value is the
- * result's binary (send) form, or its text form for types without one.
+ * Cached results.  args holds the arguments' binary forms (and, with
+ * per_role, the role name): what an entry is for, compared on every hit
+ * and kept so that a value can be shown and recomputed.  key is a 64-bit
+ * hash of args seeded with the function's identity.  value is the result's
+ * binary (send) form, or its text form for types without one.
  * Whether an entry is stale or being computed is not stored: it is derived
  * when read (see the view cachier_entries), so it can never lie.
  */
 CREATE TABLE cachier.entries (
     function_id  regprocedure NOT NULL,
-    key          bytea NOT NULL,
+    key          bigint NOT NULL,
     fingerprint  bigint NOT NULL,
-    args         bytea NOT NULL,
-    value        bytea,
     created_at   timestamptz NOT NULL,
     compute_ms   double precision NOT NULL,
+    args         bytea NOT NULL,
+    value        bytea,
     PRIMARY KEY (function_id, key)
 );
 REVOKE ALL ON cachier.functions, cachier.entries FROM PUBLIC;
@@ -65,7 +66,7 @@ CREATE FUNCTION cachier.fingerprint(fn regprocedure) RETURNS bigint
 CREATE FUNCTION cachier.format_args(fn regprocedure, args bytea) RETURNS text
     AS 'MODULE_PATHNAME', 'cachier_format_args' LANGUAGE C STABLE STRICT;
 
-CREATE FUNCTION cachier.lock_ids(key bytea, OUT classid oid, OUT objid oid)
+CREATE FUNCTION cachier.lock_ids(key bigint, OUT classid oid, OUT objid oid)
     AS 'MODULE_PATHNAME', 'cachier_lock_ids' LANGUAGE C IMMUTABLE STRICT;
 
 CREATE FUNCTION cachier.effective_options(fn regprocedure,
@@ -91,7 +92,7 @@ CREATE FUNCTION cachier.forget(fn regprocedure) RETURNS regprocedure
 
 REVOKE ALL ON FUNCTION cachier.fingerprint(regprocedure),
     cachier.format_args(regprocedure, bytea),
-    cachier.lock_ids(bytea),
+    cachier.lock_ids(bigint),
     cachier.effective_options(regprocedure) FROM PUBLIC;
 
 /*
@@ -284,7 +285,7 @@ SELECT e.function_id                         AS function,
                   AND l.database = (SELECT oid FROM pg_catalog.pg_database
                                      WHERE datname = current_database())
                   AND l.classid = k.classid AND l.objid = k.objid
-                  AND l.objsubid = 51908 AND l.granted
+                  AND l.objsubid = 27182 AND l.granted
                   AND l.mode = 'ExclusiveLock') AS processing,
        true                                  AS completed,
        coalesce(octet_length(e.value), 0)    AS size_bytes,

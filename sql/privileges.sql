@@ -41,7 +41,7 @@ SELECT * FROM cachier.entries;
 SELECT * FROM cachier.functions;
 SELECT * FROM cachier_entries;
 SELECT * FROM cachier_functions;
-INSERT INTO cachier.entries VALUES ('secret(int)', '\x00', 0, '\x', '\x', now(), 0);
+INSERT INTO cachier.entries VALUES ('secret(int)', 0, 0, now(), 0, '\x', '\x');
 -- nor call the helpers behind them
 SELECT cachier.set_options('secret(int)', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
 SELECT cachier.forget('secret(int)');

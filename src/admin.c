@@ -76,25 +76,20 @@ cachier_format_args(PG_FUNCTION_ARGS)
 															  VARSIZE_ANY_EXHDR(args))));
 }
 
-/* cachier.lock_ids(key bytea, OUT classid oid, OUT objid oid) */
+/* cachier.lock_ids(key bigint, OUT classid oid, OUT objid oid) */
 PG_FUNCTION_INFO_V1(cachier_lock_ids);
 Datum
 cachier_lock_ids(PG_FUNCTION_ARGS)
 {
-	bytea	   *key = PG_GETARG_BYTEA_PP(0);
 	TupleDesc	desc;
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
 	uint32		classid;
 	uint32		objid;
 
-	if (VARSIZE_ANY_EXHDR(key) < 8)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a cachier key has %d bytes", CACHIER_KEY_LEN)));
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	cachier_lock_key_ids((uint8 *) VARDATA_ANY(key), &classid, &objid);
+	cachier_lock_key_ids(PG_GETARG_INT64(0), &classid, &objid);
 	values[0] = ObjectIdGetDatum(classid);
 	values[1] = ObjectIdGetDatum(objid);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));

@@ -32,8 +32,8 @@ typedef struct Call
 	bool	   *argnulls;
 	Oid			collation;
 	EffectiveOptions eff;
-	StringInfoData argbytes;
-	uint8		key[CACHIER_KEY_LEN];
+	StringInfo	argbytes;		/* encoded arguments (+ role): the exact key */
+	int64		key;			/* hash of identity and argbytes */
 	char	   *described;
 } Call;
 
@@ -74,8 +74,8 @@ describe(Call *c)
 	if (c->described == NULL)
 		c->described = psprintf("%.*s%s", (int) (paren - sig), sig,
 								cachier_format_args_text(c->site->funcid,
-													c->argbytes.data,
-													c->argbytes.len));
+													c->argbytes->data,
+													c->argbytes->len));
 	return c->described;
 }
 
@@ -151,9 +151,9 @@ store(Call *c, Datum value, bool isnull, TimestampTz created_at, double ms)
 						  size, c->eff.entry_size_limit));
 		return false;
 	}
-	args = palloc(VARHDRSZ + c->argbytes.len);
-	SET_VARSIZE(args, VARHDRSZ + c->argbytes.len);
-	memcpy(VARDATA(args), c->argbytes.data, c->argbytes.len);
+	args = palloc(VARHDRSZ + c->argbytes->len);
+	SET_VARSIZE(args, VARHDRSZ + c->argbytes->len);
+	memcpy(VARDATA(args), c->argbytes->data, c->argbytes->len);
 	if (!cachier_store_put(c->site->funcid, c->key, c->site->info->fingerprint,
 						   args, encoded, created_at, ms))
 		return false;
@@ -201,25 +201,40 @@ decode_work(void *arg)
 							   VARSIZE(w->bytes) - VARHDRSZ);
 }
 
+static void
+warn_unreadable(Call *c, const char *why)
+{
+	ereport(WARNING,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("cachier: the cached value of %s could not be read; recomputing it",
+					describe(c)),
+			 errdetail_internal("%s", why)));
+}
+
 /* The entry's value; false (with a WARNING) if it can no longer be read. */
 static bool
 decode_entry(Call *c, StoredEntry *entry, Datum *value, bool *isnull)
 {
-	DecodeWork	w = {&c->site->retcodec, entry->value, (Datum) 0};
+	TypeCodec  *codec = &c->site->retcodec;
+	DecodeWork	w = {codec, entry->value, (Datum) 0};
 	ErrorData  *error;
 
 	*isnull = entry->isnull;
 	if (entry->isnull)
 		return true;
-	if (!cachier_decode_may_fail(c->site->retcodec.type))
+	if (codec->fast != FAST_NONE)
+	{
+		if (cachier_decode_fast(codec, VARDATA(entry->value),
+								VARSIZE(entry->value) - VARHDRSZ, value))
+			return true;
+		warn_unreadable(c, "The stored bytes are not a valid value of the result type.");
+		return false;
+	}
+	if (!cachier_decode_may_fail(codec->type))
 		decode_work(&w);
 	else if (!cachier_run_guarded(decode_work, &w, &error))
 	{
-		ereport(WARNING,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("cachier: the cached value of %s could not be read; recomputing it",
-						describe(c)),
-				 errdetail("%s", error->message)));
+		warn_unreadable(c, error->message);
 		return false;
 	}
 	*value = w.result;
@@ -256,7 +271,7 @@ lookup(Call *c, Datum *value, bool *isnull, const char *event, bool quiet)
 	StoredEntry entry;
 	int64		shelf_life;
 
-	cachier_store_lookup(c->site->funcid, c->key, &entry);
+	cachier_store_lookup(c->site->funcid, c->key, c->argbytes, &entry);
 	if (!entry.found)
 	{
 		if (!quiet)
@@ -290,52 +305,60 @@ miss_read_only(Call *c, bool *isnull, const char *why)
 
 	if (!RecoveryInProgress() && !IsInParallelMode() &&
 		cachier_lock_is_held_elsewhere(c->key) &&
-		cachier_lock_wait(c->key, c->eff.wait_timeout_us) == WAIT_DONE &&
+		cachier_lock_wait(c->key, c->eff.wait_timeout_us, false) == WAIT_DONE &&
 		lookup(c, &value, isnull, "hit after waiting", true))
 		return value;
 	return compute_without_storing(c, isnull, why);
 }
 
 static Datum
+wait_gave_up(Call *c, bool *isnull, WaitResult waited)
+{
+	if (waited == WAIT_DEADLOCK)
+		return compute_without_storing(c, isnull,
+									   "Waiting for the session computing it would have deadlocked.");
+	return compute_without_storing(c, isnull,
+								   psprintf("Another session is still computing it after wait_timeout (%s).",
+											duration_text(c->eff.wait_timeout_us)));
+}
+
+/*
+ * Single flight: compute only while holding the key's lock.  If another
+ * session holds it, wait with the other waiters for its commit and read
+ * its value; if it failed instead, queue for the lock to compute (one at
+ * a time, each looking again first).  The whole wait is bounded by
+ * wait_timeout.
+ */
+static Datum
 miss(Call *c, bool *isnull)
 {
 	const char *why;
 	Datum		value;
-	int			attempt;
+	TimestampTz deadline;
+	WaitResult	waited;
 
 	if (!cachier_can_write(&why))
 		return miss_read_only(c, isnull, psprintf("Nothing is stored: %s.", why));
 
-	for (attempt = 0; attempt < 3; attempt++)
+	if (!cachier_lock_try(c->key))
 	{
-		WaitResult waited;
-
-		if (cachier_lock_try(c->key))
-		{
-			/* someone may have stored it between our look and the lock */
-			if (!cachier_overwrite_cache &&
-				lookup(c, &value, isnull, "hit", true))
-			{
-				cachier_lock_release(c->key);
-				return value;
-			}
-			return compute_and_store(c, isnull);
-		}
-		waited = cachier_lock_wait(c->key, c->eff.wait_timeout_us);
-		if (waited == WAIT_TIMED_OUT)
-			return compute_without_storing(c, isnull,
-										   psprintf("Another session is still computing it after wait_timeout (%s).",
-													duration_text(c->eff.wait_timeout_us)));
-		if (waited == WAIT_DEADLOCK)
-			return compute_without_storing(c, isnull,
-										   "Waiting for the session computing it would have deadlocked.");
-		if (!cachier_overwrite_cache &&
+		deadline = GetCurrentTimestamp() + c->eff.wait_timeout_us;
+		waited = cachier_lock_wait(c->key, c->eff.wait_timeout_us, false);
+		if (waited == WAIT_DONE && !cachier_overwrite_cache &&
 			lookup(c, &value, isnull, "hit after waiting", true))
 			return value;
-		/* the computing session failed or rolled back: try to compute */
+		if (waited == WAIT_DONE)
+			waited = cachier_lock_wait(c->key, deadline - GetCurrentTimestamp(), true);
+		if (waited != WAIT_DONE)
+			return wait_gave_up(c, isnull, waited);
 	}
-	return compute_without_storing(c, isnull,
-								   "Other sessions kept computing it.");
+	/* we hold the lock; someone may have stored the value before we got it */
+	if (!cachier_overwrite_cache && lookup(c, &value, isnull, "hit", true))
+	{
+		cachier_lock_release(c->key);
+		return value;
+	}
+	return compute_and_store(c, isnull);
 }
 
 /* ---------------------------------------------------------------- entry points */
@@ -360,10 +383,21 @@ call_begin(Call *c, CallSite *site, Datum *args, bool *argnulls, Oid collation)
 	c->collation = collation;
 	c->described = NULL;
 	cachier_effective_options(site->info, &c->eff);
-	initStringInfo(&c->argbytes);
-	cachier_encode_args(&c->argbytes, site->argcodecs, site->info->nargs,
+	/* a call site is never re-entered while a call on it runs */
+	if (site->keybuf.data == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(site->mcxt);
+
+		initStringInfo(&site->keybuf);
+		MemoryContextSwitchTo(old);
+	}
+	resetStringInfo(&site->keybuf);
+	c->argbytes = &site->keybuf;
+	cachier_encode_args(c->argbytes, site->argcodecs, site->info->nargs,
 						args, argnulls);
-	cachier_make_key(c->key, site->info, &c->argbytes, c->eff.per_role);
+	if (c->eff.per_role)
+		cachier_append_role(c->argbytes);
+	c->key = cachier_make_key(site->info, c->argbytes);
 }
 
 Datum
@@ -424,8 +458,7 @@ cachier_precache_value(CallSite *site, Datum *args, bool *argnulls,
 		return false;
 	}
 	if (!cachier_lock_try(c.key) &&
-		(cachier_lock_wait(c.key, c.eff.wait_timeout_us) != WAIT_DONE ||
-		 !cachier_lock_try(c.key)))
+		cachier_lock_wait(c.key, c.eff.wait_timeout_us, true) != WAIT_DONE)
 	{
 		note(&c, "not stored", "Another session is computing it.");
 		return false;
@@ -439,5 +472,5 @@ cachier_clear_call(CallSite *site, Datum *args, bool *argnulls)
 	Call		c;
 
 	call_begin(&c, site, args, argnulls, InvalidOid);
-	return cachier_store_delete(site->funcid, c.key);
+	return cachier_store_delete(site->funcid, &c.key);
 }

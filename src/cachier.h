@@ -19,8 +19,8 @@
 #include "lib/stringinfo.h"
 #include "utils/timestamp.h"
 
-#define CACHIER_KEY_LEN			32	/* SHA-256 */
-#define CACHIER_LOCKSPACE		51908	/* locktag_field4 of our advisory locks */
+#define CACHIER_DIGEST_LEN		32	/* SHA-256 of a function's identity */
+#define CACHIER_LOCKSPACE		27182	/* locktag_field4 of our advisory locks */
 #define CACHIER_NEVER			(-1)	/* "no limit" for durations and sizes */
 
 /* ---------------------------------------------------------------- settings.c */
@@ -80,7 +80,7 @@ typedef struct FunctionInfo
 	Oid			funcid;			/* hash key */
 	bool		valid;
 	char	   *signature;		/* schema-qualified, e.g. public.f(integer) */
-	uint8		identity[CACHIER_KEY_LEN];	/* signature + definition digest */
+	uint8		identity[CACHIER_DIGEST_LEN];	/* signature + definition digest */
 	int64		fingerprint;	/* first 8 bytes of identity */
 	int			nargs;
 	Oid		   *argtypes;
@@ -119,10 +119,22 @@ extern bool cachier_run_guarded(void (*work) (void *), void *arg, ErrorData **er
 
 /* ---------------------------------------------------------------- codec.c */
 
+/*
+ * Types whose binary form is produced directly, without calling the send
+ * and receive functions: the bytes are the same, the cost much lower.
+ */
+typedef enum FastForm
+{
+	FAST_NONE,
+	FAST_FIXED,					/* pass-by-value: big-endian bits */
+	FAST_TEXT					/* text, varchar, bpchar: the bytes */
+} FastForm;
+
 /* How the values of one type are turned into bytes and back. */
 typedef struct TypeCodec
 {
 	Oid			type;
+	FastForm	fast;
 	bool		binary;			/* send/recv; else output/input text */
 	int16		typlen;
 	bool		typbyval;
@@ -135,14 +147,16 @@ extern void cachier_codec_init(TypeCodec *codec, Oid type, MemoryContext mcxt);
 extern bytea *cachier_encode(TypeCodec *codec, Datum value);
 extern void cachier_append_encoded(StringInfo buf, TypeCodec *codec, Datum value);
 extern Datum cachier_decode(TypeCodec *codec, const char *data, int len);
+extern bool cachier_decode_fast(TypeCodec *codec, const char *data, int len,
+								Datum *value);
 extern bool cachier_decode_may_fail(Oid type);
 
 /* ---------------------------------------------------------------- key.c */
 
 extern void cachier_encode_args(StringInfo buf, TypeCodec *codecs, int nargs,
 								Datum *values, bool *nulls);
-extern void cachier_make_key(uint8 *key, const FunctionInfo *info,
-							 const StringInfo args, bool per_role);
+extern void cachier_append_role(StringInfo buf);
+extern int64 cachier_make_key(const FunctionInfo *info, const StringInfo keyed);
 extern char *cachier_format_args_text(Oid funcid, const char *data, int len);
 extern void cachier_sha256(const uint8 *data, size_t len, uint8 *out);
 
@@ -157,11 +171,12 @@ typedef struct StoredEntry
 	double		compute_ms;
 } StoredEntry;
 
-extern void cachier_store_lookup(Oid funcid, const uint8 *key, StoredEntry *entry);
-extern bool cachier_store_put(Oid funcid, const uint8 *key, int64 fingerprint,
+extern void cachier_store_lookup(Oid funcid, int64 key, const StringInfo keyed,
+								 StoredEntry *entry);
+extern bool cachier_store_put(Oid funcid, int64 key, int64 fingerprint,
 							  bytea *args, bytea *value, TimestampTz created_at,
 							  double compute_ms);
-extern int64 cachier_store_delete(Oid funcid, const uint8 *key);
+extern int64 cachier_store_delete(Oid funcid, const int64 *key);
 extern int64 cachier_exec_as_owner(const char *sql, int nargs, Oid *types,
 								   Datum *values, const char *nulls, Oid *first);
 extern bool cachier_can_write(const char **why);
@@ -175,11 +190,11 @@ typedef enum WaitResult
 	WAIT_DEADLOCK				/* waiting would have deadlocked */
 } WaitResult;
 
-extern bool cachier_lock_try(const uint8 *key);
-extern void cachier_lock_release(const uint8 *key);
-extern bool cachier_lock_is_held_elsewhere(const uint8 *key);
-extern WaitResult cachier_lock_wait(const uint8 *key, int64 timeout_us);
-extern void cachier_lock_key_ids(const uint8 *key, uint32 *classid, uint32 *objid);
+extern bool cachier_lock_try(int64 key);
+extern void cachier_lock_release(int64 key);
+extern bool cachier_lock_is_held_elsewhere(int64 key);
+extern WaitResult cachier_lock_wait(int64 key, int64 timeout_us, bool exclusive);
+extern void cachier_lock_key_ids(int64 key, uint32 *classid, uint32 *objid);
 
 /* ---------------------------------------------------------------- cached_call.c */
 
@@ -192,6 +207,7 @@ typedef struct CallSite
 	FmgrInfo	fn;				/* the cached function itself */
 	TypeCodec  *argcodecs;
 	TypeCodec	retcodec;
+	StringInfoData keybuf;		/* reused for each call's keyed bytes */
 	MemoryContext mcxt;
 } CallSite;
 

@@ -10,6 +10,10 @@
  * stored value runs the type's receive or input function, never code that
  * the stored bytes choose.
  *
+ * The commonest types (integers, floats, booleans, dates and times, text)
+ * take a fast path that writes exactly the bytes their send function would
+ * and reads them back without raising errors.
+ *
  * Text-like send and receive functions convert between the server and
  * the client encoding.  Keys and stored values must not depend on a
  * session's client_encoding, so the conversion is switched off (the
@@ -29,6 +33,32 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
+static FastForm
+fast_form(Oid type)
+{
+	switch (type)
+	{
+		case BOOLOID:
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case OIDOID:
+		case FLOAT4OID:
+		case FLOAT8OID:
+		case DATEOID:
+		case TIMEOID:
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+			return FAST_FIXED;
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+			return FAST_TEXT;
+		default:
+			return FAST_NONE;
+	}
+}
+
 void
 cachier_codec_init(TypeCodec *codec, Oid type, MemoryContext mcxt)
 {
@@ -41,6 +71,7 @@ cachier_codec_init(TypeCodec *codec, Oid type, MemoryContext mcxt)
 		elog(ERROR, "cache lookup failed for type %u", type);
 	form = (Form_pg_type) GETSTRUCT(tuple);
 	codec->type = type;
+	codec->fast = fast_form(type);
 	codec->typlen = form->typlen;
 	codec->typbyval = form->typbyval;
 	codec->ioparam = getTypeIOParam(tuple);
@@ -111,17 +142,115 @@ cachier_encode(TypeCodec *codec, Datum value)
 	return result;
 }
 
+static void
+append_be32(StringInfo buf, uint32 v)
+{
+	uint32		be = pg_hton32(v);
+
+	appendBinaryStringInfo(buf, (char *) &be, sizeof(be));
+}
+
+/* What int2send, int4send, float8send, ... write for this value. */
+static void
+append_fixed(StringInfo buf, TypeCodec *codec, Datum value)
+{
+	uint64		be64;
+	uint16		be16;
+	char		b;
+
+	switch (codec->typlen)
+	{
+		case 1:
+			b = DatumGetBool(value) ? 1 : 0;
+			appendBinaryStringInfo(buf, &b, 1);
+			break;
+		case 2:
+			be16 = pg_hton16((uint16) DatumGetInt16(value));
+			appendBinaryStringInfo(buf, (char *) &be16, 2);
+			break;
+		case 4:
+			append_be32(buf, DatumGetUInt32(value));
+			break;
+		default:
+			be64 = pg_hton64((uint64) DatumGetInt64(value));
+			appendBinaryStringInfo(buf, (char *) &be64, 8);
+			break;
+	}
+}
+
 /* Append the 4-byte length and the encoded bytes of value to buf. */
 void
 cachier_append_encoded(StringInfo buf, TypeCodec *codec, Datum value)
 {
-	bytea	   *bytes = cachier_encode(codec, value);
-	uint32		len = VARSIZE(bytes) - VARHDRSZ;
-	uint32		be = pg_hton32(len);
+	bytea	   *bytes;
+	struct varlena *text;
 
-	appendBinaryStringInfo(buf, (char *) &be, sizeof(be));
-	appendBinaryStringInfo(buf, VARDATA(bytes), len);
+	if (codec->fast == FAST_FIXED)
+	{
+		append_be32(buf, codec->typlen);
+		append_fixed(buf, codec, value);
+		return;
+	}
+	if (codec->fast == FAST_TEXT)
+	{
+		text = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(value));
+		append_be32(buf, VARSIZE_ANY_EXHDR(text));
+		appendBinaryStringInfo(buf, VARDATA_ANY(text), VARSIZE_ANY_EXHDR(text));
+		return;
+	}
+	bytes = cachier_encode(codec, value);
+	append_be32(buf, VARSIZE(bytes) - VARHDRSZ);
+	appendBinaryStringInfo(buf, VARDATA(bytes), VARSIZE(bytes) - VARHDRSZ);
 	pfree(bytes);
+}
+
+static uint64
+read_be(const char *data, int len)
+{
+	uint64		v = 0;
+	int			i;
+
+	for (i = 0; i < len; i++)
+		v = (v << 8) | (uint8) data[i];
+	return v;
+}
+
+/*
+ * Decode a fast-path type without raising errors: false if the bytes are
+ * not a valid value (wrong length, invalid text in the server encoding).
+ */
+bool
+cachier_decode_fast(TypeCodec *codec, const char *data, int len, Datum *value)
+{
+	uint64		v;
+
+	if (codec->fast == FAST_TEXT)
+	{
+		if (!pg_verifymbstr(data, len, true))
+			return false;
+		*value = PointerGetDatum(cstring_to_text_with_len(data, len));
+		return true;
+	}
+	if (len != codec->typlen)
+		return false;
+	v = read_be(data, len);
+	switch (len)
+	{
+		case 1:
+			*value = BoolGetDatum(v != 0);
+			break;
+		case 2:
+			*value = Int16GetDatum((int16) v);
+			break;
+		case 4:
+			*value = codec->type == OIDOID ? ObjectIdGetDatum((Oid) v) :
+				Int32GetDatum((int32) v);
+			break;
+		default:
+			*value = Int64GetDatum((int64) v);
+			break;
+	}
+	return true;
 }
 
 static Datum

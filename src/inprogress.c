@@ -4,19 +4,21 @@
  *	  The "being computed" mark of a key: a transaction-level advisory lock
  *	  in cachier's own lock space.
  *
- * The tag is (database, first 4 bytes of the key, next 4 bytes, 51908).
+ * The tag is (database, high 32 bits of the key, low 32 bits, 27182).
  * pg_advisory_lock() uses 1 and 2 in the last field, so application locks
- * never collide with ours; pg_locks shows ours with objsubid = 51908.
+ * never collide with ours; pg_locks shows ours with objsubid = 27182.
  *
  * Locking rule: the session that computes a key holds the lock in
  * ExclusiveLock mode from before it computes until its transaction ends,
  * so waiters wake exactly when the value is committed (or the computation
  * failed, rolled back, or its backend died: the lock dies with it).  It is
- * only ever taken without waiting.  Waiters take ShareLock and drop it at
- * once, so any number wake together.  A wait is bounded by wait_timeout
- * (through lock_timeout) and a deadlock is turned into "compute it
- * yourself": neither reaches the caller as an error.  Cancellation and
- * termination do.
+ * first taken without waiting.  Waiters take ShareLock and drop it at
+ * once, so any number wake together when the value is committed; only
+ * when the computation failed do they queue for ExclusiveLock to compute
+ * it one at a time.  A wait is bounded by wait_timeout (through
+ * lock_timeout) and a deadlock is turned into "compute it yourself":
+ * neither reaches the caller as an error.  Cancellation and termination
+ * do.
  *
  *-------------------------------------------------------------------------
  */
@@ -26,18 +28,18 @@
 #include "miscadmin.h"
 #include "storage/lock.h"
 #include "storage/proc.h"
+#include "utils/resowner.h"
+#include "utils/timestamp.h"
 
 void
-cachier_lock_key_ids(const uint8 *key, uint32 *classid, uint32 *objid)
+cachier_lock_key_ids(int64 key, uint32 *classid, uint32 *objid)
 {
-	*classid = ((uint32) key[0] << 24) | ((uint32) key[1] << 16) |
-		((uint32) key[2] << 8) | key[3];
-	*objid = ((uint32) key[4] << 24) | ((uint32) key[5] << 16) |
-		((uint32) key[6] << 8) | key[7];
+	*classid = (uint32) ((uint64) key >> 32);
+	*objid = (uint32) key;
 }
 
 static void
-make_tag(LOCKTAG *tag, const uint8 *key)
+make_tag(LOCKTAG *tag, int64 key)
 {
 	uint32		classid;
 	uint32		objid;
@@ -46,29 +48,56 @@ make_tag(LOCKTAG *tag, const uint8 *key)
 	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, classid, objid, CACHIER_LOCKSPACE);
 }
 
-/* Take the key's lock to compute it; false if another session has it. */
-bool
-cachier_lock_try(const uint8 *key)
+/*
+ * The computing lock belongs to the current (sub)transaction's resource
+ * owner, whether it was taken at once or after a wait in a subtransaction
+ * (whose commit hands it to that owner), so that it can be given back.
+ */
+static LockAcquireResult
+acquire_for_transaction(const LOCKTAG *tag, LOCKMODE mode, bool dontWait)
 {
-	LOCKTAG		tag;
+	ResourceOwner saved = CurrentResourceOwner;
+	LockAcquireResult result;
 
-	make_tag(&tag, key);
-	return LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
+	CurrentResourceOwner = CurTransactionResourceOwner;
+	PG_TRY();
+	{
+		result = LockAcquire(tag, mode, false, dontWait);
+	}
+	PG_FINALLY();
+	{
+		CurrentResourceOwner = saved;
+	}
+	PG_END_TRY();
+	return result;
 }
 
-/* Give back a lock taken by cachier_lock_try that we did not use. */
-void
-cachier_lock_release(const uint8 *key)
+/* Take the key's lock to compute it; false if another session has it. */
+bool
+cachier_lock_try(int64 key)
 {
 	LOCKTAG		tag;
 
 	make_tag(&tag, key);
+	return acquire_for_transaction(&tag, ExclusiveLock, true) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+/* Give back a lock taken by cachier_lock_try or a wait that we did not use. */
+void
+cachier_lock_release(int64 key)
+{
+	ResourceOwner saved = CurrentResourceOwner;
+	LOCKTAG		tag;
+
+	make_tag(&tag, key);
+	CurrentResourceOwner = CurTransactionResourceOwner;
 	LockRelease(&tag, ExclusiveLock, false);
+	CurrentResourceOwner = saved;
 }
 
 /* Whether another session is computing the key right now. */
 bool
-cachier_lock_is_held_elsewhere(const uint8 *key)
+cachier_lock_is_held_elsewhere(int64 key)
 {
 	LOCKTAG		tag;
 
@@ -79,6 +108,9 @@ cachier_lock_is_held_elsewhere(const uint8 *key)
 	return false;
 }
 
+/* how soon a waiter checks for deadlocks, at most */
+#define EARLY_DEADLOCK_CHECK_MS	10
+
 static int
 timeout_ms(int64 timeout_us)
 {
@@ -87,48 +119,83 @@ timeout_ms(int64 timeout_us)
 	return (int) Min(Max(ms, 1), INT_MAX);
 }
 
-static void
-wait_share(void *arg)
+typedef struct WaitArgs
 {
-	LOCKTAG    *tag = (LOCKTAG *) arg;
+	LOCKTAG		tag;
+	LOCKMODE	mode;
+} WaitArgs;
 
-	(void) LockAcquire(tag, ShareLock, false, false);
-	LockRelease(tag, ShareLock, false);
+static void
+wait_for_lock(void *arg)
+{
+	WaitArgs   *w = (WaitArgs *) arg;
+
+	(void) LockAcquire(&w->tag, w->mode, false, false);
+	if (w->mode == ShareLock)
+		LockRelease(&w->tag, ShareLock, false);
 }
 
 /*
- * Wait until the session computing the key ends its transaction, at most
- * timeout_us.  The wait runs guarded (subxact.c) so that a lock timeout or
- * a deadlock can be caught; anything else is re-thrown.  The caller looks
- * the key up again after WAIT_DONE.
+ * One bounded wait for the lock, with the deadlock check run early.  The
+ * check runs in the process whose deadlock_timeout passes first; running
+ * ours sooner (and again each round) makes the cache's waiter the one that
+ * finds a cycle, so that it computes by itself rather than another
+ * transaction getting a deadlock error because of the cache.
  */
-WaitResult
-cachier_lock_wait(const uint8 *key, int64 timeout_us)
+static bool
+wait_round(WaitArgs *w, int slice_ms, ErrorData **error)
 {
 	int			saved_lock_timeout = LockTimeout;
-	LOCKTAG		tag;
-	ErrorData  *error;
+	int			saved_deadlock_timeout = DeadlockTimeout;
 	bool		done;
 
-	if (timeout_us <= 0)
-		return WAIT_TIMED_OUT;
-	make_tag(&tag, key);
-	LockTimeout = timeout_ms(timeout_us);
+	LockTimeout = slice_ms;
+	DeadlockTimeout = Min(DeadlockTimeout, EARLY_DEADLOCK_CHECK_MS);
 	PG_TRY();
 	{
-		done = cachier_run_guarded(wait_share, &tag, &error);
+		done = cachier_run_guarded(wait_for_lock, w, error);
 	}
 	PG_FINALLY();
 	{
 		LockTimeout = saved_lock_timeout;
+		DeadlockTimeout = saved_deadlock_timeout;
 	}
 	PG_END_TRY();
-	if (done)
-		return WAIT_DONE;
-	if (error->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
+	return done;
+}
+
+/*
+ * Wait, at most timeout_us, for the session computing the key to end its
+ * transaction.  With exclusive, queue for the lock and keep it (the caller
+ * then computes or gives it back); otherwise wake with all other waiters
+ * and hold nothing.  The wait runs in rounds so that deadlocks formed
+ * after it began are still found by us.  Lock timeouts and deadlocks come
+ * back as results; anything else (a cancel, statement_timeout) is
+ * re-thrown.
+ */
+WaitResult
+cachier_lock_wait(int64 key, int64 timeout_us, bool exclusive)
+{
+	TimestampTz deadline = GetCurrentTimestamp() + timeout_us;
+	WaitArgs	w;
+	ErrorData  *error;
+
+	if (timeout_us <= 0)
 		return WAIT_TIMED_OUT;
-	if (error->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED)
-		return WAIT_DEADLOCK;
-	ReThrowError(error);
-	pg_unreachable();
+	make_tag(&w.tag, key);
+	w.mode = exclusive ? ExclusiveLock : ShareLock;
+	for (;;)
+	{
+		int64		left = deadline - GetCurrentTimestamp();
+
+		if (left <= 0)
+			return WAIT_TIMED_OUT;
+		if (wait_round(&w, Min(timeout_ms(left), Max(DeadlockTimeout / 2, 1)), &error))
+			return WAIT_DONE;
+		if (error->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED)
+			return WAIT_DEADLOCK;
+		if (error->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+			ReThrowError(error);
+		FreeErrorData(error);
+	}
 }

@@ -7,10 +7,14 @@
  * The arguments, already coerced to the function's declared types, are
  * encoded one after another: a tag byte ('n' for NULL, 'v' for a value)
  * and, for a value, its 4-byte big-endian length and its binary (or text)
- * form from codec.c.  The key is the SHA-256 of a version tag, the
- * function's identity digest, those bytes and, for per_role functions, the
- * role's name.  Nothing in it depends on OIDs or on the session, so the
- * same call gives the same key on every server of a major version.
+ * form from codec.c; for per_role functions the role's name follows.  These
+ * "keyed bytes" are stored with the entry and compared on every hit, so an
+ * entry is only ever served for exactly its arguments.  The table's key is
+ * a 64-bit hash of them seeded with the function's identity digest: cheap
+ * to compute and to compare in the index, and a hash collision costs at
+ * most a miss.  Nothing in the keyed bytes depends on OIDs or on the
+ * session, so the same call gives the same bytes on every server of a
+ * major version.
  *
  *-------------------------------------------------------------------------
  */
@@ -18,6 +22,7 @@
 
 #include "cachier.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "common/cryptohash.h"
 #include "miscadmin.h"
 #include "port/pg_bswap.h"
@@ -35,7 +40,7 @@ cachier_sha256(const uint8 *data, size_t len, uint8 *out)
 
 	if (ctx == NULL || pg_cryptohash_init(ctx) < 0 ||
 		pg_cryptohash_update(ctx, data, len) < 0 ||
-		pg_cryptohash_final(ctx, out, CACHIER_KEY_LEN) < 0)
+		pg_cryptohash_final(ctx, out, CACHIER_DIGEST_LEN) < 0)
 		elog(ERROR, "could not compute a SHA-256 digest: %s",
 			 pg_cryptohash_error(ctx));
 	pg_cryptohash_free(ctx);
@@ -59,23 +64,19 @@ cachier_encode_args(StringInfo buf, TypeCodec *codecs, int nargs,
 	}
 }
 
+/* For per_role functions: the current role is part of the key. */
 void
-cachier_make_key(uint8 *key, const FunctionInfo *info, const StringInfo args,
-				 bool per_role)
+cachier_append_role(StringInfo buf)
 {
-	StringInfoData buf;
+	appendStringInfoString(buf, "role:");
+	appendStringInfoString(buf, GetUserNameFromId(GetUserId(), false));
+}
 
-	initStringInfo(&buf);
-	appendStringInfoString(&buf, "cachier key v1");
-	appendBinaryStringInfo(&buf, (const char *) info->identity, CACHIER_KEY_LEN);
-	appendBinaryStringInfo(&buf, args->data, args->len);
-	if (per_role)
-	{
-		appendStringInfoString(&buf, "role:");
-		appendStringInfoString(&buf, GetUserNameFromId(GetUserId(), false));
-	}
-	cachier_sha256((uint8 *) buf.data, buf.len, key);
-	pfree(buf.data);
+int64
+cachier_make_key(const FunctionInfo *info, const StringInfo keyed)
+{
+	return (int64) hash_bytes_extended((const unsigned char *) keyed->data,
+									   keyed->len, (uint64) info->fingerprint);
 }
 
 /* One argument's readable form: numbers and booleans bare, the rest quoted. */

@@ -33,24 +33,38 @@
 /* Columns of cachier.entries, in table order. */
 enum
 {
-	Col_function_id = 1, Col_key, Col_fingerprint, Col_args, Col_value,
-	Col_created_at, Col_compute_ms
+	Col_function_id = 1, Col_key, Col_fingerprint, Col_created_at,
+	Col_compute_ms, Col_args, Col_value
 };
 
 static SPIPlanPtr put_plan = NULL;
 
-static bytea *
-key_bytea(const uint8 *key)
+/* Whether a stored entry's keyed bytes are exactly the call's. */
+static bool
+same_keyed_bytes(HeapTuple tuple, TupleDesc desc, const StringInfo keyed)
 {
-	bytea	   *k = palloc(VARHDRSZ + CACHIER_KEY_LEN);
+	bool		isnull;
+	Datum		d = heap_getattr(tuple, Col_args, desc, &isnull);
+	struct varlena *args;
+	bool		same;
 
-	SET_VARSIZE(k, VARHDRSZ + CACHIER_KEY_LEN);
-	memcpy(VARDATA(k), key, CACHIER_KEY_LEN);
-	return k;
+	if (isnull)
+		return false;
+	args = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(d));
+	same = VARSIZE_ANY_EXHDR(args) == (Size) keyed->len &&
+		memcmp(VARDATA_ANY(args), keyed->data, keyed->len) == 0;
+	if ((Pointer) args != DatumGetPointer(d))
+		pfree(args);
+	return same;
 }
 
+/*
+ * Find the entry of (funcid, key) whose keyed bytes are the call's.  A
+ * different entry under the same 64-bit key (a hash collision) is a miss.
+ */
 void
-cachier_store_lookup(Oid funcid, const uint8 *key, StoredEntry *entry)
+cachier_store_lookup(Oid funcid, int64 key, const StringInfo keyed,
+					 StoredEntry *entry)
 {
 	const CachierRelations *rels = cachier_relations();
 	Relation	rel;
@@ -62,11 +76,12 @@ cachier_store_lookup(Oid funcid, const uint8 *key, StoredEntry *entry)
 	rel = table_open(rels->entries, AccessShareLock);
 	ScanKeyInit(&skey[0], Col_function_id, BTEqualStrategyNumber, F_OIDEQ,
 				ObjectIdGetDatum(funcid));
-	ScanKeyInit(&skey[1], Col_key, BTEqualStrategyNumber, F_BYTEAEQ,
-				PointerGetDatum(key_bytea(key)));
+	ScanKeyInit(&skey[1], Col_key, BTEqualStrategyNumber, F_INT8EQ,
+				Int64GetDatum(key));
 	scan = systable_beginscan(rel, rels->entries_pkey, true, SnapshotSelf, 2, skey);
 	tuple = systable_getnext(scan);
-	if (HeapTupleIsValid(tuple))
+	if (HeapTupleIsValid(tuple) &&
+		same_keyed_bytes(tuple, RelationGetDescr(rel), keyed))
 	{
 		TupleDesc	desc = RelationGetDescr(rel);
 		bool		isnull;
@@ -109,13 +124,13 @@ typedef struct PutArgs
 static void
 prepare_put(void)
 {
-	Oid			types[7] = {REGPROCEDUREOID, BYTEAOID, INT8OID, BYTEAOID,
-	BYTEAOID, TIMESTAMPTZOID, FLOAT8OID};
+	Oid			types[7] = {REGPROCEDUREOID, INT8OID, INT8OID, TIMESTAMPTZOID,
+	FLOAT8OID, BYTEAOID, BYTEAOID};
 
 	if (put_plan != NULL)
 		return;
 	put_plan = SPI_prepare("INSERT INTO cachier.entries AS e"
-						   " (function_id, key, fingerprint, args, value, created_at, compute_ms)"
+						   " (function_id, key, fingerprint, created_at, compute_ms, args, value)"
 						   " VALUES ($1, $2, $3, $4, $5, $6, $7)"
 						   " ON CONFLICT (function_id, key) DO UPDATE SET"
 						   " fingerprint = excluded.fingerprint, args = excluded.args,"
@@ -183,7 +198,7 @@ put_protected(PutArgs *args)
 }
 
 bool
-cachier_store_put(Oid funcid, const uint8 *key, int64 fingerprint,
+cachier_store_put(Oid funcid, int64 key, int64 fingerprint,
 				  bytea *args, bytea *value, TimestampTz created_at,
 				  double compute_ms)
 {
@@ -191,13 +206,13 @@ cachier_store_put(Oid funcid, const uint8 *key, int64 fingerprint,
 
 	memset(put.nulls, ' ', sizeof(put.nulls));
 	put.values[0] = ObjectIdGetDatum(funcid);
-	put.values[1] = PointerGetDatum(key_bytea(key));
+	put.values[1] = Int64GetDatum(key);
 	put.values[2] = Int64GetDatum(fingerprint);
-	put.values[3] = PointerGetDatum(args);
-	put.values[4] = PointerGetDatum(value);
-	put.nulls[4] = value == NULL ? 'n' : ' ';
-	put.values[5] = TimestampTzGetDatum(created_at);
-	put.values[6] = Float8GetDatum(compute_ms);
+	put.values[3] = TimestampTzGetDatum(created_at);
+	put.values[4] = Float8GetDatum(compute_ms);
+	put.values[5] = PointerGetDatum(args);
+	put.values[6] = PointerGetDatum(value);
+	put.nulls[6] = value == NULL ? 'n' : ' ';
 	return put_protected(&put);
 }
 
@@ -247,16 +262,16 @@ cachier_exec_as_owner(const char *sql, int nargs, Oid *types, Datum *values,
 
 /* Remove one entry (key given) or all entries of a function. */
 int64
-cachier_store_delete(Oid funcid, const uint8 *key)
+cachier_store_delete(Oid funcid, const int64 *key)
 {
-	Oid			types[2] = {REGPROCEDUREOID, BYTEAOID};
+	Oid			types[2] = {REGPROCEDUREOID, INT8OID};
 	Datum		values[2];
 
 	values[0] = ObjectIdGetDatum(funcid);
 	if (key == NULL)
 		return cachier_exec_as_owner("DELETE FROM cachier.entries WHERE function_id = $1",
 									 1, types, values, NULL, NULL);
-	values[1] = PointerGetDatum(key_bytea(key));
+	values[1] = Int64GetDatum(*key);
 	return cachier_exec_as_owner("DELETE FROM cachier.entries WHERE function_id = $1 AND key = $2",
 								 2, types, values, NULL, NULL);
 }

@@ -12,5 +12,5 @@ $SUDO make -s -C "$top" install >/dev/null
 
 # pg_virtualenv creates a temporary cluster, runs the command against it
 # and removes the cluster afterwards.
-$SUDO pg_virtualenv -o shared_preload_libraries=cachier \
+$SUDO pg_virtualenv -t -o shared_preload_libraries=cachier \
 	psql -X -v ON_ERROR_STOP=1 -f "$top/test/demo.sql"

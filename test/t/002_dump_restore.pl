@@ -1,0 +1,151 @@
+# 002_dump_restore.pl: a database that uses cachier survives pg_dump and a
+# restore into a new database, with pg_restore (custom format) and with
+# psql (plain format).  After the restore:
+#  - the memoized wrapper exists and caches again (the second call does not
+#    execute the function);
+#  - the per-function options (cachier.functions, a configuration table)
+#    are kept, for the memoized and for the only-configured function, and
+#    they name the restored functions;
+#  - the wrapper still depends on the wrapped function: DROP FUNCTION of
+#    the wrapped function fails without CASCADE, and with CASCADE drops the
+#    wrapper and forgets the options and entries.
+
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('main');
+$node->init;
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'cachier'");
+$node->start;
+
+$node->safe_psql('postgres', 'CREATE DATABASE src');
+$node->safe_psql(
+	'src', q{
+CREATE EXTENSION cachier;
+CREATE SEQUENCE calls;
+CREATE FUNCTION executions() RETURNS bigint LANGUAGE sql
+    AS $$ SELECT last_value - 1 + is_called::int FROM calls $$;
+
+CREATE FUNCTION square(x int) RETURNS int LANGUAGE plpgsql
+    AS $$ BEGIN PERFORM nextval('calls'); RETURN x * x; END $$;
+SELECT cachier_memoize('square(int)', stale_after => '1 day',
+                       wait_timeout => '5s', allow_null => true,
+                       entry_size_limit => '1MB');
+
+CREATE FUNCTION cube(x int) RETURNS int LANGUAGE plpgsql
+    AS $$ BEGIN PERFORM nextval('calls'); RETURN x * x * x; END $$;
+SELECT cachier_configure('cube(int)', stale_after => '2 hours', per_role => true);
+
+-- some cached values in the source database
+SELECT square_cached(2), cachier_wrap('cube', 2);
+});
+
+my $options_query = q{
+SELECT function, wrapper, stale_after, next_time, wait_timeout, allow_null,
+       entry_size_limit, per_role, updated_at
+  FROM cachier_functions ORDER BY function::text};
+my $options_src = $node->safe_psql('src', $options_query);
+like(
+	$options_src,
+	qr/^square\(integer\)\|square_cached\(integer\)\|1 day\|f\|00:00:05\|t\|1048576\|f\|/m,
+	'source: the memoized function has its options');
+like(
+	$options_src,
+	qr/^cube\(integer\)\|\|02:00:00\|f\|00:00:30\|f\|\|t\|/m,
+	'source: the configured function has its options');
+
+my $tempdir = PostgreSQL::Test::Utils::tempdir;
+$node->command_ok(
+	[ 'pg_dump', '-Fc', '-f', "$tempdir/src.dump", '-d', $node->connstr('src') ],
+	'pg_dump (custom format) of a database using cachier succeeds');
+$node->command_ok(
+	[ 'pg_dump', '-Fp', '-f', "$tempdir/src.sql", '-d', $node->connstr('src') ],
+	'pg_dump (plain format) of a database using cachier succeeds');
+
+$node->safe_psql('postgres', 'CREATE DATABASE restored_custom');
+$node->command_ok(
+	[
+		'pg_restore', '--exit-on-error', '-d', $node->connstr('restored_custom'),
+		"$tempdir/src.dump"
+	],
+	'pg_restore into a new database succeeds');
+
+$node->safe_psql('postgres', 'CREATE DATABASE restored_plain');
+$node->command_ok(
+	[
+		'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d',
+		$node->connstr('restored_plain'), '-f', "$tempdir/src.sql"
+	],
+	'restoring the plain dump with psql succeeds');
+
+foreach my $db ('restored_custom', 'restored_plain')
+{
+	# The wrapper exists and is still the wrapper of the restored function.
+	is( $node->safe_psql(
+			$db, q{
+SELECT obj_description('square_cached(int)'::regprocedure, 'pg_proc'),
+       cachier.wrapper_of('square(int)')}),
+		'cached wrapper of public.square(integer) (cachier)|square_cached(integer)',
+		"$db: the wrapper exists and is known as the wrapper of square(int)");
+
+	is($node->safe_psql($db, $options_query),
+		$options_src, "$db: the per-function options survived unchanged");
+
+	# The wrapper and cachier_wrap cache again: the second call is a hit.
+	foreach my $call ('square_cached(7)', q{cachier_wrap('cube', 3)})
+	{
+		my $base = $node->safe_psql($db, 'SELECT executions()');
+		my ($stdout, $stderr);
+		$node->psql(
+			$db,
+			"SELECT $call; SET cachier.\"verbose\" = on; SELECT $call;",
+			stdout => \$stdout,
+			stderr => \$stderr,
+			on_error_stop => 1);
+		my $want = $call =~ /square/ ? '49' : '27';
+		is($stdout, "$want\n$want", "$db: $call returns the right value twice");
+		is($node->safe_psql($db, 'SELECT executions()') - $base,
+			1, "$db: $call executed the function once");
+		like($stderr, qr/NOTICE:  cachier: hit: /,
+			"$db: the second $call is a cache hit");
+		unlike($stderr, qr/WARNING|ERROR/, "$db: $call gives no warning");
+	}
+	is( $node->safe_psql(
+			$db, q{
+SELECT string_agg(function::text || arguments, ' ' ORDER BY function::text)
+  FROM cachier_entries}),
+		'cube(integer)(3) square(integer)(7)',
+		"$db: the new entries belong to the restored functions");
+
+	# Dropping the wrapped function needs CASCADE: the wrapper depends on it.
+	my ($stdout, $stderr);
+	my $rc = $node->psql(
+		$db, 'DROP FUNCTION square(int)',
+		stdout => \$stdout,
+		stderr => \$stderr);
+	isnt($rc, 0, "$db: DROP FUNCTION of the wrapped function fails");
+	like(
+		$stderr,
+		qr/cannot drop function square\(integer\) because other objects depend on it.*function square_cached\(integer\) depends on function square\(integer\)/s,
+		"$db: ... because the wrapper depends on it");
+	is($node->safe_psql($db, 'SELECT square_cached(7)'),
+		'49', "$db: the wrapper still works after the failed DROP");
+
+	$node->safe_psql($db, 'DROP FUNCTION square(int) CASCADE');
+	is( $node->safe_psql(
+			$db, q{
+SELECT to_regprocedure('square_cached(int)') IS NULL,
+       (SELECT count(*) FROM cachier.functions WHERE fn::text LIKE 'square%'),
+       (SELECT count(*) FROM cachier.entries WHERE function_id::text LIKE 'square%')}),
+		't|0|0',
+		"$db: DROP FUNCTION ... CASCADE drops the wrapper, its options and entries");
+	is($node->safe_psql($db, q{SELECT cachier_wrap('cube', 3)}),
+		'27', "$db: the other function is still cached after the drop");
+}
+
+$node->stop;
+done_testing();
