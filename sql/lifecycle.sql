@@ -50,6 +50,13 @@ SELECT count(*) FROM cachier.functions WHERE fn::oid NOT IN (SELECT oid FROM pg_
 -- DROP EXTENSION refuses while wrappers depend on it, and with CASCADE
 -- removes everything: storage, wrappers, event triggers
 SELECT cachier_memoize('version_of(int)');
+-- (DDL on the storage also works in the same transaction as cache hits)
+BEGIN;
+SELECT version_of_cached(5), version_of_cached(5);
+TRUNCATE cachier.entries;
+SELECT version_of_cached(5);
+DROP EXTENSION cachier CASCADE;
+ROLLBACK;
 DROP EXTENSION cachier;
 DROP EXTENSION cachier CASCADE;
 SELECT count(*) AS cachier_objects FROM pg_namespace WHERE nspname = 'cachier';

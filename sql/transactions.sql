@@ -29,6 +29,22 @@ ROLLBACK TO SAVEPOINT s;
 SELECT count(*) FROM cachier.entries;
 COMMIT;
 
+-- hits and misses inside savepoints that roll back leave the transaction's
+-- other work alone
+BEGIN;
+SELECT qty_of_cached(1);
+SAVEPOINT a;
+SELECT qty_of_cached(1), qty_of_cached(2);
+ROLLBACK TO SAVEPOINT a;
+SELECT qty_of_cached(1);
+SAVEPOINT b;
+SELECT qty_of_cached(1) / 0;
+ROLLBACK TO SAVEPOINT b;
+SELECT qty_of_cached(1);
+COMMIT;
+SELECT count(*) FROM cachier.entries;
+SELECT cachier_clear('qty_of');
+
 -- an error after the call in the same transaction: no entry either
 BEGIN;
 SELECT qty_of_cached(1);

@@ -21,4 +21,5 @@ _PG_init(void)
 {
 	cachier_define_settings();
 	cachier_register_invalidation();
+	cachier_entry_scan_init();
 }

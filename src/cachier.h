@@ -15,6 +15,8 @@
 #ifndef CACHIER_H
 #define CACHIER_H
 
+#include "access/htup.h"
+#include "access/tupdesc.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "utils/timestamp.h"
@@ -159,6 +161,13 @@ extern void cachier_append_role(StringInfo buf);
 extern int64 cachier_make_key(const FunctionInfo *info, const StringInfo keyed);
 extern char *cachier_format_args_text(Oid funcid, const char *data, int len);
 extern void cachier_sha256(const uint8 *data, size_t len, uint8 *out);
+
+/* ---------------------------------------------------------------- entry_scan.c */
+
+typedef bool (*EntryVisitor) (HeapTuple tuple, TupleDesc desc, void *arg);
+
+extern void cachier_entry_scan_init(void);
+extern bool cachier_scan_entry(Oid funcid, int64 key, EntryVisitor visit, void *arg);
 
 /* ---------------------------------------------------------------- table_store.c */
 

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * table_store.c
- *	  The table tier: cachier.entries, read by direct index scans and
+ *	  The table tier: cachier.entries, read through entry_scan.c and
  *	  written with SPI in the caller's transaction.
  *
  * Reads use SnapshotSelf: the latest committed entries plus the caller's
@@ -58,6 +58,33 @@ same_keyed_bytes(HeapTuple tuple, TupleDesc desc, const StringInfo keyed)
 	return same;
 }
 
+typedef struct LookupArgs
+{
+	const StringInfo keyed;
+	StoredEntry *entry;
+} LookupArgs;
+
+/* Copy what a hit needs out of the tuple, if it is the call's entry. */
+static bool
+take_entry(HeapTuple tuple, TupleDesc desc, void *arg)
+{
+	LookupArgs *la = (LookupArgs *) arg;
+	StoredEntry *entry = la->entry;
+	bool		isnull;
+	Datum		d;
+
+	if (!same_keyed_bytes(tuple, desc, la->keyed))
+		return false;
+	d = heap_getattr(tuple, Col_value, desc, &entry->isnull);
+	entry->value = entry->isnull ? NULL :
+		(bytea *) pg_detoast_datum_copy((struct varlena *) DatumGetPointer(d));
+	entry->created_at = DatumGetTimestampTz(heap_getattr(tuple, Col_created_at,
+														 desc, &isnull));
+	entry->compute_ms = DatumGetFloat8(heap_getattr(tuple, Col_compute_ms,
+													desc, &isnull));
+	return true;
+}
+
 /*
  * Find the entry of (funcid, key) whose keyed bytes are the call's.  A
  * different entry under the same 64-bit key (a hash collision) is a miss.
@@ -66,38 +93,9 @@ void
 cachier_store_lookup(Oid funcid, int64 key, const StringInfo keyed,
 					 StoredEntry *entry)
 {
-	const CachierRelations *rels = cachier_relations();
-	Relation	rel;
-	SysScanDesc scan;
-	ScanKeyData skey[2];
-	HeapTuple	tuple;
+	LookupArgs	la = {keyed, entry};
 
-	entry->found = false;
-	rel = table_open(rels->entries, AccessShareLock);
-	ScanKeyInit(&skey[0], Col_function_id, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(funcid));
-	ScanKeyInit(&skey[1], Col_key, BTEqualStrategyNumber, F_INT8EQ,
-				Int64GetDatum(key));
-	scan = systable_beginscan(rel, rels->entries_pkey, true, SnapshotSelf, 2, skey);
-	tuple = systable_getnext(scan);
-	if (HeapTupleIsValid(tuple) &&
-		same_keyed_bytes(tuple, RelationGetDescr(rel), keyed))
-	{
-		TupleDesc	desc = RelationGetDescr(rel);
-		bool		isnull;
-		Datum		d;
-
-		entry->found = true;
-		d = heap_getattr(tuple, Col_value, desc, &entry->isnull);
-		entry->value = entry->isnull ? NULL :
-			(bytea *) pg_detoast_datum_copy((struct varlena *) DatumGetPointer(d));
-		entry->created_at = DatumGetTimestampTz(heap_getattr(tuple, Col_created_at,
-															 desc, &isnull));
-		entry->compute_ms = DatumGetFloat8(heap_getattr(tuple, Col_compute_ms,
-														desc, &isnull));
-	}
-	systable_endscan(scan);
-	table_close(rel, NoLock);
+	entry->found = cachier_scan_entry(funcid, key, take_entry, &la);
 }
 
 /* Whether this session may write the cache now; why not, if it may not. */
