@@ -84,6 +84,17 @@ SELECT qty_of_cached(1);
 COMMIT;
 SELECT executions();
 
+-- one statement that misses many keys: each computing lock is a slot of
+-- the shared lock table, so past a budget they are given back once stored
+-- and the statement neither fails nor starves other sessions
+CREATE FUNCTION ident(i int) RETURNS int LANGUAGE sql AS 'SELECT i';
+BEGIN;
+SELECT count(cachier_wrap('ident', i)) FROM generate_series(1, 20000) i;
+SELECT count(*) AS computing_locks_held FROM pg_locks
+ WHERE locktype = 'advisory' AND objsubid = 27182 AND pid = pg_backend_pid();
+COMMIT;
+SELECT count(*) FROM cachier.entries WHERE function_id = 'ident(int)'::regprocedure;
+
 -- PL/pgSQL that catches the function's error: nothing cached, the block
 -- goes on
 CREATE FUNCTION picky(x int) RETURNS int LANGUAGE plpgsql

@@ -154,11 +154,18 @@ store(Call *c, Datum value, bool isnull, TimestampTz created_at, double ms)
 	args = palloc(VARHDRSZ + c->argbytes->len);
 	SET_VARSIZE(args, VARHDRSZ + c->argbytes->len);
 	memcpy(VARDATA(args), c->argbytes->data, c->argbytes->len);
-	if (!cachier_store_put(c->site->funcid, c->key, c->site->info->fingerprint,
-						   args, encoded, created_at, ms))
-		return false;
-	note(c, "stored", NULL);
-	return true;
+	switch (cachier_store_put(c->site->funcid, c->key, c->site->info->fingerprint,
+							  args, encoded, created_at, ms, c->eff.wait_timeout_us))
+	{
+		case STORED:
+			note(c, "stored", NULL);
+			return true;
+		case STORE_BUSY:
+			note(c, "not stored", "Another transaction is storing this key and has not committed within wait_timeout.");
+			return false;
+		default:
+			return false;
+	}
 }
 
 static Datum
@@ -169,6 +176,9 @@ compute_and_store(Call *c, bool *isnull)
 	Datum		result = compute(c, isnull, &started, &ms);
 
 	store(c, result, *isnull, started, ms);
+	/* beyond a budget of locks per transaction, mark only the computing */
+	if (!cachier_lock_keep_after_store())
+		cachier_lock_release(c->key);
 	return result;
 }
 

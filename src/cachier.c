@@ -22,4 +22,5 @@ _PG_init(void)
 	cachier_define_settings();
 	cachier_register_invalidation();
 	cachier_entry_scan_init();
+	cachier_inprogress_init();
 }

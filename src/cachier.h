@@ -182,9 +182,17 @@ typedef struct StoredEntry
 
 extern void cachier_store_lookup(Oid funcid, int64 key, const StringInfo keyed,
 								 StoredEntry *entry);
-extern bool cachier_store_put(Oid funcid, int64 key, int64 fingerprint,
-							  bytea *args, bytea *value, TimestampTz created_at,
-							  double compute_ms);
+typedef enum StoreResult
+{
+	STORED,
+	STORE_FAILED,				/* with a WARNING */
+	STORE_BUSY					/* another transaction is storing the key */
+} StoreResult;
+
+extern StoreResult cachier_store_put(Oid funcid, int64 key, int64 fingerprint,
+									 bytea *args, bytea *value,
+									 TimestampTz created_at, double compute_ms,
+									 int64 wait_us);
 extern int64 cachier_store_delete(Oid funcid, const int64 *key);
 extern int64 cachier_exec_as_owner(const char *sql, int nargs, Oid *types,
 								   Datum *values, const char *nulls, Oid *first);
@@ -204,6 +212,9 @@ extern void cachier_lock_release(int64 key);
 extern bool cachier_lock_is_held_elsewhere(int64 key);
 extern WaitResult cachier_lock_wait(int64 key, int64 timeout_us, bool exclusive);
 extern void cachier_lock_key_ids(int64 key, uint32 *classid, uint32 *objid);
+extern bool cachier_lock_keep_after_store(void);
+extern void cachier_inprogress_init(void);
+extern int	cachier_timeout_ms(int64 timeout_us);
 
 /* ---------------------------------------------------------------- cached_call.c */
 

@@ -26,10 +26,44 @@
 
 #include "cachier.h"
 #include "miscadmin.h"
+#include "access/xact.h"
 #include "storage/lock.h"
 #include "storage/proc.h"
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
+
+/* computing locks this transaction took (an upper bound: see below) */
+static int	locks_taken = 0;
+
+static void
+reset_lock_count(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PREPARE || event == XACT_EVENT_PARALLEL_COMMIT ||
+		event == XACT_EVENT_PARALLEL_ABORT)
+		locks_taken = 0;
+}
+
+void
+cachier_inprogress_init(void)
+{
+	RegisterXactCallback(reset_lock_count, NULL);
+}
+
+/*
+ * Whether a computed key keeps its lock until commit.  Each held lock
+ * takes a slot of the shared lock table, which has room for about
+ * max_locks_per_transaction per session: a statement that misses
+ * thousands of keys would fill it and make other sessions' queries fail.
+ * Past half that budget, a key's lock is given back once it is stored;
+ * until the transaction commits, another session may then compute that
+ * key once more (its store waits for ours, at most wait_timeout).
+ */
+bool
+cachier_lock_keep_after_store(void)
+{
+	return locks_taken <= Max(8, max_locks_per_xact / 2);
+}
 
 void
 cachier_lock_key_ids(int64 key, uint32 *classid, uint32 *objid)
@@ -79,7 +113,10 @@ cachier_lock_try(int64 key)
 	LOCKTAG		tag;
 
 	make_tag(&tag, key);
-	return acquire_for_transaction(&tag, ExclusiveLock, true) != LOCKACQUIRE_NOT_AVAIL;
+	if (acquire_for_transaction(&tag, ExclusiveLock, true) == LOCKACQUIRE_NOT_AVAIL)
+		return false;
+	locks_taken++;
+	return true;
 }
 
 /* Give back a lock taken by cachier_lock_try or a wait that we did not use. */
@@ -111,8 +148,8 @@ cachier_lock_is_held_elsewhere(int64 key)
 /* how soon a waiter checks for deadlocks, at most */
 #define EARLY_DEADLOCK_CHECK_MS	10
 
-static int
-timeout_ms(int64 timeout_us)
+int
+cachier_timeout_ms(int64 timeout_us)
 {
 	int64		ms = (timeout_us + 999) / 1000;
 
@@ -147,7 +184,7 @@ wait_round(WaitArgs *w, int slice_ms, ErrorData **error)
 {
 	int			saved_lock_timeout = LockTimeout;
 	int			saved_deadlock_timeout = DeadlockTimeout;
-	bool		done;
+	volatile bool done = false;
 
 	LockTimeout = slice_ms;
 	DeadlockTimeout = Min(DeadlockTimeout, EARLY_DEADLOCK_CHECK_MS);
@@ -190,8 +227,12 @@ cachier_lock_wait(int64 key, int64 timeout_us, bool exclusive)
 
 		if (left <= 0)
 			return WAIT_TIMED_OUT;
-		if (wait_round(&w, Min(timeout_ms(left), Max(DeadlockTimeout / 2, 1)), &error))
+		if (wait_round(&w, Min(cachier_timeout_ms(left), Max(DeadlockTimeout / 2, 1)), &error))
+		{
+			if (exclusive)
+				locks_taken++;
 			return WAIT_DONE;
+		}
 		if (error->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED)
 			return WAIT_DEADLOCK;
 		if (error->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)

@@ -27,6 +27,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "utils/fmgroids.h"
 #include "utils/snapmgr.h"
 
@@ -173,32 +174,47 @@ put_as_owner(void *arg)
  * Run put as the storage owner in a subtransaction (which restores the
  * user on the way out).  False, with a WARNING, when it failed.
  */
-static bool
-put_protected(PutArgs *args)
+static StoreResult
+put_protected(PutArgs *args, int64 wait_us)
 {
 	Oid			save_userid;
 	int			save_sec;
+	int			saved_lock_timeout = LockTimeout;
 	ErrorData  *error;
-	bool		ok;
+	volatile bool ok = false;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec);
-	ok = cachier_run_guarded(put_as_owner, args, &error);
-	SetUserIdAndSecContext(save_userid, save_sec);
-	if (!ok)
+	LockTimeout = cachier_timeout_ms(wait_us);
+	PG_TRY();
 	{
-		ereport(WARNING,
-				(errcode(error->sqlerrcode),
-				 errmsg("cachier: could not store a cache entry: %s", error->message),
-				 errdetail("The result was returned but not cached.")));
-		FreeErrorData(error);
+		ok = cachier_run_guarded(put_as_owner, args, &error);
 	}
-	return ok;
+	PG_FINALLY();
+	{
+		LockTimeout = saved_lock_timeout;
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+	if (ok)
+		return STORED;
+	if (error->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
+		return STORE_BUSY;
+	ereport(WARNING,
+			(errcode(error->sqlerrcode),
+			 errmsg("cachier: could not store a cache entry: %s", error->message),
+			 errdetail("The result was returned but not cached.")));
+	FreeErrorData(error);
+	return STORE_FAILED;
 }
 
-bool
+/*
+ * Store an entry.  Waiting for another transaction that inserted the same
+ * key and has not committed yet is bounded by wait_us: then STORE_BUSY.
+ */
+StoreResult
 cachier_store_put(Oid funcid, int64 key, int64 fingerprint,
 				  bytea *args, bytea *value, TimestampTz created_at,
-				  double compute_ms)
+				  double compute_ms, int64 wait_us)
 {
 	PutArgs		put;
 
@@ -211,7 +227,7 @@ cachier_store_put(Oid funcid, int64 key, int64 fingerprint,
 	put.values[5] = PointerGetDatum(args);
 	put.values[6] = PointerGetDatum(value);
 	put.nulls[6] = value == NULL ? 'n' : ' ';
-	return put_protected(&put);
+	return put_protected(&put, wait_us);
 }
 
 /*
