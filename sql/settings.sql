@@ -46,6 +46,16 @@ ALTER FUNCTION fresh_stamp(int) SET cachier.overwrite_cache = on;
 SELECT fresh_stamp(1);
 SELECT stamp_cached(1);
 
+-- per database (and likewise per role): the next session gets it
+ALTER DATABASE :"DBNAME" SET cachier.stale_after = '2 hours';
+\c
+SET search_path = settings_test, public;
+SHOW cachier.stale_after;
+ALTER DATABASE :"DBNAME" RESET cachier.stale_after;
+\c
+SET search_path = settings_test, public;
+SHOW cachier.stale_after;
+
 -- verbose: a NOTICE explains each decision (VERBOSE is a keyword in SET,
 -- so the name is quoted there)
 SET cachier."verbose" = on;

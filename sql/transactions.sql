@@ -95,6 +95,26 @@ SELECT count(*) AS computing_locks_held FROM pg_locks
 COMMIT;
 SELECT count(*) FROM cachier.entries WHERE function_id = 'ident(int)'::regprocedure;
 
+-- the cache never makes a query fail that would succeed without it: a
+-- failure to store (here a constraint the storage does not accept) is a
+-- WARNING and the result is still returned
+CREATE FUNCTION word(i int) RETURNS text LANGUAGE sql AS $$ SELECT repeat('w', i) $$;
+ALTER TABLE cachier.entries ADD CONSTRAINT small_values CHECK (octet_length(value) < 10);
+SELECT cachier_wrap('word', 3), cachier_wrap('word', 12);
+ALTER TABLE cachier.entries DROP CONSTRAINT small_values;
+SELECT arguments FROM cachier_entries WHERE function = 'word(int)'::regprocedure;
+
+-- an unreadable stored value is a miss plus a WARNING, then recomputed
+UPDATE cachier.entries SET value = '\x00ff' WHERE function_id = 'word(int)'::regprocedure;
+SELECT cachier_wrap('word', 3);
+SELECT cachier_wrap('word', 3);
+CREATE TYPE pair AS (a int, b text);
+CREATE FUNCTION mkpair(i int) RETURNS pair LANGUAGE sql AS $$ SELECT (i, 'x')::pair $$;
+SELECT cachier_wrap('mkpair', 1);
+UPDATE cachier.entries SET value = '\x0000000a' WHERE function_id = 'mkpair(int)'::regprocedure;
+SELECT cachier_wrap('mkpair', 1);
+SELECT cachier_wrap('mkpair', 1);
+
 -- PL/pgSQL that catches the function's error: nothing cached, the block
 -- goes on
 CREATE FUNCTION picky(x int) RETURNS int LANGUAGE plpgsql

@@ -35,6 +35,7 @@ typedef struct Call
 	StringInfo	argbytes;		/* encoded arguments (+ role): the exact key */
 	int64		key;			/* hash of identity and argbytes */
 	char	   *described;
+	bool		warned;			/* the unreadable-value WARNING was given */
 } Call;
 
 /* ---------------------------------------------------------------- call sites */
@@ -214,6 +215,9 @@ decode_work(void *arg)
 static void
 warn_unreadable(Call *c, const char *why)
 {
+	if (c->warned)
+		return;
+	c->warned = true;
 	ereport(WARNING,
 			(errcode(ERRCODE_DATA_CORRUPTED),
 			 errmsg("cachier: the cached value of %s could not be read; recomputing it",
@@ -392,6 +396,7 @@ call_begin(Call *c, CallSite *site, Datum *args, bool *argnulls, Oid collation)
 	c->argnulls = argnulls;
 	c->collation = collation;
 	c->described = NULL;
+	c->warned = false;
 	cachier_effective_options(site->info, &c->eff);
 	/* a call site is never re-entered while a call on it runs */
 	if (site->keybuf.data == NULL)
