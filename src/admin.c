@@ -47,13 +47,8 @@ check_owner(Oid funcid)
 static Oid
 wrapped_by(Oid funcid)
 {
-	Oid			types[1] = {REGPROCEDUREOID};
-	Datum		values[1] = {ObjectIdGetDatum(funcid)};
-	Oid			fn;
-
-	cachier_exec_as_owner("SELECT fn FROM cachier.functions WHERE wrapper = $1",
-						  1, types, values, NULL, &fn);
-	return fn;
+	return cachier_first_oid_as_owner("SELECT fn FROM cachier.functions WHERE wrapper = $1",
+									  REGPROCEDUREOID, ObjectIdGetDatum(funcid));
 }
 
 /* cachier.fingerprint(fn regprocedure) RETURNS bigint */
@@ -233,8 +228,8 @@ cachier_forget(PG_FUNCTION_ARGS)
 	values[0] = ObjectIdGetDatum(funcid);
 	cachier_exec_as_owner("DELETE FROM cachier.entries WHERE function_id = $1",
 						  1, types, values, NULL, NULL);
-	cachier_exec_as_owner("DELETE FROM cachier.functions WHERE fn = $1 RETURNING wrapper",
-						  1, types, values, NULL, &wrapper);
+	wrapper = cachier_first_oid_as_owner("DELETE FROM cachier.functions WHERE fn = $1 RETURNING wrapper",
+										 REGPROCEDUREOID, values[0]);
 	CacheInvalidateRelcacheByRelid(cachier_relations()->functions);
 	if (!OidIsValid(wrapper))
 		PG_RETURN_NULL();

@@ -19,7 +19,8 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
-#include "cachier.h"
+#include "catalog/pg_collation.h"
+#include "cachier_shared.h"
 #include "miscadmin.h"
 #include "portability/instr_time.h"
 #include "utils/builtins.h"
@@ -50,6 +51,7 @@ cachier_callsite_init(CallSite *site, Oid funcid, MemoryContext mcxt)
 	site->mcxt = mcxt;
 	site->info = info;
 	site->generation = cachier_generation;
+	site->stats = cachier_stats_entry(funcid);
 	fmgr_info_cxt(funcid, &site->fn, mcxt);
 	site->argcodecs = MemoryContextAllocZero(mcxt, sizeof(TypeCodec) * Max(1, info->nargs));
 	for (i = 0; i < info->nargs; i++)
@@ -121,6 +123,7 @@ compute(Call *c, bool *isnull, TimestampTz *started, double *ms)
 	INSTR_TIME_SET_CURRENT(elapsed);
 	INSTR_TIME_SUBTRACT(elapsed, start);
 	*ms = INSTR_TIME_GET_MILLISEC(elapsed);
+	cachier_count(c->site->stats, STAT_COMPUTATION, *ms);
 	*isnull = fcinfo->isnull;
 	pfree(fcinfo);
 	return result;
@@ -255,61 +258,141 @@ decode_entry(Call *c, StoredEntry *entry, Datum *value, bool *isnull)
 	return true;
 }
 
-static bool
-is_fresh(Call *c, const StoredEntry *entry, int64 *shelf_life)
+typedef enum EntryAge
 {
-	int64		life = c->eff.stale_after_us;
+	AGE_FRESH,
+	AGE_STALE,					/* older than stale_after */
+	AGE_TOO_OLD					/* older than this call's cachier.max_age */
+} EntryAge;
+
+static EntryAge
+entry_age(Call *c, const StoredEntry *entry, int64 *limit)
+{
+	int64		age = GetCurrentTimestamp() - entry->created_at;
 	int64		max_age;
 
-	if (cachier_max_age_us(&max_age))
+	if (cachier_max_age_us(&max_age) && (max_age <= 0 || age >= max_age))
 	{
-		if (max_age <= 0)
-			life = 0;
-		else if (life == CACHIER_NEVER || max_age < life)
-			life = max_age;
+		*limit = Max(max_age, 0);
+		return AGE_TOO_OLD;
 	}
-	*shelf_life = life;
-	if (life == CACHIER_NEVER)
-		return true;
-	return GetCurrentTimestamp() - entry->created_at < life;
+	*limit = c->eff.stale_after_us;
+	if (c->eff.stale_after_us != CACHIER_NEVER && age >= c->eff.stale_after_us)
+		return AGE_STALE;
+	return AGE_FRESH;
+}
+
+/* next_time without the background worker: say so once per session */
+static void
+say_no_worker(void)
+{
+	static bool said = false;
+
+	if (said)
+		return;
+	said = true;
+	ereport(NOTICE,
+			(errmsg("cachier: next_time refreshes stale values synchronously in this server"),
+			 errdetail("Refreshing in the background needs cachier's background worker."),
+			 errhint("Add cachier to shared_preload_libraries in postgresql.conf and restart the server.")));
 }
 
 /*
- * Look the key up; true and the value if a fresh entry is there.  "event"
- * names the verbose event for a hit (a first look or a look after a wait);
- * quiet suppresses the miss and stale notes of looks after the first.
+ * next_time: serve the stale value at once and queue one background
+ * refresh of the key.  False when that cannot be done here (no worker,
+ * a standby, an unreadable value): the caller recomputes.
+ */
+static bool
+serve_stale(Call *c, StoredEntry *entry, Datum *value, bool *isnull, int64 limit)
+{
+	bool		queued;
+
+	if (!cachier_preloaded())
+	{
+		say_no_worker();
+		return false;
+	}
+	if (RecoveryInProgress() || !decode_entry(c, entry, value, isnull))
+		return false;
+	queued = cachier_queue_refresh(c->site->funcid, c->key);
+	if (queued)
+		cachier_count(c->site->stats, STAT_REFRESH_QUEUED, 0);
+	cachier_count(c->site->stats, STAT_SAVED, entry->compute_ms);
+	if (cachier_verbose)
+		note(c, "stale, served",
+			 psprintf("Older than its shelf life (%s); next_time is on: %s.",
+					  duration_text(limit),
+					  queued ? "a background refresh is queued" :
+					  "a refresh of it is already queued or running"));
+	return true;
+}
+
+static void
+note_stale(Call *c, EntryAge age, int64 limit)
+{
+	if (!cachier_verbose)
+		return;
+	if (age == AGE_TOO_OLD)
+		note(c, "stale", psprintf("Older than cachier.max_age (%s): recomputing.",
+								  duration_text(limit)));
+	else
+		note(c, "stale", psprintf("Older than its shelf life (%s): recomputing.",
+								  duration_text(limit)));
+}
+
+/*
+ * Look the key up; true and the value if an entry may be served.  "event"
+ * names the verbose event for a hit; quiet marks looks after the first
+ * (after taking the lock or a wait): they neither count nor serve stale
+ * values.
  */
 static bool
 lookup(Call *c, Datum *value, bool *isnull, const char *event, bool quiet)
 {
 	StoredEntry entry;
-	int64		shelf_life;
+	EntryAge	age;
+	int64		limit;
 
 	cachier_store_lookup(c->site->funcid, c->key, c->argbytes, &entry);
-	if (!entry.found)
+	age = entry.found ? entry_age(c, &entry, &limit) : AGE_FRESH;
+	if (entry.found && age != AGE_FRESH)
+	{
+		if (quiet)
+			return false;
+		cachier_count(c->site->stats, STAT_STALE_HIT, 0);
+		if (age == AGE_STALE && c->eff.next_time &&
+			serve_stale(c, &entry, value, isnull, limit))
+			return true;
+		note_stale(c, age, limit);
+		return false;
+	}
+	if (!entry.found || !decode_entry(c, &entry, value, isnull))
 	{
 		if (!quiet)
+		{
+			cachier_count(c->site->stats, STAT_MISS, 0);
 			note(c, "miss", NULL);
+		}
 		return false;
 	}
-	if (!is_fresh(c, &entry, &shelf_life))
-	{
-		if (!quiet)
-			note(c, "stale",
-				 c->eff.next_time ?
-				 psprintf("Older than its shelf life (%s). next_time is on, but refreshing in the background needs the background worker: recomputing now.",
-						  duration_text(shelf_life)) :
-				 psprintf("Older than its shelf life (%s): recomputing.",
-						  duration_text(shelf_life)));
-		return false;
-	}
-	if (!decode_entry(c, &entry, value, isnull))
-		return false;
+	cachier_count(c->site->stats, quiet ? STAT_SAVED : STAT_HIT, entry.compute_ms);
 	note(c, event, NULL);
 	return true;
 }
 
 /* ---------------------------------------------------------------- single flight */
+
+/* Wait for the session computing the key, counting the wait. */
+static WaitResult
+wait_for(Call *c, int64 timeout_us, bool exclusive)
+{
+	WaitResult	waited = cachier_lock_wait(c->key, timeout_us, exclusive);
+
+	cachier_count(c->site->stats, STAT_WAIT, 0);
+	if (waited == WAIT_TIMED_OUT)
+		cachier_count(c->site->stats, STAT_WAIT_TIMEOUT, 0);
+	return waited;
+}
 
 /* A session that may not store: it may still wait for one that does. */
 static Datum
@@ -319,7 +402,7 @@ miss_read_only(Call *c, bool *isnull, const char *why)
 
 	if (!RecoveryInProgress() && !IsInParallelMode() &&
 		cachier_lock_is_held_elsewhere(c->key) &&
-		cachier_lock_wait(c->key, c->eff.wait_timeout_us, false) == WAIT_DONE &&
+		wait_for(c, c->eff.wait_timeout_us, false) == WAIT_DONE &&
 		lookup(c, &value, isnull, "hit after waiting", true))
 		return value;
 	return compute_without_storing(c, isnull, why);
@@ -357,12 +440,12 @@ miss(Call *c, bool *isnull)
 	if (!cachier_lock_try(c->key))
 	{
 		deadline = GetCurrentTimestamp() + c->eff.wait_timeout_us;
-		waited = cachier_lock_wait(c->key, c->eff.wait_timeout_us, false);
+		waited = wait_for(c, c->eff.wait_timeout_us, false);
 		if (waited == WAIT_DONE && !cachier_overwrite_cache &&
 			lookup(c, &value, isnull, "hit after waiting", true))
 			return value;
 		if (waited == WAIT_DONE)
-			waited = cachier_lock_wait(c->key, deadline - GetCurrentTimestamp(), true);
+			waited = wait_for(c, deadline - GetCurrentTimestamp(), true);
 		if (waited != WAIT_DONE)
 			return wait_gave_up(c, isnull, waited);
 	}
@@ -388,6 +471,22 @@ any_null(const Call *c)
 	return false;
 }
 
+/* The call site's buffer for keyed bytes, emptied; a call site is never
+ * re-entered while a call on it runs. */
+static StringInfo
+empty_keybuf(CallSite *site)
+{
+	if (site->keybuf.data == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(site->mcxt);
+
+		initStringInfo(&site->keybuf);
+		MemoryContextSwitchTo(old);
+	}
+	resetStringInfo(&site->keybuf);
+	return &site->keybuf;
+}
+
 static void
 call_begin(Call *c, CallSite *site, Datum *args, bool *argnulls, Oid collation)
 {
@@ -398,16 +497,7 @@ call_begin(Call *c, CallSite *site, Datum *args, bool *argnulls, Oid collation)
 	c->described = NULL;
 	c->warned = false;
 	cachier_effective_options(site->info, &c->eff);
-	/* a call site is never re-entered while a call on it runs */
-	if (site->keybuf.data == NULL)
-	{
-		MemoryContext old = MemoryContextSwitchTo(site->mcxt);
-
-		initStringInfo(&site->keybuf);
-		MemoryContextSwitchTo(old);
-	}
-	resetStringInfo(&site->keybuf);
-	c->argbytes = &site->keybuf;
+	c->argbytes = empty_keybuf(site);
 	cachier_encode_args(c->argbytes, site->argcodecs, site->info->nargs,
 						args, argnulls);
 	if (c->eff.per_role)
@@ -488,4 +578,33 @@ cachier_clear_call(CallSite *site, Datum *args, bool *argnulls)
 
 	call_begin(&c, site, args, argnulls, InvalidOid);
 	return cachier_store_delete(site->funcid, &c.key);
+}
+
+/*
+ * A background refresh: recompute the entry whose keyed bytes are given
+ * (read from the stored entry) and store it.  False if another session is
+ * computing the key right now.  Errors propagate to the worker.
+ */
+bool
+cachier_refresh_entry(CallSite *site, int64 key, const char *keyed, int len)
+{
+	Datum		args[FUNC_MAX_ARGS];
+	bool		nulls[FUNC_MAX_ARGS];
+	Call		c;
+	bool		isnull;
+
+	memset(&c, 0, sizeof(c));
+	c.site = site;
+	c.args = args;
+	c.argnulls = nulls;
+	c.collation = DEFAULT_COLLATION_OID;
+	cachier_effective_options(site->info, &c.eff);
+	c.argbytes = empty_keybuf(site);
+	appendBinaryStringInfo(c.argbytes, keyed, len);
+	c.key = key;
+	cachier_decode_args(site->argcodecs, site->info->nargs, keyed, len, args, nulls);
+	if (!cachier_lock_try(key))
+		return false;
+	(void) compute_and_store(&c, &isnull);
+	return true;
 }

@@ -1,16 +1,18 @@
 /*-------------------------------------------------------------------------
  *
  * cachier.c
- *	  Module entry point: defines the settings and registers the cache
- *	  invalidation callbacks.  Everything else lives in the file named for
+ *	  Module entry point: defines the settings, registers the cache
+ *	  invalidation and transaction callbacks and, when preloaded, the shared
+ *	  memory and the background worker launcher.  Everything else lives in the file named for
  *	  its job (see cachier.h).
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include "cachier.h"
+#include "cachier_shared.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 
 PG_MODULE_MAGIC;
 
@@ -23,4 +25,9 @@ _PG_init(void)
 	cachier_register_invalidation();
 	cachier_entry_scan_init();
 	cachier_inprogress_init();
+	if (process_shared_preload_libraries_in_progress)
+	{
+		cachier_shared_init();
+		cachier_worker_init();
+	}
 }

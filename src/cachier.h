@@ -160,6 +160,8 @@ extern void cachier_encode_args(StringInfo buf, TypeCodec *codecs, int nargs,
 extern void cachier_append_role(StringInfo buf);
 extern int64 cachier_make_key(const FunctionInfo *info, const StringInfo keyed);
 extern char *cachier_format_args_text(Oid funcid, const char *data, int len);
+extern void cachier_decode_args(TypeCodec *codecs, int nargs, const char *data, int len,
+								Datum *values, bool *nulls);
 extern void cachier_sha256(const uint8 *data, size_t len, uint8 *out);
 
 /* ---------------------------------------------------------------- entry_scan.c */
@@ -195,7 +197,8 @@ extern StoreResult cachier_store_put(Oid funcid, int64 key, int64 fingerprint,
 									 int64 wait_us);
 extern int64 cachier_store_delete(Oid funcid, const int64 *key);
 extern int64 cachier_exec_as_owner(const char *sql, int nargs, Oid *types,
-								   Datum *values, const char *nulls, Oid *first);
+								   Datum *values, const char *nulls, List **oids);
+extern Oid	cachier_first_oid_as_owner(const char *sql, Oid type, Datum value);
 extern bool cachier_can_write(const char **why);
 
 /* ---------------------------------------------------------------- inprogress.c */
@@ -228,6 +231,7 @@ typedef struct CallSite
 	TypeCodec  *argcodecs;
 	TypeCodec	retcodec;
 	StringInfoData keybuf;		/* reused for each call's keyed bytes */
+	struct FunctionStats *stats;	/* shared counters, or NULL */
 	MemoryContext mcxt;
 } CallSite;
 
@@ -238,6 +242,7 @@ extern Datum cachier_cached_call(CallSite *site, Datum *args, bool *argnulls,
 extern bool cachier_precache_value(CallSite *site, Datum *args, bool *argnulls,
 								   Datum value, bool valuenull);
 extern int64 cachier_clear_call(CallSite *site, Datum *args, bool *argnulls);
+extern bool cachier_refresh_entry(CallSite *site, int64 key, const char *keyed, int len);
 
 /* ---------------------------------------------------------------- resolve.c */
 

@@ -100,6 +100,51 @@ append_readable(StringInfo out, TypeCodec *codec, const char *data, int len)
 }
 
 /*
+ * The next argument in stored keyed bytes: false at the end or when the
+ * bytes are malformed; otherwise NULL-ness and the encoded value's place.
+ */
+static bool
+next_arg(const char *data, int len, int *pos, bool *isnull, int *start, uint32 *vlen)
+{
+	if (*pos >= len)
+		return false;
+	*isnull = data[(*pos)++] == TAG_NULL;
+	if (*isnull)
+		return true;
+	if (*pos + 4 > len)
+		return false;
+	memcpy(vlen, data + *pos, 4);
+	*vlen = pg_ntoh32(*vlen);
+	*pos += 4;
+	if (*vlen > (uint32) (len - *pos))
+		return false;
+	*start = *pos;
+	*pos += *vlen;
+	return true;
+}
+
+/* The arguments of stored keyed bytes, as Datums of the declared types. */
+void
+cachier_decode_args(TypeCodec *codecs, int nargs, const char *data, int len,
+					Datum *values, bool *nulls)
+{
+	int			pos = 0;
+	int			i;
+
+	for (i = 0; i < nargs; i++)
+	{
+		int			start;
+		uint32		vlen;
+
+		if (!next_arg(data, len, &pos, &nulls[i], &start, &vlen))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("the stored arguments of a cache entry are malformed")));
+		values[i] = nulls[i] ? (Datum) 0 : cachier_decode(&codecs[i], data + start, vlen);
+	}
+}
+
+/*
  * "(42, 'abc', NULL)" from stored arguments.  Arguments that can no longer
  * be read (the function changed) are shown as "?".
  */
@@ -116,38 +161,24 @@ cachier_format_args_text(Oid funcid, const char *data, int len)
 	for (i = 0; i < info->nargs; i++)
 	{
 		TypeCodec	codec;
+		bool		isnull;
+		int			start;
 		uint32		vlen;
 
 		if (i > 0)
 			appendStringInfoString(&out, ", ");
-		if (pos >= len)
+		if (!next_arg(data, len, &pos, &isnull, &start, &vlen))
 		{
 			appendStringInfoChar(&out, '?');
-			continue;
+			pos = len;
 		}
-		if (data[pos++] == TAG_NULL)
-		{
+		else if (isnull)
 			appendStringInfoString(&out, "NULL");
-			continue;
-		}
-		if (pos + 4 > len)
+		else
 		{
-			appendStringInfoChar(&out, '?');
-			pos = len;
-			continue;
+			cachier_codec_init(&codec, info->argtypes[i], CurrentMemoryContext);
+			append_readable(&out, &codec, data + start, vlen);
 		}
-		memcpy(&vlen, data + pos, 4);
-		vlen = pg_ntoh32(vlen);
-		pos += 4;
-		if (vlen > (uint32) (len - pos))
-		{
-			appendStringInfoChar(&out, '?');
-			pos = len;
-			continue;
-		}
-		cachier_codec_init(&codec, info->argtypes[i], CurrentMemoryContext);
-		append_readable(&out, &codec, data + pos, vlen);
-		pos += vlen;
 	}
 	appendStringInfoChar(&out, ')');
 	return out.data;

@@ -16,7 +16,7 @@
 #include <ctype.h>
 #include <math.h>
 
-#include "cachier.h"
+#include "cachier_shared.h"
 #include "common/int.h"
 #include "datatype/timestamp.h"
 #include "utils/datetime.h"
@@ -383,6 +383,12 @@ cachier_define_settings(void)
 							   NULL,
 							   &cleanup_interval_text, "1 day", PGC_USERSET, 0,
 							   check_cleanup_interval, assign_cleanup_interval, NULL);
+
+	DefineCustomIntVariable("cachier.max_workers",
+							"Most database workers (cleanup and next_time refreshes) running at once.",
+							"Each is a background worker: max_worker_processes must leave room for them.",
+							&cachier_max_workers, 8, 1, 64, PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("cachier");
 }

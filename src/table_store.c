@@ -233,16 +233,18 @@ cachier_store_put(Oid funcid, int64 key, int64 fingerprint,
 /*
  * Run one statement as the storage owner in the caller's transaction.
  * Errors propagate: this serves explicit requests.  Returns the number of
- * rows processed; *first, if wanted, gets the first column (an OID) of the
- * first row, or InvalidOid.
+ * rows processed; *oids, if wanted, gets the first column (OIDs) of the
+ * rows returned, in the caller's memory context.
  */
 int64
 cachier_exec_as_owner(const char *sql, int nargs, Oid *types, Datum *values,
-					  const char *nulls, Oid *first)
+					  const char *nulls, List **oids)
 {
+	MemoryContext caller = CurrentMemoryContext;
 	Oid			save_userid;
 	int			save_sec;
 	int64		processed;
+	uint64		i;
 	int			rc;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec);
@@ -255,23 +257,34 @@ cachier_exec_as_owner(const char *sql, int nargs, Oid *types, Datum *values,
 	if (rc < 0)
 		elog(ERROR, "cachier: \"%s\" failed: %s", sql, SPI_result_code_string(rc));
 	processed = (int64) SPI_processed;
-	if (first)
+	if (oids)
+		*oids = NIL;
+	for (i = 0; oids && SPI_tuptable && i < SPI_processed; i++)
 	{
-		bool		isnull = true;
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+									  1, &isnull);
+		MemoryContext old;
 
-		*first = InvalidOid;
-		if (SPI_processed > 0 && SPI_tuptable)
-		{
-			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-										  1, &isnull);
-
-			if (!isnull)
-				*first = DatumGetObjectId(d);
-		}
+		if (isnull)
+			continue;
+		old = MemoryContextSwitchTo(caller);
+		*oids = lappend_oid(*oids, DatumGetObjectId(d));
+		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();
 	SetUserIdAndSecContext(save_userid, save_sec);
 	return processed;
+}
+
+/* The first OID a statement returns, or InvalidOid. */
+Oid
+cachier_first_oid_as_owner(const char *sql, Oid type, Datum value)
+{
+	List	   *oids;
+
+	cachier_exec_as_owner(sql, 1, &type, &value, NULL, &oids);
+	return oids ? linitial_oid(oids) : InvalidOid;
 }
 
 /* Remove one entry (key given) or all entries of a function. */

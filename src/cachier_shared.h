@@ -1,0 +1,120 @@
+/*-------------------------------------------------------------------------
+ *
+ * cachier_shared.h
+ *	  The shared-memory state of cachier (see shared_state.c for its
+ *	  locking rule) and the interfaces of the files that use it:
+ *	  statistics, the refresh queue, cleanup and the background workers.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CACHIER_SHARED_H
+#define CACHIER_SHARED_H
+
+#include "cachier.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/spin.h"
+#include "utils/hsearch.h"
+
+#define CACHIER_MAX_FUNCTIONS	2000	/* functions with statistics */
+#define CACHIER_QUEUE_SIZE		1024	/* queued or running refreshes */
+#define CACHIER_MAX_DATABASES	256		/* databases the launcher tracks */
+
+typedef struct StatsKey
+{
+	Oid			dbid;
+	Oid			funcid;
+} StatsKey;
+
+/* Counters of one function; mutex protects all the fields after it. */
+typedef struct FunctionStats
+{
+	StatsKey	key;
+	slock_t		mutex;
+	int64		hits;
+	int64		misses;
+	int64		stale_hits;
+	int64		waits;
+	int64		wait_timeouts;
+	int64		computations;
+	int64		refreshes_queued;
+	int64		refreshes_done;
+	int64		refreshes_failed;
+	double		compute_ms;
+	double		saved_ms;
+	TimestampTz last_cleanup;
+} FunctionStats;
+
+typedef enum StatsEvent
+{
+	STAT_HIT,
+	STAT_MISS,
+	STAT_STALE_HIT,
+	STAT_WAIT,
+	STAT_WAIT_TIMEOUT,
+	STAT_COMPUTATION,
+	STAT_REFRESH_QUEUED,
+	STAT_REFRESH_DONE,
+	STAT_REFRESH_FAILED,
+	STAT_SAVED					/* a value served: only the time saved */
+} StatsEvent;
+
+typedef enum RefreshState
+{
+	REFRESH_FREE = 0,
+	REFRESH_QUEUED,
+	REFRESH_RUNNING
+} RefreshState;
+
+typedef struct RefreshItem
+{
+	RefreshState state;
+	Oid			dbid;
+	Oid			funcid;
+	int64		key;
+	Oid			roleid;			/* the role whose call queued it */
+} RefreshItem;
+
+typedef struct DatabaseSlot
+{
+	Oid			dbid;			/* InvalidOid: free */
+	TimestampTz next_run;		/* when its worker should run again */
+	bool		worker_running;
+} DatabaseSlot;
+
+typedef struct CachierShared
+{
+	LWLock	   *lock;
+	slock_t		mutex;			/* protects the launcher fields below */
+	Latch	   *launcher_latch;
+	int			workers_running;
+	RefreshItem queue[CACHIER_QUEUE_SIZE];
+	DatabaseSlot databases[CACHIER_MAX_DATABASES];
+} CachierShared;
+
+extern CachierShared *cachier_shared;
+extern HTAB *cachier_stats_hash;
+
+/* shared_state.c */
+extern void cachier_shared_init(void);
+extern bool cachier_preloaded(void);
+
+/* stats.c */
+extern FunctionStats *cachier_stats_entry(Oid funcid);
+extern void cachier_count(FunctionStats *fs, StatsEvent event, double ms);
+
+/* refresh_queue.c */
+extern bool cachier_queue_refresh(Oid funcid, int64 key);
+extern bool cachier_next_refresh(Oid dbid, RefreshItem *item, int *slot);
+extern void cachier_refresh_finished(int slot);
+extern void cachier_drop_refreshes(Oid dbid);
+extern void cachier_wake_launcher(void);
+
+/* cleanup.c */
+extern int64 cachier_cleanup_function(Oid funcid, int64 stale_after_us, bool own_transactions);
+
+/* worker.c */
+extern int	cachier_max_workers;
+extern void cachier_worker_init(void);
+
+#endif							/* CACHIER_SHARED_H */

@@ -1,0 +1,113 @@
+/*-------------------------------------------------------------------------
+ *
+ * cleanup.c
+ *	  Removal of stale entries in bounded batches, for the background
+ *	  worker (each batch its own short transaction) and for
+ *	  cachier_cleanup() (in the caller's transaction, which a function
+ *	  cannot commit).
+ *
+ * A batch deletes at most CLEANUP_BATCH rows found through the index on
+ * (function_id, created_at), so it holds few row locks for a short time
+ * and never blocks hits, which take no locks on rows.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "cachier_shared.h"
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
+
+#define CLEANUP_BATCH	10000
+
+static int64
+delete_batch(Oid funcid, TimestampTz cutoff)
+{
+	Oid			types[3] = {REGPROCEDUREOID, TIMESTAMPTZOID, INT4OID};
+	Datum		values[3];
+
+	values[0] = ObjectIdGetDatum(funcid);
+	values[1] = TimestampTzGetDatum(cutoff);
+	values[2] = Int32GetDatum(CLEANUP_BATCH);
+	return cachier_exec_as_owner("DELETE FROM cachier.entries WHERE ctid = ANY (ARRAY("
+								 " SELECT ctid FROM cachier.entries"
+								 " WHERE function_id = $1 AND created_at <= $2 LIMIT $3))",
+								 3, types, values, NULL, NULL);
+}
+
+/*
+ * Remove the entries of funcid older than stale_after_us; how many.  With
+ * own_transactions, each batch commits on its own (the caller must not be
+ * in a transaction).
+ */
+int64
+cachier_cleanup_function(Oid funcid, int64 stale_after_us, bool own_transactions)
+{
+	TimestampTz cutoff;
+	int64		total = 0;
+	int64		n;
+
+	if (stale_after_us == CACHIER_NEVER)
+		return 0;
+	cutoff = GetCurrentTimestamp() - stale_after_us;
+	do
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (own_transactions)
+		{
+			StartTransactionCommand();
+			PushActiveSnapshot(GetTransactionSnapshot());
+		}
+		n = delete_batch(funcid, cutoff);
+		if (own_transactions)
+		{
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+		}
+		total += n;
+	} while (n >= CLEANUP_BATCH);
+	return total;
+}
+
+/*
+ * cachier_cleanup(fn regprocedure DEFAULT NULL) RETURNS bigint
+ * Remove the stale entries of fn, or of every function with cleanup_stale
+ * that the caller owns; in the caller's transaction.
+ */
+PG_FUNCTION_INFO_V1(cachier_cleanup);
+Datum
+cachier_cleanup(PG_FUNCTION_ARGS)
+{
+	int64		total = 0;
+	List	   *fns = NIL;
+	ListCell   *lc;
+
+	if (!PG_ARGISNULL(0))
+		fns = list_make1_oid(PG_GETARG_OID(0));
+	else
+	{
+		List	   *configured;
+
+		cachier_exec_as_owner("SELECT fn FROM cachier.functions WHERE cleanup_stale ORDER BY fn",
+							  0, NULL, NULL, NULL, &configured);
+		foreach(lc, configured)
+			if (pg_proc_ownercheck(lfirst_oid(lc), GetUserId()))
+				fns = lappend_oid(fns, lfirst_oid(lc));
+	}
+	foreach(lc, fns)
+	{
+		Oid			fn = lfirst_oid(lc);
+		EffectiveOptions eff;
+
+		if (!pg_proc_ownercheck(fn, GetUserId()))
+			aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_FUNCTION, get_func_name(fn));
+		cachier_effective_options(cachier_function_info(fn), &eff);
+		total += cachier_cleanup_function(fn, eff.stale_after_us, false);
+	}
+	PG_RETURN_INT64(total);
+}
