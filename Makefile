@@ -20,7 +20,7 @@ TAP_TESTS = 1
 
 PG_CONFIG ?= pg_config
 PG_CPPFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
-SHLIB_LINK  =
+SHLIB_LINK  = -lhiredis
 
 EXTRA_CLEAN = tmp_check tmp_regress tmp_check_iso output_iso results regression.diffs regression.out log
 

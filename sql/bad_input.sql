@@ -1,4 +1,5 @@
 -- Bad input gets a clear error, never a crash, and nothing cached is lost
+\set SHOW_CONTEXT never
 CREATE EXTENSION cachier;
 CREATE SCHEMA bad_input_test;
 SET search_path = bad_input_test, public;

@@ -1,5 +1,6 @@
 -- Privileges: reading a function's cached results needs EXECUTE on it;
 -- changing its cache needs ownership; nobody reads or writes the storage
+\set SHOW_CONTEXT never
 CREATE EXTENSION cachier;
 CREATE SCHEMA privileges_test;
 SET search_path = privileges_test, public;
@@ -43,7 +44,7 @@ SELECT * FROM cachier_entries;
 SELECT * FROM cachier_functions;
 INSERT INTO cachier.entries VALUES ('secret(int)', 0, 0, now(), 0, '\x', '\x');
 -- nor call the helpers behind them
-SELECT cachier.set_options('secret(int)', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+SELECT cachier.set_options('secret(int)', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
 SELECT cachier.forget('secret(int)');
 SELECT cachier.format_args('secret(int)', '\x');
 -- nor pass a hand-made call to cachier.call_*

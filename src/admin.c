@@ -98,12 +98,13 @@ cachier_effective_options_sql(PG_FUNCTION_ARGS)
 	FunctionInfo *info = cachier_function_info(PG_GETARG_OID(0));
 	EffectiveOptions eff;
 	TupleDesc	desc;
-	Datum		values[8];
-	bool		nulls[8] = {false};
+	Datum		values[9];
+	bool		nulls[9] = {false};
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	cachier_effective_options(info, &eff);
+	values[8] = CStringGetTextDatum(cachier_storage_name(eff.storage));
 	nulls[0] = eff.stale_after_us == CACHIER_NEVER;
 	values[0] = IntervalPGetDatum(cachier_us_interval(eff.stale_after_us));
 	values[1] = BoolGetDatum(eff.next_time);
@@ -147,7 +148,8 @@ interval_option(FunctionCallInfo fcinfo, int argno, const char *name, char *null
 
 /*
  * cachier.set_options(fn, wrapper, stale_after, next_time, wait_timeout,
- * allow_null, entry_size_limit, cleanup_stale, cleanup_interval, per_role)
+ * allow_null, entry_size_limit, cleanup_stale, cleanup_interval, per_role
+ * [, storage]) -- storage from version 0.3 on
  * Validates and stores the options (NULL: use the setting) and makes every
  * session reload them at its next call.
  */
@@ -156,14 +158,16 @@ Datum
 cachier_set_options(PG_FUNCTION_ARGS)
 {
 	Oid			funcid = required_function(fcinfo);
-	Oid			types[10] = {REGPROCEDUREOID, REGPROCEDUREOID, INTERVALOID, BOOLOID,
-	INTERVALOID, BOOLOID, INT8OID, BOOLOID, INTERVALOID, BOOLOID};
-	Datum		values[10];
-	char		nulls[10];
+	Oid			types[11] = {REGPROCEDUREOID, REGPROCEDUREOID, INTERVALOID, BOOLOID,
+	INTERVALOID, BOOLOID, INT8OID, BOOLOID, INTERVALOID, BOOLOID, TEXTOID};
+	Datum		values[11];
+	char		nulls[11];
+	int			nargs = Min(PG_NARGS(), 11);
 	int			i;
 
 	check_owner(funcid);
-	for (i = 0; i < 10; i++)
+	memset(nulls, 'n', sizeof(nulls));
+	for (i = 0; i < nargs; i++)
 	{
 		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
 		values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
@@ -179,7 +183,23 @@ cachier_set_options(PG_FUNCTION_ARGS)
 		nulls[6] = limit == CACHIER_NEVER ? 'n' : ' ';
 		values[6] = Int64GetDatum(limit);
 	}
-	cachier_exec_as_owner("INSERT INTO cachier.functions AS f (fn, wrapper, stale_after,"
+	if (nargs > 10 && !PG_ARGISNULL(10))
+		values[10] = CStringGetTextDatum(cachier_storage_name(
+											cachier_parse_storage(text_to_cstring(PG_GETARG_TEXT_PP(10)))));
+	cachier_exec_as_owner(nargs > 10 ?
+						  "INSERT INTO cachier.functions AS f (fn, wrapper, stale_after,"
+						  " next_time, wait_timeout, allow_null, entry_size_limit,"
+						  " cleanup_stale, cleanup_interval, per_role, storage)"
+						  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+						  " ON CONFLICT (fn) DO UPDATE SET wrapper = excluded.wrapper,"
+						  " stale_after = excluded.stale_after, next_time = excluded.next_time,"
+						  " wait_timeout = excluded.wait_timeout, allow_null = excluded.allow_null,"
+						  " entry_size_limit = excluded.entry_size_limit,"
+						  " cleanup_stale = excluded.cleanup_stale,"
+						  " cleanup_interval = excluded.cleanup_interval,"
+						  " per_role = excluded.per_role, storage = excluded.storage,"
+						  " updated_at = now()" :
+						  "INSERT INTO cachier.functions AS f (fn, wrapper, stale_after,"
 						  " next_time, wait_timeout, allow_null, entry_size_limit,"
 						  " cleanup_stale, cleanup_interval, per_role)"
 						  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
@@ -190,7 +210,7 @@ cachier_set_options(PG_FUNCTION_ARGS)
 						  " cleanup_stale = excluded.cleanup_stale,"
 						  " cleanup_interval = excluded.cleanup_interval,"
 						  " per_role = excluded.per_role, updated_at = now()",
-						  10, types, values, nulls, NULL);
+						  nargs > 10 ? 11 : 10, types, values, nulls, NULL);
 	CacheInvalidateRelcacheByRelid(cachier_relations()->functions);
 	PG_RETURN_VOID();
 }

@@ -182,7 +182,7 @@ cachier_clear(PG_FUNCTION_ARGS)
 	{
 		funcid = cachier_resolve_name_only(fntext);
 		check_owner(funcid);
-		PG_RETURN_INT64(cachier_store_delete(funcid, NULL));
+		PG_RETURN_INT64(cachier_clear_function(funcid));
 	}
 	given_args(fcinfo, 1, &given);
 	ws = wrap_site(fcinfo, fntext, &given);

@@ -20,9 +20,12 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_collation.h"
+#include "cachier_redis.h"
 #include "cachier_shared.h"
 #include "miscadmin.h"
 #include "portability/instr_time.h"
+#include "storage/latch.h"
+#include "utils/wait_event.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
@@ -37,6 +40,8 @@ typedef struct Call
 	int64		key;			/* hash of identity and argbytes */
 	char	   *described;
 	bool		warned;			/* the unreadable-value WARNING was given */
+	bool		use_table;		/* storage includes the table */
+	bool		use_redis;		/* storage includes Redis, and it is configured */
 } Call;
 
 /* ---------------------------------------------------------------- call sites */
@@ -129,14 +134,13 @@ compute(Call *c, bool *isnull, TimestampTz *started, double *ms)
 	return result;
 }
 
-/* Store a computed (or given) value, unless a rule says not to. */
+/* Encode a value for storage, unless a rule says it is not to be stored. */
 static bool
-store(Call *c, Datum value, bool isnull, TimestampTz created_at, double ms)
+storable(Call *c, Datum value, bool isnull, bytea **encoded)
 {
-	bytea	   *encoded = NULL;
-	bytea	   *args;
 	int64		size = 0;
 
+	*encoded = NULL;
 	if (isnull && !c->eff.allow_null)
 	{
 		note(c, "not stored", "The result is NULL and allow_null is off.");
@@ -144,8 +148,8 @@ store(Call *c, Datum value, bool isnull, TimestampTz created_at, double ms)
 	}
 	if (!isnull)
 	{
-		encoded = cachier_encode(&c->site->retcodec, value);
-		size = VARSIZE(encoded) - VARHDRSZ;
+		*encoded = cachier_encode(&c->site->retcodec, value);
+		size = VARSIZE(*encoded) - VARHDRSZ;
 	}
 	if (c->eff.entry_size_limit != CACHIER_NEVER && size > c->eff.entry_size_limit)
 	{
@@ -155,6 +159,23 @@ store(Call *c, Datum value, bool isnull, TimestampTz created_at, double ms)
 						  size, c->eff.entry_size_limit));
 		return false;
 	}
+	return true;
+}
+
+/* The Redis TTL: the shelf life, plus as much again for next_time. */
+static int64
+redis_ttl_us(Call *c)
+{
+	if (c->eff.stale_after_us == CACHIER_NEVER)
+		return 0;
+	return c->eff.stale_after_us * (c->eff.next_time ? 2 : 1);
+}
+
+static bool
+table_put(Call *c, bytea *encoded, TimestampTz created_at, double ms)
+{
+	bytea	   *args;
+
 	args = palloc(VARHDRSZ + c->argbytes->len);
 	SET_VARSIZE(args, VARHDRSZ + c->argbytes->len);
 	memcpy(VARDATA(args), c->argbytes->data, c->argbytes->len);
@@ -172,14 +193,48 @@ store(Call *c, Datum value, bool isnull, TimestampTz created_at, double ms)
 	}
 }
 
+/*
+ * Store a computed (or given) value, unless a rule says not to: in the
+ * table (to_table) and, for Redis storage, in Redis.
+ */
+static bool
+store(Call *c, Datum value, bool isnull, TimestampTz created_at, double ms,
+	  bool to_table)
+{
+	bytea	   *encoded;
+	bool		stored = false;
+
+	if (!storable(c, value, isnull, &encoded))
+		return false;
+	if (to_table && c->use_table)
+		stored = table_put(c, encoded, created_at, ms);
+	if (c->use_redis &&
+		cachier_redis_put(c->site->info, c->argbytes, &c->site->retcodec, encoded,
+						  created_at, ms, redis_ttl_us(c)))
+	{
+		note(c, "stored in Redis", NULL);
+		stored = true;
+	}
+	return stored;
+}
+
+static Datum redis_single_flight(Call *c, bool *isnull, bool to_table);
+
+/* Compute and store, holding the key's lock (inprogress.c). */
 static Datum
 compute_and_store(Call *c, bool *isnull)
 {
 	TimestampTz started;
 	double		ms;
-	Datum		result = compute(c, isnull, &started, &ms);
+	Datum		result;
 
-	store(c, result, *isnull, started, ms);
+	if (c->use_redis)
+		result = redis_single_flight(c, isnull, true);
+	else
+	{
+		result = compute(c, isnull, &started, &ms);
+		store(c, result, *isnull, started, ms, true);
+	}
 	/* beyond a budget of locks per transaction, mark only the computing */
 	if (!cachier_lock_keep_after_store())
 		cachier_lock_release(c->key);
@@ -247,7 +302,7 @@ decode_entry(Call *c, StoredEntry *entry, Datum *value, bool *isnull)
 		warn_unreadable(c, "The stored bytes are not a valid value of the result type.");
 		return false;
 	}
-	if (!cachier_decode_may_fail(codec->type))
+	if (!entry->untrusted && !cachier_decode_may_fail(codec->type))
 		decode_work(&w);
 	else if (!cachier_run_guarded(decode_work, &w, &error))
 	{
@@ -340,6 +395,27 @@ note_stale(Call *c, EntryAge age, int64 limit)
 								  duration_text(limit)));
 }
 
+/* Table first, then Redis: the freshest entry the storage has. */
+static void
+find_entry(Call *c, StoredEntry *entry)
+{
+	StoredEntry remote;
+	int64		limit;
+
+	entry->found = false;
+	entry->untrusted = false;
+	if (c->use_table)
+		cachier_store_lookup(c->site->funcid, c->key, c->argbytes, entry);
+	if (!c->use_redis || (entry->found && entry_age(c, entry, &limit) == AGE_FRESH))
+		return;
+	if (cachier_redis_get(c->site->info, c->argbytes, &c->site->retcodec, &remote) &&
+		(!entry->found || entry_age(c, &remote, &limit) == AGE_FRESH))
+	{
+		*entry = remote;
+		entry->untrusted = true;
+	}
+}
+
 /*
  * Look the key up; true and the value if an entry may be served.  "event"
  * names the verbose event for a hit; quiet marks looks after the first
@@ -353,7 +429,7 @@ lookup(Call *c, Datum *value, bool *isnull, const char *event, bool quiet)
 	EntryAge	age;
 	int64		limit;
 
-	cachier_store_lookup(c->site->funcid, c->key, c->argbytes, &entry);
+	find_entry(c, &entry);
 	age = entry.found ? entry_age(c, &entry, &limit) : AGE_FRESH;
 	if (entry.found && age != AGE_FRESH)
 	{
@@ -434,8 +510,15 @@ miss(Call *c, bool *isnull)
 	TimestampTz deadline;
 	WaitResult	waited;
 
-	if (!cachier_can_write(&why))
+	if (!cachier_can_write(&why) || !c->use_table)
+	{
+		if (c->use_redis)
+			return redis_single_flight(c, isnull, false);
+		if (!c->use_table)
+			return compute_without_storing(c, isnull,
+										   "Its storage is 'redis' and cachier.redis_url is not set.");
 		return miss_read_only(c, isnull, psprintf("Nothing is stored: %s.", why));
+	}
 
 	if (!cachier_lock_try(c->key))
 	{
@@ -458,6 +541,83 @@ miss(Call *c, bool *isnull)
 	return compute_and_store(c, isnull);
 }
 
+/* ---------------------------------------------------------------- Redis */
+
+static void
+sleep_interruptibly(long ms)
+{
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 ms, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+}
+
+/* A fresh value of the key in Redis, if there is one now. */
+static bool
+redis_fresh_value(Call *c, Datum *value, bool *isnull)
+{
+	StoredEntry entry;
+	int64		limit;
+
+	if (!cachier_redis_get(c->site->info, c->argbytes, &c->site->retcodec, &entry))
+		return false;
+	entry.untrusted = true;
+	if (entry_age(c, &entry, &limit) != AGE_FRESH || !decode_entry(c, &entry, value, isnull))
+		return false;
+	cachier_count(c->site->stats, STAT_SAVED, entry.compute_ms);
+	note(c, "hit after waiting", "Another server computed it.");
+	return true;
+}
+
+/*
+ * One computation per key across servers: the key's Redis lock (SET NX
+ * PX, which expires by itself if its holder dies).  Whoever takes it
+ * computes and stores; the others poll Redis with a growing pause (1 to
+ * 50 ms, interruptible) until the value is there, the lock is free again,
+ * or wait_timeout has passed.  When Redis does not answer, compute.
+ */
+static Datum
+redis_single_flight(Call *c, bool *isnull, bool to_table)
+{
+	TimestampTz deadline = GetCurrentTimestamp() + c->eff.wait_timeout_us;
+	long		pause_ms = 1;
+	bool		waited = false;
+	RedisLock	lock;
+	Datum		value;
+
+	for (;;)
+	{
+		int			got = cachier_redis_lock(c->site->info, c->argbytes,
+											 Max(c->eff.wait_timeout_us, 1000), &lock);
+
+		if (got != 0)
+		{
+			TimestampTz started;
+			double		ms;
+
+			value = compute(c, isnull, &started, &ms);
+			store(c, value, *isnull, started, ms, to_table);
+			if (got > 0)
+				cachier_redis_unlock(&lock);
+			return value;
+		}
+		if (!waited)
+			cachier_count(c->site->stats, STAT_WAIT, 0);
+		waited = true;
+		if (GetCurrentTimestamp() >= deadline)
+		{
+			cachier_count(c->site->stats, STAT_WAIT_TIMEOUT, 0);
+			return compute_without_storing(c, isnull,
+										   psprintf("Another server is still computing it after wait_timeout (%s).",
+													duration_text(c->eff.wait_timeout_us)));
+		}
+		sleep_interruptibly(pause_ms);
+		pause_ms = Min(pause_ms * 2, 50);
+		if (!cachier_overwrite_cache && redis_fresh_value(c, &value, isnull))
+			return value;
+	}
+}
+
 /* ---------------------------------------------------------------- entry points */
 
 static bool
@@ -469,6 +629,13 @@ any_null(const Call *c)
 		if (c->argnulls[i])
 			return true;
 	return false;
+}
+
+static void
+set_storage(Call *c)
+{
+	c->use_redis = c->eff.storage != STORAGE_TABLE && cachier_redis_configured();
+	c->use_table = c->eff.storage != STORAGE_REDIS;
 }
 
 /* The call site's buffer for keyed bytes, emptied; a call site is never
@@ -497,6 +664,7 @@ call_begin(Call *c, CallSite *site, Datum *args, bool *argnulls, Oid collation)
 	c->described = NULL;
 	c->warned = false;
 	cachier_effective_options(site->info, &c->eff);
+	set_storage(c);
 	c->argbytes = empty_keybuf(site);
 	cachier_encode_args(c->argbytes, site->argcodecs, site->info->nargs,
 						args, argnulls);
@@ -568,7 +736,7 @@ cachier_precache_value(CallSite *site, Datum *args, bool *argnulls,
 		note(&c, "not stored", "Another session is computing it.");
 		return false;
 	}
-	return store(&c, value, valuenull, GetCurrentTimestamp(), 0);
+	return store(&c, value, valuenull, GetCurrentTimestamp(), 0, true);
 }
 
 int64
@@ -576,8 +744,28 @@ cachier_clear_call(CallSite *site, Datum *args, bool *argnulls)
 {
 	Call		c;
 
+	int64		removed = 0;
+
 	call_begin(&c, site, args, argnulls, InvalidOid);
-	return cachier_store_delete(site->funcid, &c.key);
+	if (c.use_table)
+		removed += cachier_store_delete(site->funcid, &c.key);
+	if (c.use_redis)
+		removed += cachier_redis_clear(site->info, c.argbytes);
+	return removed;
+}
+
+/* Remove every entry of a function, from the table and from Redis. */
+int64
+cachier_clear_function(Oid funcid)
+{
+	FunctionInfo *info = cachier_function_info(funcid);
+	EffectiveOptions eff;
+	int64		removed = cachier_store_delete(funcid, NULL);
+
+	cachier_effective_options(info, &eff);
+	if (eff.storage != STORAGE_TABLE && cachier_redis_configured())
+		removed += cachier_redis_clear(info, NULL);
+	return removed;
 }
 
 /*
@@ -599,6 +787,7 @@ cachier_refresh_entry(CallSite *site, int64 key, const char *keyed, int len)
 	c.argnulls = nulls;
 	c.collation = DEFAULT_COLLATION_OID;
 	cachier_effective_options(site->info, &c.eff);
+	set_storage(&c);
 	c.argbytes = empty_keybuf(site);
 	appendBinaryStringInfo(c.argbytes, keyed, len);
 	c.key = key;

@@ -48,6 +48,14 @@ extern Interval *cachier_us_interval(int64 us);
 
 /* ---------------------------------------------------------------- function_info.c */
 
+/* where a function's entries live */
+typedef enum Storage
+{
+	STORAGE_TABLE = 0,
+	STORAGE_REDIS,
+	STORAGE_BOTH
+} Storage;
+
 /* a per-function option as stored: "unset" means use the setting */
 typedef struct CachierOptions
 {
@@ -61,6 +69,7 @@ typedef struct CachierOptions
 	int			cleanup_stale;
 	int64		cleanup_interval_us;
 	int			per_role;
+	int			storage;		/* -1 unset, else a Storage */
 } CachierOptions;
 
 /* options merged with the settings: what a call obeys */
@@ -74,6 +83,7 @@ typedef struct EffectiveOptions
 	bool		cleanup_stale;
 	int64		cleanup_interval_us;
 	bool		per_role;
+	Storage		storage;
 } EffectiveOptions;
 
 /* What cachier knows about one function; lives in the backend's cache. */
@@ -177,6 +187,7 @@ typedef struct StoredEntry
 {
 	bool		found;
 	bool		isnull;			/* the cached result is NULL */
+	bool		untrusted;		/* read from Redis: decode guarded */
 	bytea	   *value;			/* detoasted copy in the caller's context */
 	TimestampTz created_at;
 	double		compute_ms;
@@ -242,6 +253,9 @@ extern Datum cachier_cached_call(CallSite *site, Datum *args, bool *argnulls,
 extern bool cachier_precache_value(CallSite *site, Datum *args, bool *argnulls,
 								   Datum value, bool valuenull);
 extern int64 cachier_clear_call(CallSite *site, Datum *args, bool *argnulls);
+extern int64 cachier_clear_function(Oid funcid);
+extern Storage cachier_parse_storage(const char *text);
+extern const char *cachier_storage_name(Storage storage);
 extern bool cachier_refresh_entry(CallSite *site, int64 key, const char *keyed, int len);
 
 /* ---------------------------------------------------------------- resolve.c */

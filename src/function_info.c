@@ -165,6 +165,7 @@ options_unset(CachierOptions *opts)
 	opts->cleanup_stale = -1;
 	opts->cleanup_interval_us = CACHIER_NEVER;
 	opts->per_role = -1;
+	opts->storage = -1;
 }
 
 static int64
@@ -186,8 +187,10 @@ enum
 {
 	Col_fn = 1, Col_wrapper, Col_stale_after, Col_next_time, Col_wait_timeout,
 	Col_allow_null, Col_entry_size_limit, Col_cleanup_stale,
-	Col_cleanup_interval, Col_per_role, Col_updated_at, Natts_functions = Col_updated_at
+	Col_cleanup_interval, Col_per_role, Col_updated_at, Col_storage
 };
+
+#define MAX_FUNCTIONS_ATTS	Col_storage
 
 static void
 load_options(Oid funcid, CachierOptions *opts)
@@ -206,10 +209,17 @@ load_options(Oid funcid, CachierOptions *opts)
 	tuple = systable_getnext(scan);
 	if (HeapTupleIsValid(tuple))
 	{
-		Datum		values[Natts_functions];
-		bool		nulls[Natts_functions];
+		Datum		values[MAX_FUNCTIONS_ATTS];
+		bool		nulls[MAX_FUNCTIONS_ATTS];
+		TupleDesc	desc = RelationGetDescr(rel);
 
-		heap_deform_tuple(tuple, RelationGetDescr(rel), values, nulls);
+		/* a 0.1 table has no storage column */
+		if (desc->natts > MAX_FUNCTIONS_ATTS)
+			elog(ERROR, "cachier.functions has unexpected columns");
+		memset(nulls, true, sizeof(nulls));
+		heap_deform_tuple(tuple, desc, values, nulls);
+		if (desc->natts >= Col_storage && !nulls[Col_storage - 1])
+			opts->storage = cachier_parse_storage(TextDatumGetCString(values[Col_storage - 1]));
 		opts->has_row = true;
 		opts->wrapper = nulls[Col_wrapper - 1] ? InvalidOid :
 			DatumGetObjectId(values[Col_wrapper - 1]);
@@ -244,6 +254,29 @@ cachier_effective_options(const FunctionInfo *info, EffectiveOptions *eff)
 	eff->cleanup_interval_us = o->cleanup_interval_us != CACHIER_NEVER ?
 		o->cleanup_interval_us : cachier_default_cleanup_interval_us();
 	eff->per_role = o->per_role > 0;
+	eff->storage = o->storage >= 0 ? (Storage) o->storage : STORAGE_TABLE;
+}
+
+Storage
+cachier_parse_storage(const char *text)
+{
+	if (pg_strcasecmp(text, "table") == 0)
+		return STORAGE_TABLE;
+	if (pg_strcasecmp(text, "redis") == 0)
+		return STORAGE_REDIS;
+	if (pg_strcasecmp(text, "both") == 0)
+		return STORAGE_BOTH;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid value for storage: \"%s\"", text),
+			 errhint("Use 'table' (the default), 'redis' or 'both'.")));
+	return STORAGE_TABLE;
+}
+
+const char *
+cachier_storage_name(Storage storage)
+{
+	return storage == STORAGE_REDIS ? "redis" : storage == STORAGE_BOTH ? "both" : "table";
 }
 
 /* ---------------------------------------------------------------- checks */

@@ -16,6 +16,7 @@
 #include <ctype.h>
 #include <math.h>
 
+#include "cachier_redis.h"
 #include "cachier_shared.h"
 #include "common/int.h"
 #include "datatype/timestamp.h"
@@ -389,6 +390,22 @@ cachier_define_settings(void)
 							"Each is a background worker: max_worker_processes must leave room for them.",
 							&cachier_max_workers, 8, 1, 64, PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("cachier.redis_url",
+							   "Where the Redis tier is: redis://[user:password@]host[:port][/db] or a unix socket path.",
+							   "Empty: no Redis tier; functions whose storage is 'redis' are not cached.",
+							   &cachier_redis_url, "", PGC_SUSET, GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+	DefineCustomIntVariable("cachier.redis_timeout",
+							"Deadline of a connection to Redis and of each command.",
+							"A Redis that does not answer in time is skipped for a second.",
+							&cachier_redis_timeout_ms, 200, 1, 60000, PGC_USERSET,
+							GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomStringVariable("cachier.redis_key_prefix",
+							   "Prefix of cachier's keys in Redis.",
+							   NULL,
+							   &cachier_redis_key_prefix, "cachier:", PGC_SUSET, 0,
+							   NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("cachier");
 }

@@ -17,6 +17,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/syscache.h"
 
 /* The statistics entry of a function of this database, or NULL. */
 FunctionStats *
@@ -124,7 +125,9 @@ cachier_stats(PG_FUNCTION_ARGS)
 		bool		nulls[STATS_COLS] = {false};
 		FunctionStats copy;
 
-		if (fs->key.dbid != MyDatabaseId)
+		/* this database's functions that still exist */
+		if (fs->key.dbid != MyDatabaseId ||
+			!SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(fs->key.funcid)))
 			continue;
 		SpinLockAcquire(&fs->mutex);
 		copy = *fs;

@@ -1,0 +1,352 @@
+/*-------------------------------------------------------------------------
+ *
+ * redis_tier.c
+ *	  The cache in Redis: keys, the stored value format, the cross-server
+ *	  computing lock and clearing.
+ *
+ * Key:   <cachier.redis_key_prefix>v1:<function identity>:<argument key>
+ *        identity = the first 16 bytes of the function's identity digest
+ *        (signature and definition, see function_info.c), argument key =
+ *        SHA-256 of the keyed bytes (key.c), both in hex: the same on every
+ *        server of a major version.  The lock of a key is "<key>:lock".
+ * Value: "CCH1", a flags byte (1: NULL result, 2: text form), created_at
+ *        (int64, big-endian microseconds since 2000), compute_ms (float8
+ *        bits, big-endian), the result type's qualified name (uint16
+ *        length + bytes) and the value's binary (or text) form.
+ *
+ * Nothing read from Redis is trusted: a value with another magic, type,
+ * form or length is a miss plus a WARNING, and its bytes are only ever
+ * decoded by the type's receive or input function, in a subtransaction
+ * (cached_call.c).  Entries expire by themselves: the TTL follows the
+ * shelf life.  Clearing uses SCAN and UNLINK, never KEYS.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "cachier_redis.h"
+#include "common/hashfn.h"
+#include "port/pg_bswap.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#define VALUE_MAGIC		"CCH1"
+#define FLAG_NULL		1
+#define FLAG_TEXT		2
+#define HEADER_LEN		(4 + 1 + 8 + 8 + 2)
+
+static char *
+hex(const uint8 *bytes, int n)
+{
+	char	   *out = palloc(n * 2 + 1);
+
+	hex_encode((const char *) bytes, n, out);
+	out[n * 2] = '\0';
+	return out;
+}
+
+static char *
+function_prefix(const FunctionInfo *info)
+{
+	return psprintf("%sv1:%s:", cachier_redis_key_prefix ? cachier_redis_key_prefix : "",
+					hex(info->identity, 16));
+}
+
+static char *
+entry_key(const FunctionInfo *info, const StringInfo keyed)
+{
+	uint8		digest[CACHIER_DIGEST_LEN];
+
+	cachier_sha256((const uint8 *) keyed->data, keyed->len, digest);
+	return psprintf("%s%s", function_prefix(info), hex(digest, CACHIER_DIGEST_LEN));
+}
+
+static redisReply *
+command(int argc, const char **argv, const size_t *lens)
+{
+	size_t		own[8];
+	int			i;
+
+	if (lens == NULL)
+	{
+		for (i = 0; i < argc; i++)
+			own[i] = strlen(argv[i]);
+		lens = own;
+	}
+	return cachier_redis_command(argc, argv, lens);
+}
+
+static void
+warn_malformed(const char *key, const char *why)
+{
+	ereport(WARNING,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("cachier: the value of Redis key \"%s\" is malformed; recomputing it", key),
+			 errdetail("%s", why)));
+}
+
+/* Check the header of a value read from Redis; fill entry from it. */
+static bool
+parse_value(const char *key, const char *data, size_t len, const TypeCodec *codec,
+			StoredEntry *entry)
+{
+	const char *type = format_type_be_qualified(codec->type);
+	uint64		created;
+	uint64		ms_bits;
+	uint16		tlen;
+	uint8		flags;
+	double		ms;
+
+	if (len < HEADER_LEN || memcmp(data, VALUE_MAGIC, 4) != 0)
+	{
+		warn_malformed(key, "It does not start with a cachier header.");
+		return false;
+	}
+	flags = (uint8) data[4];
+	memcpy(&created, data + 5, 8);
+	memcpy(&ms_bits, data + 13, 8);
+	memcpy(&tlen, data + 21, 2);
+	tlen = pg_ntoh16(tlen);
+	if ((flags & ~(FLAG_NULL | FLAG_TEXT)) != 0 || len < (size_t) HEADER_LEN + tlen ||
+		tlen != strlen(type) || memcmp(data + HEADER_LEN, type, tlen) != 0 ||
+		((flags & FLAG_TEXT) != 0) != !codec->binary)
+	{
+		warn_malformed(key, psprintf("It is not a value of type %s.", type));
+		return false;
+	}
+	ms_bits = pg_ntoh64(ms_bits);
+	memcpy(&ms, &ms_bits, 8);
+	entry->found = true;
+	entry->isnull = (flags & FLAG_NULL) != 0;
+	entry->created_at = (TimestampTz) pg_ntoh64(created);
+	entry->compute_ms = ms;
+	entry->value = NULL;
+	if (!entry->isnull)
+	{
+		size_t		vlen = len - HEADER_LEN - tlen;
+
+		entry->value = palloc(VARHDRSZ + vlen);
+		SET_VARSIZE(entry->value, VARHDRSZ + vlen);
+		memcpy(VARDATA(entry->value), data + HEADER_LEN + tlen, vlen);
+	}
+	else if (len != (size_t) HEADER_LEN + tlen)
+	{
+		warn_malformed(key, "A NULL value has trailing bytes.");
+		return false;
+	}
+	return true;
+}
+
+/* Look the entry up in Redis; false (entry->found false) if not there. */
+bool
+cachier_redis_get(const FunctionInfo *info, const StringInfo keyed,
+				  const TypeCodec *codec, StoredEntry *entry)
+{
+	char	   *key = entry_key(info, keyed);
+	const char *argv[2] = {"GET", key};
+	redisReply *reply;
+	bool		ok = false;
+
+	entry->found = false;
+	reply = command(2, argv, NULL);
+	if (reply == NULL)
+		return false;
+	if (reply->type == REDIS_REPLY_STRING)
+		ok = parse_value(key, reply->str, reply->len, codec, entry);
+	else if (reply->type != REDIS_REPLY_NIL)
+		warn_malformed(key, "It is not a string.");
+	freeReplyObject(reply);
+	return ok;
+}
+
+/* Store a value (NULL: a NULL result) with a TTL (0: none). */
+bool
+cachier_redis_put(const FunctionInfo *info, const StringInfo keyed,
+				  const TypeCodec *codec, bytea *value,
+				  TimestampTz created_at, double compute_ms, int64 ttl_us)
+{
+	const char *type = format_type_be_qualified(codec->type);
+	StringInfoData buf;
+	uint64		created = pg_hton64((uint64) created_at);
+	uint64		ms_bits;
+	uint16		tlen = pg_hton16((uint16) strlen(type));
+	char		flags = (value == NULL ? FLAG_NULL : 0) | (codec->binary ? 0 : FLAG_TEXT);
+	char		ttl[32];
+	const char *argv[5];
+	size_t		lens[5];
+	redisReply *reply;
+
+	memcpy(&ms_bits, &compute_ms, 8);
+	ms_bits = pg_hton64(ms_bits);
+	initStringInfo(&buf);
+	appendBinaryStringInfo(&buf, VALUE_MAGIC, 4);
+	appendBinaryStringInfo(&buf, &flags, 1);
+	appendBinaryStringInfo(&buf, (char *) &created, 8);
+	appendBinaryStringInfo(&buf, (char *) &ms_bits, 8);
+	appendBinaryStringInfo(&buf, (char *) &tlen, 2);
+	appendStringInfoString(&buf, type);
+	if (value)
+		appendBinaryStringInfo(&buf, VARDATA(value), VARSIZE(value) - VARHDRSZ);
+
+	argv[0] = "SET";
+	argv[1] = entry_key(info, keyed);
+	argv[2] = buf.data;
+	lens[0] = 3;
+	lens[1] = strlen(argv[1]);
+	lens[2] = buf.len;
+	if (ttl_us > 0)
+	{
+		snprintf(ttl, sizeof(ttl), INT64_FORMAT, Max(ttl_us / 1000, 1));
+		argv[3] = "PX";
+		argv[4] = ttl;
+		lens[3] = 2;
+		lens[4] = strlen(ttl);
+	}
+	reply = command(ttl_us > 0 ? 5 : 3, argv, lens);
+	if (reply == NULL)
+		return false;
+	freeReplyObject(reply);
+	return true;
+}
+
+/*
+ * Take the cross-server computing lock of a key: SET NX PX, so that it
+ * expires if its holder dies.  1: taken, 0: another server has it,
+ * -1: Redis is not answering.
+ */
+int
+cachier_redis_lock(const FunctionInfo *info, const StringInfo keyed, int64 ttl_us,
+				   RedisLock *lock)
+{
+	uint8		random[16];
+	char		ttl[32];
+	const char *argv[6];
+	redisReply *reply;
+	int			result;
+
+	snprintf(lock->key, sizeof(lock->key), "%s:lock", entry_key(info, keyed));
+	if (!pg_strong_random(random, sizeof(random)))
+		memset(random, 0, sizeof(random));
+	hex_encode((const char *) random, sizeof(random), lock->token);
+	lock->token[32] = '\0';
+	snprintf(ttl, sizeof(ttl), INT64_FORMAT, Max(ttl_us / 1000, 1));
+	argv[0] = "SET";
+	argv[1] = lock->key;
+	argv[2] = lock->token;
+	argv[3] = "NX";
+	argv[4] = "PX";
+	argv[5] = ttl;
+	reply = command(6, argv, NULL);
+	if (reply == NULL)
+		return -1;
+	result = reply->type == REDIS_REPLY_STATUS ? 1 : 0;
+	freeReplyObject(reply);
+	return result;
+}
+
+/* Give the lock back, if it is still ours. */
+void
+cachier_redis_unlock(RedisLock *lock)
+{
+	const char *argv[5] = {"EVAL",
+		"if redis.call('get', KEYS[1]) == ARGV[1] then "
+		"return redis.call('del', KEYS[1]) else return 0 end",
+	"1", lock->key, lock->token};
+	redisReply *reply = command(5, argv, NULL);
+
+	if (reply)
+		freeReplyObject(reply);
+}
+
+/* A glob pattern matching the keys that start with prefix. */
+static char *
+glob_prefix(const char *prefix)
+{
+	StringInfoData buf;
+	const char *p;
+
+	initStringInfo(&buf);
+	for (p = prefix; *p; p++)
+	{
+		if (strchr("*?[]\\", *p))
+			appendStringInfoChar(&buf, '\\');
+		appendStringInfoChar(&buf, *p);
+	}
+	appendStringInfoChar(&buf, '*');
+	return buf.data;
+}
+
+/* UNLINK the keys of one SCAN page; how many were removed. */
+static int64
+unlink_page(redisReply *keys)
+{
+	const char **argv;
+	size_t	   *lens;
+	redisReply *reply;
+	int64		removed = 0;
+	size_t		i;
+
+	if (keys->elements == 0)
+		return 0;
+	argv = palloc(sizeof(char *) * (keys->elements + 1));
+	lens = palloc(sizeof(size_t) * (keys->elements + 1));
+	argv[0] = "UNLINK";
+	lens[0] = 6;
+	for (i = 0; i < keys->elements; i++)
+	{
+		argv[i + 1] = keys->element[i]->str;
+		lens[i + 1] = keys->element[i]->len;
+	}
+	reply = cachier_redis_command(keys->elements + 1, argv, lens);
+	if (reply)
+	{
+		if (reply->type == REDIS_REPLY_INTEGER)
+			removed = reply->integer;
+		freeReplyObject(reply);
+	}
+	return removed;
+}
+
+/*
+ * Remove the entry of keyed (or, with keyed NULL, every entry and lock of
+ * the function) from Redis; how many keys went.
+ */
+int64
+cachier_redis_clear(const FunctionInfo *info, const StringInfo keyed)
+{
+	char	   *pattern = glob_prefix(function_prefix(info));
+	char		cursor[32] = "0";
+	int64		removed = 0;
+
+	if (keyed)
+	{
+		const char *argv[2] = {"UNLINK", entry_key(info, keyed)};
+		redisReply *reply = command(2, argv, NULL);
+
+		if (reply)
+		{
+			removed = reply->type == REDIS_REPLY_INTEGER ? reply->integer : 0;
+			freeReplyObject(reply);
+		}
+		return removed;
+	}
+	do
+	{
+		const char *argv[6] = {"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"};
+		redisReply *reply = command(6, argv, NULL);
+
+		if (reply == NULL)
+			break;
+		if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+			reply->element[0]->type != REDIS_REPLY_STRING ||
+			reply->element[1]->type != REDIS_REPLY_ARRAY)
+		{
+			freeReplyObject(reply);
+			break;
+		}
+		strlcpy(cursor, reply->element[0]->str, sizeof(cursor));
+		removed += unlink_page(reply->element[1]);
+		freeReplyObject(reply);
+	} while (strcmp(cursor, "0") != 0);
+	return removed;
+}
