@@ -208,12 +208,16 @@ store(Call *c, Datum value, bool isnull, TimestampTz created_at, double ms,
 		return false;
 	if (to_table && c->use_table)
 		stored = table_put(c, encoded, created_at, ms);
-	if (c->use_redis &&
-		cachier_redis_put(c->site->info, c->argbytes, &c->site->retcodec, encoded,
-						  created_at, ms, redis_ttl_us(c)))
+	if (c->use_redis)
 	{
-		note(c, "stored in Redis", NULL);
-		stored = true;
+		if (cachier_redis_put(c->site->info, c->argbytes, &c->site->retcodec, encoded,
+							  created_at, ms, redis_ttl_us(c)))
+		{
+			note(c, "stored in Redis", NULL);
+			stored = true;
+		}
+		else
+			note(c, "not stored in Redis", "Redis is not answering.");
 	}
 	return stored;
 }

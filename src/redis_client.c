@@ -37,7 +37,7 @@ char	   *cachier_redis_key_prefix = NULL;
 int			cachier_redis_timeout_ms = 200;
 
 static redisContext *conn = NULL;
-static char *conn_url = NULL;		/* the URL conn was opened for */
+static char *conn_url = NULL;		/* the URL that conn and down_until are for */
 static TimestampTz down_until = 0;
 static TimestampTz last_warning = 0;
 
@@ -240,9 +240,6 @@ connect_before(TimestampTz deadline)
 		fail("SELECT of the database failed");
 		return false;
 	}
-	if (conn_url)
-		free(conn_url);
-	conn_url = strdup(cachier_redis_url);
 	return true;
 }
 
@@ -264,11 +261,20 @@ cachier_redis_command(int argc, const char **argv, const size_t *lens)
 	TimestampTz deadline;
 	redisReply *reply;
 
-	if (!cachier_redis_configured() || GetCurrentTimestamp() < down_until)
+	if (!cachier_redis_configured())
+		return NULL;
+	if (conn_url == NULL || strcmp(conn_url, cachier_redis_url) != 0)
+	{
+		/* another server: forget the connection and the last failure */
+		disconnect();
+		down_until = 0;
+		if (conn_url)
+			free(conn_url);
+		conn_url = strdup(cachier_redis_url);
+	}
+	if (GetCurrentTimestamp() < down_until)
 		return NULL;
 	deadline = GetCurrentTimestamp() + (int64) cachier_redis_timeout_ms * 1000;
-	if (conn && (conn_url == NULL || strcmp(conn_url, cachier_redis_url) != 0))
-		disconnect();
 	if (conn == NULL && !connect_before(deadline))
 		return NULL;
 	reply = round_trip(argc, argv, lens, deadline);
