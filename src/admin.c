@@ -163,6 +163,7 @@ cachier_set_options(PG_FUNCTION_ARGS)
 	Datum		values[11];
 	char		nulls[11];
 	int			nargs = Min(PG_NARGS(), 11);
+	bool		with_storage = nargs > 10;	/* the 0.3 signature */
 	int			i;
 
 	check_owner(funcid);
@@ -183,34 +184,24 @@ cachier_set_options(PG_FUNCTION_ARGS)
 		nulls[6] = limit == CACHIER_NEVER ? 'n' : ' ';
 		values[6] = Int64GetDatum(limit);
 	}
-	if (nargs > 10 && !PG_ARGISNULL(10))
+	if (with_storage && !PG_ARGISNULL(10))
 		values[10] = CStringGetTextDatum(cachier_storage_name(
 											cachier_parse_storage(text_to_cstring(PG_GETARG_TEXT_PP(10)))));
-	cachier_exec_as_owner(nargs > 10 ?
-						  "INSERT INTO cachier.functions AS f (fn, wrapper, stale_after,"
-						  " next_time, wait_timeout, allow_null, entry_size_limit,"
-						  " cleanup_stale, cleanup_interval, per_role, storage)"
-						  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-						  " ON CONFLICT (fn) DO UPDATE SET wrapper = excluded.wrapper,"
-						  " stale_after = excluded.stale_after, next_time = excluded.next_time,"
-						  " wait_timeout = excluded.wait_timeout, allow_null = excluded.allow_null,"
-						  " entry_size_limit = excluded.entry_size_limit,"
-						  " cleanup_stale = excluded.cleanup_stale,"
-						  " cleanup_interval = excluded.cleanup_interval,"
-						  " per_role = excluded.per_role, storage = excluded.storage,"
-						  " updated_at = now()" :
-						  "INSERT INTO cachier.functions AS f (fn, wrapper, stale_after,"
-						  " next_time, wait_timeout, allow_null, entry_size_limit,"
-						  " cleanup_stale, cleanup_interval, per_role)"
-						  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-						  " ON CONFLICT (fn) DO UPDATE SET wrapper = excluded.wrapper,"
-						  " stale_after = excluded.stale_after, next_time = excluded.next_time,"
-						  " wait_timeout = excluded.wait_timeout, allow_null = excluded.allow_null,"
-						  " entry_size_limit = excluded.entry_size_limit,"
-						  " cleanup_stale = excluded.cleanup_stale,"
-						  " cleanup_interval = excluded.cleanup_interval,"
-						  " per_role = excluded.per_role, updated_at = now()",
-						  nargs > 10 ? 11 : 10, types, values, nulls, NULL);
+	cachier_exec_as_owner(psprintf("INSERT INTO cachier.functions AS f (fn, wrapper, stale_after,"
+								   " next_time, wait_timeout, allow_null, entry_size_limit,"
+								   " cleanup_stale, cleanup_interval, per_role%s)"
+								   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10%s)"
+								   " ON CONFLICT (fn) DO UPDATE SET wrapper = excluded.wrapper,"
+								   " stale_after = excluded.stale_after, next_time = excluded.next_time,"
+								   " wait_timeout = excluded.wait_timeout, allow_null = excluded.allow_null,"
+								   " entry_size_limit = excluded.entry_size_limit,"
+								   " cleanup_stale = excluded.cleanup_stale,"
+								   " cleanup_interval = excluded.cleanup_interval,"
+								   " per_role = excluded.per_role,%s updated_at = now()",
+								   with_storage ? ", storage" : "",
+								   with_storage ? ", $11" : "",
+								   with_storage ? " storage = excluded.storage," : ""),
+						  with_storage ? 11 : 10, types, values, nulls, NULL);
 	CacheInvalidateRelcacheByRelid(cachier_relations()->functions);
 	PG_RETURN_VOID();
 }

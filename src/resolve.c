@@ -137,6 +137,21 @@ find_by_signature(const char *fntext, int nsupplied, List **defaults)
 
 /* ---------------------------------------------------------------- coercing */
 
+/* $1 of the given type: the value a coercion expression works on */
+static Param *
+value_param(Oid type)
+{
+	Param	   *param = makeNode(Param);
+
+	param->paramkind = PARAM_EXTERN;
+	param->paramid = 1;
+	param->paramtype = type;
+	param->paramtypmod = -1;
+	param->paramcollid = get_typcollation(type);
+	param->location = -1;
+	return param;
+}
+
 static ExprState *
 prepare_expr(Expr *expr, ParamListInfo params)
 {
@@ -163,13 +178,7 @@ plan_given(ResolvedCall *rc, CoercionPlan *plan, int i, ParamListInfo params)
 		plan->from_unknown = true;
 		return;
 	}
-	param = makeNode(Param);
-	param->paramkind = PARAM_EXTERN;
-	param->paramid = 1;
-	param->paramtype = from;
-	param->paramtypmod = -1;
-	param->paramcollid = get_typcollation(from);
-	param->location = -1;
+	param = value_param(from);
 	coerced = coerce_to_target_type(NULL, (Node *) param, from, plan->target, -1,
 									COERCION_IMPLICIT, COERCE_IMPLICIT_CAST, -1);
 	if (coerced == NULL)
@@ -296,13 +305,7 @@ cachier_coerce_value(Datum value, bool isnull, Oid from, Oid to, const char *wha
 
 	if (from == to)
 		return value;
-	param = makeNode(Param);
-	param->paramkind = PARAM_EXTERN;
-	param->paramid = 1;
-	param->paramtype = from;
-	param->paramtypmod = -1;
-	param->paramcollid = get_typcollation(from);
-	param->location = -1;
+	param = value_param(from);
 	coerced = coerce_to_target_type(NULL, (Node *) param, from, to, -1,
 									COERCION_ASSIGNMENT, COERCE_IMPLICIT_CAST, -1);
 	if (coerced == NULL)
