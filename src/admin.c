@@ -15,7 +15,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
-#include "cachier.h"
+#include "cachier_shared.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -203,6 +203,8 @@ cachier_set_options(PG_FUNCTION_ARGS)
 								   with_storage ? " storage = excluded.storage," : ""),
 						  with_storage ? 11 : 10, types, values, nulls, NULL);
 	CacheInvalidateRelcacheByRelid(cachier_relations()->functions);
+	/* new cleanup options: let the background worker plan again */
+	cachier_database_due(MyDatabaseId);
 	PG_RETURN_VOID();
 }
 

@@ -574,6 +574,35 @@ redis_fresh_value(Call *c, Datum *value, bool *isnull)
 }
 
 /*
+ * Compute and store while holding the key's Redis lock, and give it back
+ * whatever happens: a failed or cancelled computation must free the key
+ * at once on every server, not when the lock expires.
+ */
+static Datum
+compute_holding_redis_lock(Call *c, bool *isnull, bool to_table, RedisLock *lock)
+{
+	TimestampTz started;
+	double		ms;
+	Datum		value;
+
+	PG_TRY();
+	{
+		value = compute(c, isnull, &started, &ms);
+		store(c, value, *isnull, started, ms, to_table);
+	}
+	PG_CATCH();
+	{
+		HOLD_INTERRUPTS();
+		cachier_redis_unlock(lock);
+		RESUME_INTERRUPTS();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	cachier_redis_unlock(lock);
+	return value;
+}
+
+/*
  * One computation per key across servers: the key's Redis lock (SET NX
  * PX, which expires by itself if its holder dies).  Whoever takes it
  * computes and stores; the others poll Redis with a growing pause (1 to
@@ -594,15 +623,15 @@ redis_single_flight(Call *c, bool *isnull, bool to_table)
 		int			got = cachier_redis_lock(c->site->info, c->argbytes,
 											 Max(c->eff.wait_timeout_us, 1000), &lock);
 
-		if (got != 0)
+		if (got > 0)
+			return compute_holding_redis_lock(c, isnull, to_table, &lock);
+		if (got < 0)
 		{
 			TimestampTz started;
 			double		ms;
 
 			value = compute(c, isnull, &started, &ms);
 			store(c, value, *isnull, started, ms, to_table);
-			if (got > 0)
-				cachier_redis_unlock(&lock);
 			return value;
 		}
 		if (!waited)

@@ -2,8 +2,8 @@
  *
  * cachier.c
  *	  Module entry point: defines the settings, registers the cache
- *	  invalidation and transaction callbacks and, when preloaded, the shared
- *	  memory and the background worker launcher.  Everything else lives in the file named for
+ *	  invalidation and transaction callbacks and the utility hook and, when
+ *	  preloaded, the shared memory and the background worker launcher.  Everything else lives in the file named for
  *	  its job (see cachier.h).
  *
  *-------------------------------------------------------------------------
@@ -11,12 +11,38 @@
 #include "postgres.h"
 
 #include "cachier_shared.h"
+#include "commands/dbcommands.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "tcop/utility.h"
 
 PG_MODULE_MAGIC;
 
 void		_PG_init(void);
+
+static ProcessUtility_hook_type prev_process_utility = NULL;
+
+/*
+ * Before any utility command: close the transaction's entries scan (so
+ * DDL on the storage finds the table unused) and, for DROP DATABASE, stop
+ * our background worker connected to that database.
+ */
+static void
+before_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+			   ProcessUtilityContext context, ParamListInfo params,
+			   QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+	cachier_entry_scan_close();
+	if (IsA(pstmt->utilityStmt, DropdbStmt))
+		cachier_stop_database_worker(get_database_oid(((DropdbStmt *) pstmt->utilityStmt)->dbname,
+													  true));
+	if (prev_process_utility)
+		prev_process_utility(pstmt, queryString, readOnlyTree, context,
+							 params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+}
 
 void
 _PG_init(void)
@@ -25,6 +51,8 @@ _PG_init(void)
 	cachier_register_invalidation();
 	cachier_entry_scan_init();
 	cachier_inprogress_init();
+	prev_process_utility = ProcessUtility_hook;
+	ProcessUtility_hook = before_utility;
 	if (process_shared_preload_libraries_in_progress)
 	{
 		cachier_shared_init();

@@ -179,6 +179,7 @@ extern void cachier_sha256(const uint8 *data, size_t len, uint8 *out);
 typedef bool (*EntryVisitor) (HeapTuple tuple, TupleDesc desc, void *arg);
 
 extern void cachier_entry_scan_init(void);
+extern void cachier_entry_scan_close(void);
 extern bool cachier_scan_entry(Oid funcid, int64 key, EntryVisitor visit, void *arg);
 
 /* ---------------------------------------------------------------- table_store.c */

@@ -73,6 +73,7 @@ typedef struct RefreshItem
 	Oid			funcid;
 	int64		key;
 	Oid			roleid;			/* the role whose call queued it */
+	int			attempts;		/* workers that took it */
 } RefreshItem;
 
 typedef struct DatabaseSlot
@@ -80,6 +81,7 @@ typedef struct DatabaseSlot
 	Oid			dbid;			/* InvalidOid: free */
 	TimestampTz next_run;		/* when its worker should run again */
 	bool		worker_running;
+	pid_t		worker_pid;		/* once connected, 0 otherwise */
 } DatabaseSlot;
 
 typedef struct CachierShared
@@ -116,5 +118,7 @@ extern int64 cachier_cleanup_function(Oid funcid, int64 stale_after_us, bool own
 /* worker.c */
 extern int	cachier_max_workers;
 extern void cachier_worker_init(void);
+extern void cachier_database_due(Oid dbid);
+extern void cachier_stop_database_worker(Oid dbid);
 
 #endif							/* CACHIER_SHARED_H */

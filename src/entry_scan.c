@@ -11,7 +11,8 @@
  *	  so a subtransaction's end never takes it away underneath us.
  *	- Buffer pins are dropped at the end of every lookup.
  *	- The scan is closed before commit or prepare (a transaction callback)
- *	  and before any utility command runs (ProcessUtility hook), so that
+ *	  and before any utility command runs (cachier.c's ProcessUtility hook),
+ *	  so that
  *	  DROP EXTENSION, TRUNCATE or ALTER TABLE in the same transaction never
  *	  find the table in use; after an abort it is simply forgotten, since
  *	  the resource owner has released it.
@@ -29,7 +30,6 @@
 #include "cachier.h"
 #include "executor/executor.h"
 #include "executor/tuptable.h"
-#include "tcop/utility.h"
 #include "utils/fmgroids.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -47,10 +47,10 @@ typedef struct OpenScan
 } OpenScan;
 
 static OpenScan open_scan;
-static ProcessUtility_hook_type prev_process_utility = NULL;
 
-static void
-close_scan(void)
+/* Close the scan; cachier.c calls this before every utility command. */
+void
+cachier_entry_scan_close(void)
 {
 	ResourceOwner saved = CurrentResourceOwner;
 
@@ -73,7 +73,7 @@ transaction_ends(XactEvent event, void *arg)
 		case XACT_EVENT_PRE_COMMIT:
 		case XACT_EVENT_PARALLEL_PRE_COMMIT:
 		case XACT_EVENT_PRE_PREPARE:
-			close_scan();
+			cachier_entry_scan_close();
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
@@ -85,27 +85,10 @@ transaction_ends(XactEvent event, void *arg)
 	}
 }
 
-static void
-close_before_utility(PlannedStmt *pstmt, const char *queryString,
-					 bool readOnlyTree, ProcessUtilityContext context,
-					 ParamListInfo params, QueryEnvironment *queryEnv,
-					 DestReceiver *dest, QueryCompletion *qc)
-{
-	close_scan();
-	if (prev_process_utility)
-		prev_process_utility(pstmt, queryString, readOnlyTree, context,
-							 params, queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-								params, queryEnv, dest, qc);
-}
-
 void
 cachier_entry_scan_init(void)
 {
 	RegisterXactCallback(transaction_ends, NULL);
-	prev_process_utility = ProcessUtility_hook;
-	ProcessUtility_hook = close_before_utility;
 }
 
 static void
@@ -164,7 +147,7 @@ cachier_scan_entry(Oid funcid, int64 key, EntryVisitor visit, void *arg)
 	if (IsInParallelMode())
 		return scan_once(funcid, key, visit, arg);
 	if (open_scan.busy)
-		close_scan();			/* the last lookup failed mid-way */
+		cachier_entry_scan_close();	/* the last lookup failed mid-way */
 	if (open_scan.rel == NULL)
 		open_for_transaction();
 

@@ -251,9 +251,9 @@ cachier_redis_configured(void)
 }
 
 /*
- * Run one command.  The reply (never an error reply) or NULL when Redis is
- * not configured, down, slow or answering garbage; the caller goes on
- * without it.
+ * Run one command.  The reply or NULL when Redis is not configured, down,
+ * slow or answering garbage; the caller goes on without it.  The only
+ * error reply passed on is WRONGTYPE (a key holding another type).
  */
 redisReply *
 cachier_redis_command(int argc, const char **argv, const size_t *lens)
@@ -283,7 +283,9 @@ cachier_redis_command(int argc, const char **argv, const size_t *lens)
 		fail(conn && conn->err ? pstrdup(conn->errstr) : "no answer within cachier.redis_timeout");
 		return NULL;
 	}
-	if (reply->type == REDIS_REPLY_ERROR)
+	/* a key of another type is the key's problem, not Redis's */
+	if (reply->type == REDIS_REPLY_ERROR &&
+		strncmp(reply->str, "WRONGTYPE", 9) != 0)
 	{
 		char	   *msg = pnstrdup(reply->str, reply->len);
 

@@ -24,6 +24,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "cachier_redis.h"
 #include "common/hashfn.h"
 #include "port/pg_bswap.h"
@@ -116,6 +118,11 @@ parse_value(const char *key, const char *data, size_t len, const TypeCodec *code
 	}
 	ms_bits = pg_ntoh64(ms_bits);
 	memcpy(&ms, &ms_bits, 8);
+	if (isnan(ms) || isinf(ms) || ms < 0)
+	{
+		warn_malformed(key, "Its compute time is not a duration.");
+		return false;
+	}
 	entry->found = true;
 	entry->isnull = (flags & FLAG_NULL) != 0;
 	entry->created_at = (TimestampTz) pg_ntoh64(created);
@@ -154,7 +161,7 @@ cachier_redis_get(const FunctionInfo *info, const StringInfo keyed,
 	if (reply->type == REDIS_REPLY_STRING)
 		ok = parse_value(key, reply->str, reply->len, codec, entry);
 	else if (reply->type != REDIS_REPLY_NIL)
-		warn_malformed(key, "It is not a string.");
+		warn_malformed(key, "It is not a string.");	/* WRONGTYPE too */
 	freeReplyObject(reply);
 	return ok;
 }
@@ -175,6 +182,7 @@ cachier_redis_put(const FunctionInfo *info, const StringInfo keyed,
 	const char *argv[5];
 	size_t		lens[5];
 	redisReply *reply;
+	bool		stored;
 
 	memcpy(&ms_bits, &compute_ms, 8);
 	ms_bits = pg_hton64(ms_bits);
@@ -205,8 +213,9 @@ cachier_redis_put(const FunctionInfo *info, const StringInfo keyed,
 	reply = command(ttl_us > 0 ? 5 : 3, argv, lens);
 	if (reply == NULL)
 		return false;
+	stored = reply->type == REDIS_REPLY_STATUS;
 	freeReplyObject(reply);
-	return true;
+	return stored;
 }
 
 /*

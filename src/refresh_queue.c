@@ -67,6 +67,7 @@ cachier_queue_refresh(Oid funcid, int64 key)
 		item->funcid = funcid;
 		item->key = key;
 		item->roleid = GetUserId();
+		item->attempts = 0;
 	}
 	LWLockRelease(cachier_shared->lock);
 	if (free_slot < 0)
@@ -89,6 +90,7 @@ cachier_next_refresh(Oid dbid, RefreshItem *taken, int *slot)
 		if (item->state == REFRESH_QUEUED && item->dbid == dbid)
 		{
 			item->state = REFRESH_RUNNING;
+			item->attempts++;
 			*taken = *item;
 			*slot = i;
 			LWLockRelease(cachier_shared->lock);

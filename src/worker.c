@@ -142,6 +142,18 @@ scan_databases(void)
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
+/* After a reload: cleanup_interval may be shorter now, so re-plan. */
+static void
+all_databases_due(void)
+{
+	int			i;
+
+	LWLockAcquire(cachier_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < CACHIER_MAX_DATABASES; i++)
+		cachier_shared->databases[i].next_run = 0;
+	LWLockRelease(cachier_shared->lock);
+}
+
 static bool
 has_queued_refresh(Oid dbid)
 {
@@ -246,6 +258,7 @@ cachier_launcher_main(Datum arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			all_databases_due();
 		}
 		if (GetCurrentTimestamp() >= next_scan)
 		{
@@ -262,28 +275,85 @@ cachier_launcher_main(Datum arg)
 /* ---------------------------------------------------------------- database worker */
 
 static TimestampTz db_next_run;
+static bool db_connected = false;
 
+/*
+ * A database worker ends: free its slot.  A refresh it was running when it
+ * died goes back to the queue once; a second death drops it, so a refresh
+ * that kills its worker is not retried forever.  A worker that could not
+ * even connect (the database was dropped) drops the database's queue.
+ */
 static void
 db_worker_exit(int code, Datum arg)
 {
+	Oid			dbid = DatumGetObjectId(arg);
 	DatabaseSlot *slot;
 	int			i;
 
 	LWLockAcquire(cachier_shared->lock, LW_EXCLUSIVE);
-	slot = find_slot(DatumGetObjectId(arg));
+	slot = find_slot(dbid);
 	if (slot)
 	{
 		slot->worker_running = false;
+		slot->worker_pid = 0;
 		slot->next_run = db_next_run;
+		if (!db_connected)
+			slot->dbid = InvalidOid;	/* the next scan adds it back if it exists */
 	}
-	/* a refresh interrupted by our exit is queued again */
 	for (i = 0; i < CACHIER_QUEUE_SIZE; i++)
-		if (cachier_shared->queue[i].state == REFRESH_RUNNING &&
-			cachier_shared->queue[i].dbid == DatumGetObjectId(arg))
-			cachier_shared->queue[i].state = REFRESH_QUEUED;
+	{
+		RefreshItem *item = &cachier_shared->queue[i];
+
+		if (item->dbid != dbid || item->state == REFRESH_FREE)
+			continue;
+		if (!db_connected ||
+			(item->state == REFRESH_RUNNING && item->attempts >= 2))
+			item->state = REFRESH_FREE;
+		else if (item->state == REFRESH_RUNNING)
+			item->state = REFRESH_QUEUED;
+	}
 	cachier_shared->workers_running--;
 	LWLockRelease(cachier_shared->lock);
 	cachier_wake_launcher();
+}
+
+/* Make a database's worker run soon (its cleanup options changed). */
+void
+cachier_database_due(Oid dbid)
+{
+	DatabaseSlot *slot;
+
+	if (!cachier_preloaded())
+		return;
+	LWLockAcquire(cachier_shared->lock, LW_EXCLUSIVE);
+	slot = find_slot(dbid);
+	if (slot == NULL && (slot = find_slot(InvalidOid)) != NULL)
+	{
+		slot->dbid = dbid;
+		slot->worker_running = false;
+	}
+	if (slot)
+		slot->next_run = 0;
+	LWLockRelease(cachier_shared->lock);
+	cachier_wake_launcher();
+}
+
+/* DROP DATABASE: ask our worker connected to it, if any, to stop. */
+void
+cachier_stop_database_worker(Oid dbid)
+{
+	DatabaseSlot *slot;
+	pid_t		pid = 0;
+
+	if (!cachier_preloaded() || !OidIsValid(dbid))
+		return;
+	LWLockAcquire(cachier_shared->lock, LW_SHARED);
+	slot = find_slot(dbid);
+	if (slot)
+		pid = slot->worker_pid;
+	LWLockRelease(cachier_shared->lock);
+	if (pid != 0)
+		(void) kill(pid, SIGTERM);
 }
 
 static bool
@@ -401,8 +471,12 @@ copy_args(HeapTuple tuple, TupleDesc desc, void *arg)
 
 static char refresh_target[NAMEDATALEN * 2 + 64];
 
-/* One refresh, in the current transaction, as the role that queued it. */
-static void
+/*
+ * One refresh, in the current transaction, as the role that queued it.
+ * False when there was nothing to do (the function or the entry is gone,
+ * the entry is fresh again, another session is computing it).
+ */
+static bool
 refresh_in_transaction(RefreshItem *item)
 {
 	Oid			save_user;
@@ -411,13 +485,14 @@ refresh_in_transaction(RefreshItem *item)
 	CallSite	site;
 	ArgsCopy	copy;
 	EffectiveOptions eff;
+	bool		refreshed;
 
 	snprintf(refresh_target, sizeof(refresh_target), "function %u", item->funcid);
 	if (!SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(item->funcid)))
-		return;					/* dropped meanwhile */
+		return false;			/* dropped meanwhile */
 	strlcpy(refresh_target, format_procedure(item->funcid), sizeof(refresh_target));
 	if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(item->roleid)))
-		return;
+		return false;
 	aclresult = pg_proc_aclcheck(item->funcid, item->roleid, ACL_EXECUTE);
 	if (aclresult != ACLCHECK_OK)
 		aclcheck_error(aclresult, OBJECT_FUNCTION, get_func_name(item->funcid));
@@ -426,16 +501,17 @@ refresh_in_transaction(RefreshItem *item)
 	memset(&site, 0, sizeof(site));
 	cachier_callsite_init(&site, item->funcid, CurTransactionContext);
 	if (!cachier_scan_entry(item->funcid, item->key, copy_args, &copy))
-		return;					/* cleared meanwhile */
+		return false;			/* cleared meanwhile */
 	cachier_effective_options(site.info, &eff);
 	if (eff.stale_after_us == CACHIER_NEVER ||
 		GetCurrentTimestamp() - copy.created_at < eff.stale_after_us)
-		return;					/* refreshed by a call meanwhile */
+		return false;			/* refreshed by a call meanwhile */
 
 	GetUserIdAndSecContext(&save_user, &save_sec);
 	SetUserIdAndSecContext(item->roleid, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	(void) cachier_refresh_entry(&site, item->key, copy.data, copy.len);
+	refreshed = cachier_refresh_entry(&site, item->key, copy.data, copy.len);
 	SetUserIdAndSecContext(save_user, save_sec);
+	return refreshed;
 }
 
 /* Run one queued refresh in its own transaction; a failure is a WARNING. */
@@ -450,11 +526,13 @@ run_refresh(RefreshItem *item)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	PG_TRY();
 	{
-		refresh_in_transaction(item);
+		bool		refreshed = refresh_in_transaction(item);
+
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 		fs = cachier_stats_entry(item->funcid);
-		cachier_count(fs, STAT_REFRESH_DONE, 0);
+		if (refreshed)
+			cachier_count(fs, STAT_REFRESH_DONE, 0);
 	}
 	PG_CATCH();
 	{
@@ -502,6 +580,11 @@ cachier_db_worker_main(Datum arg)
 	before_shmem_exit(db_worker_exit, arg);
 	BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
 	pgstat_report_appname("cachier worker");
+	db_connected = true;
+	LWLockAcquire(cachier_shared->lock, LW_EXCLUSIVE);
+	if (find_slot(dbid))
+		find_slot(dbid)->worker_pid = MyProcPid;
+	LWLockRelease(cachier_shared->lock);
 
 	if (!extension_present())
 	{

@@ -1,0 +1,570 @@
+# 010_redis.pl: the Redis tier shared by several servers.
+#  1. Two independent clusters A and B (not replicas) with the same function
+#     definitions share one Redis: a value computed on A is a hit on B and
+#     the other way round (keys are made of the signature, the definition
+#     and the argument bytes, never of OIDs), through the wrapper and
+#     through cachier_wrap; with storage 'both' too (B's table misses, Redis
+#     hits).  A different definition is a different key.  The key and the
+#     value have the documented format.
+#  2. A streaming hot standby: a miss of a 'redis' or 'both' function
+#     computes and stores in Redis without an error and without writing the
+#     table; the next call on the standby is a hit; values cross between
+#     the primary and the standby through Redis in both directions.
+#  3. The TTL of a key follows the shelf life: stale_after, twice that with
+#     next_time, none without stale_after.
+#  4. cachier_clear removes the function's keys from Redis (all, or the one
+#     of the given arguments), never another function's; with a
+#     cachier.redis_key_prefix made of glob characters it removes the keys
+#     under that prefix and no key that the prefix would match as a pattern.
+#  5. Connection URLs: a password (alone or with the user name), a database
+#     number and a unix socket path; a wrong or missing password is a
+#     WARNING and calls still return the right values; a corrected URL is
+#     used at once.
+#  6. One computation per key across servers: sessions on A and B calling the
+#     same cold key run the function once in all, and both return its
+#     value; the one that waited says 'hit after waiting'.
+#
+# Executions are counted per node by a sequence (calls) or a table (runs),
+# or seen in the value itself (clock_timestamp() and random(), on the
+# standby, where nothing can be written).  Each node has its name in the
+# setting test.node, which the functions put in their values.
+
+use strict;
+use warnings;
+
+use Digest::SHA qw(sha256_hex);
+use FindBin;
+use lib $FindBin::RealBin;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use RedisServer;
+use Test::More;
+use Time::HiRes qw(time);
+
+my $redis = RedisServer->new('shared');
+my $gate = 4242;    # pg_advisory_lock(4242): classid 0, objid 4242, objsubid 1
+
+sub new_node
+{
+	my ($name, %params) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init(%params, extra => [ '--encoding=UTF8', '--locale=C' ]);
+	$node->append_conf(
+		'postgresql.conf', qq{
+shared_preload_libraries = 'cachier'
+cachier.redis_url = '${\ $redis->url}'
+test.node = '$name'
+});
+	$node->start;
+	return $node;
+}
+
+my $node_a = new_node('A', allows_streaming => 1);
+my $node_b = new_node('B');
+
+# The same definitions on both clusters.
+my $setup = qq{
+CREATE EXTENSION cachier;
+CREATE SEQUENCE calls;
+CREATE FUNCTION executions() RETURNS bigint LANGUAGE sql
+    AS \$\$ SELECT last_value - 1 + is_called::int FROM calls \$\$;
+
+CREATE FUNCTION shared(x int) RETURNS text LANGUAGE plpgsql AS \$\$
+BEGIN
+    PERFORM nextval('calls');
+    RETURN 'shared ' || x || ' from ' || current_setting('test.node');
+END \$\$;
+SELECT cachier_memoize('shared(int)', storage => 'redis');
+CREATE FUNCTION layered(x int) RETURNS text LANGUAGE plpgsql AS \$\$
+BEGIN
+    PERFORM nextval('calls');
+    RETURN 'layered ' || x || ' from ' || current_setting('test.node');
+END \$\$;
+SELECT cachier_memoize('layered(int)', storage => 'both');
+
+-- every execution gives a new value (for the standby, which cannot count)
+CREATE FUNCTION stamp(x int) RETURNS text LANGUAGE sql VOLATILE AS \$\$
+    SELECT x || ' on ' || current_setting('test.node') || ' at '
+           || clock_timestamp() || ' #' || random() \$\$;
+SELECT cachier_memoize('stamp(int)', storage => 'redis');
+CREATE FUNCTION stamp_both(x int) RETURNS text LANGUAGE sql VOLATILE AS \$\$
+    SELECT x || ' on ' || current_setting('test.node') || ' at '
+           || clock_timestamp() || ' #' || random() \$\$;
+SELECT cachier_memoize('stamp_both(int)', storage => 'both');
+
+CREATE FUNCTION ttl_short(x int) RETURNS int LANGUAGE sql AS \$\$ SELECT x \$\$;
+SELECT cachier_memoize('ttl_short(int)', storage => 'redis', stale_after => '10 seconds');
+CREATE FUNCTION ttl_next(x int) RETURNS int LANGUAGE sql AS \$\$ SELECT x \$\$;
+SELECT cachier_memoize('ttl_next(int)', storage => 'redis', stale_after => '10 seconds',
+                       next_time => true);
+CREATE FUNCTION ttl_never(x int) RETURNS int LANGUAGE sql AS \$\$ SELECT x \$\$;
+SELECT cachier_memoize('ttl_never(int)', storage => 'redis');
+
+CREATE FUNCTION clear_f(x int) RETURNS int LANGUAGE sql AS \$\$ SELECT x * 10 \$\$;
+SELECT cachier_memoize('clear_f(int)', storage => 'redis');
+CREATE FUNCTION clear_g(x int) RETURNS int LANGUAGE sql AS \$\$ SELECT x * 10 \$\$;
+SELECT cachier_memoize('clear_g(int)', storage => 'redis');
+
+CREATE FUNCTION secret(x int) RETURNS text LANGUAGE sql AS \$\$ SELECT 'secret ' || x \$\$;
+SELECT cachier_memoize('secret(int)', storage => 'redis');
+
+-- single flight across servers: each execution leaves a row in runs
+CREATE TABLE runs (fn text, node text);
+CREATE FUNCTION flight(x int) RETURNS text LANGUAGE plpgsql AS \$\$
+BEGIN
+    INSERT INTO runs VALUES ('flight', current_setting('test.node'));
+    PERFORM pg_advisory_xact_lock_shared($gate);  -- waits at the gate
+    RETURN 'flight ' || x || ' from ' || current_setting('test.node');
+END \$\$;
+SELECT cachier_memoize('flight(int)', storage => 'redis');
+CREATE FUNCTION flight_sleep(x int) RETURNS text LANGUAGE plpgsql AS \$\$
+BEGIN
+    INSERT INTO runs VALUES ('flight_sleep', current_setting('test.node'));
+    PERFORM pg_sleep(1);
+    RETURN 'flight_sleep ' || x || ' from ' || current_setting('test.node');
+END \$\$;
+SELECT cachier_memoize('flight_sleep(int)', storage => 'redis');
+};
+$node_a->safe_psql('postgres', $setup);
+$node_b->safe_psql('postgres', $setup);
+
+# ---------------------------------------------------------------- helpers
+
+# Run SQL with notices on; return (exit code, stdout, stderr).
+sub verbose_psql
+{
+	my ($node, $sql) = @_;
+	my ($stdout, $stderr);
+	my $rc = $node->psql(
+		'postgres',
+		"SET cachier.\"verbose\" = on;\n$sql",
+		stdout => \$stdout,
+		stderr => \$stderr,
+		on_error_stop => 1);
+	return ($rc, $stdout, $stderr);
+}
+
+sub executions
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres', 'SELECT executions()');
+}
+
+# The keyed bytes of one int argument, and the argument part of its key.
+sub int_arg_hash
+{
+	my ($x) = @_;
+	return sha256_hex('v' . pack('N', 4) . pack('l>', $x));
+}
+
+# Run code; return the Redis keys it added.
+sub new_keys
+{
+	my ($code) = @_;
+	my %before = map { $_ => 1 } $redis->keys('*');
+	$code->();
+	return grep { !$before{$_} } $redis->keys('*');
+}
+
+# "cachier:v1:<identity>:" of a key
+sub function_prefix
+{
+	my ($key) = @_;
+	return $key =~ /^(cachier:v1:[0-9a-f]{32}:)[0-9a-f]{64}$/ ? $1 : undef;
+}
+
+# A value read from Redis, split into its fields.
+sub parse_value
+{
+	my ($bytes) = @_;
+	return undef if !defined $bytes || length($bytes) < 23;
+	my ($magic, $flags, $created, $ms, $tlen) = unpack('a4 C q> d> n', $bytes);
+	return {
+		magic => $magic,
+		flags => $flags,
+		created => $created,
+		compute_ms => $ms,
+		type => substr($bytes, 23, $tlen),
+		payload => substr($bytes, 23 + $tlen),
+	};
+}
+
+# microseconds since 2000-01-01, PostgreSQL's timestamp epoch
+sub pg_now_us
+{
+	return int((time() - 946684800) * 1_000_000);
+}
+
+# Background sessions (as in 004_crash.pl).
+sub session
+{
+	my ($node, $settings) = @_;
+	my $session = $node->background_psql('postgres', on_error_stop => 0);
+	$session->query_safe($settings) if $settings;
+	my $pid = $session->query_safe('SELECT pg_backend_pid()');
+	return ($session, $pid);
+}
+
+sub start_statement
+{
+	my ($session, $sql) = @_;
+	$session->{stderr} = '';
+	$session->query_until(qr/started\n/, "\\echo started\n$sql\n");
+}
+
+# Wait for the result line of a statement started with start_statement;
+# return it and everything the session wrote to stderr so far.
+sub finish_statement
+{
+	my ($session, $pattern) = @_;
+	my $line = $session->query_until($pattern, '');
+	# a round trip through both output streams collects all of stderr
+	$session->query('SELECT 1');
+	return ($line, $session->{stderr});
+}
+
+# ------------------------------------------ 1. two clusters, one Redis
+
+my @keys;
+my $value;
+@keys = new_keys(
+	sub {
+		$value = $node_a->safe_psql('postgres', 'SELECT shared_cached(1)');
+	});
+is($value, 'shared 1 from A', 'A: shared_cached(1) is computed on A');
+is(executions($node_a), 1, 'A: the function ran once');
+is(scalar @keys, 1, 'A: the value went to Redis under one key');
+my $shared_prefix = function_prefix($keys[0]);
+ok(defined $shared_prefix,
+	'the key is <prefix>v1:<32 hex identity>:<64 hex argument hash>')
+  or diag "key: $keys[0]";
+is($keys[0], $shared_prefix . int_arg_hash(1),
+	'the argument part of the key is the SHA-256 of the keyed argument bytes');
+
+my $fields = parse_value($redis->command('GET', $keys[0]));
+is_deeply(
+	[ @{$fields}{qw(magic flags type payload)} ],
+	[ 'CCH1', 0, 'pg_catalog.text', 'shared 1 from A' ],
+	'the value is "CCH1", flags 0, the qualified type name "pg_catalog.text" and the binary form of the text'
+);
+ok(abs(pg_now_us() - $fields->{created}) < 60_000_000,
+	'the value holds created_at in microseconds since 2000 (big-endian)')
+  or diag "created_at: $fields->{created}, now: " . pg_now_us();
+ok($fields->{compute_ms} >= 0 && $fields->{compute_ms} < 60_000,
+	'the value holds the compute time in milliseconds (float8, big-endian)')
+  or diag "compute_ms: $fields->{compute_ms}";
+is($redis->command('PTTL', $keys[0]), -1,
+	'without stale_after the key has no TTL');
+
+my ($rc, $stdout, $stderr) = verbose_psql($node_b,
+	q{SELECT shared_cached(1); SELECT cachier_wrap('shared', 1);});
+is($stdout, "shared 1 from A\nshared 1 from A",
+	"B: the wrapper and cachier_wrap return A's value");
+is(scalar(() = $stderr =~ /cachier: hit: public\.shared\(1\)/g),
+	2, 'B: both calls are hits');
+unlike($stderr, qr/miss|WARNING|ERROR/, 'B: no miss, warning or error');
+is(executions($node_b), 0, 'B: the function did not run');
+
+# and the other way round
+is($node_b->safe_psql('postgres', 'SELECT shared_cached(2)'),
+	'shared 2 from B', 'B: shared_cached(2) is computed on B');
+($rc, $stdout, $stderr) = verbose_psql($node_a, 'SELECT shared_cached(2)');
+is($stdout, 'shared 2 from B', "A: shared_cached(2) returns B's value");
+like($stderr, qr/cachier: hit: public\.shared\(2\)/, 'A: ... as a hit');
+is(executions($node_a), 1, 'A: the function did not run again');
+is_deeply([ $redis->keys("${shared_prefix}*") ],
+	[ sort map { $shared_prefix . int_arg_hash($_) } 1, 2 ],
+	'A and B use the same identity in their keys');
+
+# storage 'both': stored in A's table and in Redis; B misses its table and
+# hits Redis
+($rc, $stdout, $stderr) = verbose_psql($node_a, 'SELECT layered_cached(1)');
+is($stdout, 'layered 1 from A', "A: layered_cached(1) (storage 'both') is computed");
+like(
+	$stderr,
+	qr/cachier: stored: public\.layered\(1\).*cachier: stored in Redis: public\.layered\(1\)/s,
+	"A: storage 'both' stores in the table and in Redis");
+is( $node_a->safe_psql(
+		'postgres',
+		q{SELECT count(*) FROM cachier_entries WHERE function = 'layered(int)'::regprocedure}
+	),
+	1,
+	"A: the table has the entry");
+my $base_b = executions($node_b);
+($rc, $stdout, $stderr) = verbose_psql($node_b, 'SELECT layered_cached(1)');
+is($stdout, 'layered 1 from A', "B: storage 'both' returns A's value");
+like($stderr, qr/cachier: hit: public\.layered\(1\)/, 'B: ... as a hit');
+unlike($stderr, qr/miss|WARNING|ERROR/, 'B: no miss, warning or error');
+is(executions($node_b), $base_b, 'B: the function did not run');
+
+# another definition is another key
+$node_b->safe_psql(
+	'postgres', q{
+CREATE OR REPLACE FUNCTION shared(x int) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM nextval('calls');  -- redefined
+    RETURN 'shared ' || x || ' from ' || current_setting('test.node');
+END $$;
+});
+($rc, $stdout, $stderr) = verbose_psql($node_b, 'SELECT shared_cached(1)');
+is($stdout, 'shared 1 from B',
+	'B: after a change of definition the key is computed again');
+like($stderr, qr/cachier: miss: public\.shared\(1\)/, 'B: ... as a miss');
+is($node_a->safe_psql('postgres', 'SELECT shared_cached(1)'),
+	'shared 1 from A', "A: the old definition's value is still served on A");
+
+# ---------------------------------------------- 2. a streaming hot standby
+
+$node_a->backup('backup');
+my $standby = PostgreSQL::Test::Cluster->new('S');
+$standby->init_from_backup($node_a, 'backup', has_streaming => 1);
+$standby->append_conf('postgresql.conf', "test.node = 'S'");
+$standby->start;
+is($standby->safe_psql('postgres', 'SELECT pg_is_in_recovery()'),
+	't', 'the standby is in recovery');
+
+foreach my $fn ('stamp', 'stamp_both')
+{
+	($rc, $stdout, $stderr) = verbose_psql($standby, "SELECT ${fn}_cached(1)");
+	is($rc, 0, "standby: a miss of $fn succeeds");
+	like($stdout, qr/^1 on S at /, "standby: $fn(1) is computed on the standby");
+	my $v1 = $stdout;
+	like(
+		$stderr,
+		qr/cachier: miss: public\.$fn\(1\).*cachier: stored in Redis: public\.$fn\(1\)/s,
+		"standby: $fn(1) is stored in Redis");
+	unlike($stderr, qr/cachier: stored: |WARNING|ERROR/,
+		"standby: $fn(1) is not stored in the table; no warning or error");
+
+	($rc, $stdout, $stderr) = verbose_psql($standby, "SELECT ${fn}_cached(1)");
+	is($stdout, $v1, "standby: a second call of $fn(1) returns the same value");
+	like($stderr, qr/cachier: hit: public\.$fn\(1\)/, 'standby: ... as a hit');
+
+	($rc, $stdout, $stderr) = verbose_psql($node_a, "SELECT ${fn}_cached(1)");
+	is($stdout, $v1, "primary: $fn(1) returns the value computed on the standby");
+	like($stderr, qr/cachier: hit: public\.$fn\(1\)/, 'primary: ... as a hit');
+
+	my $v2 = $node_a->safe_psql('postgres', "SELECT ${fn}_cached(2)");
+	like($v2, qr/^2 on A at /, "primary: $fn(2) is computed on the primary");
+	($rc, $stdout, $stderr) = verbose_psql($standby, "SELECT ${fn}_cached(2)");
+	is($stdout, $v2, "standby: $fn(2) returns the primary's value");
+	like($stderr, qr/cachier: hit: public\.$fn\(2\)/, 'standby: ... as a hit');
+}
+$node_a->wait_for_catchup($standby, 'replay', $node_a->lsn('insert'));
+is( $standby->safe_psql(
+		'postgres',
+		q{SELECT string_agg(function || arguments, ' ' ORDER BY 1)
+		    FROM cachier_entries WHERE function::text LIKE 'stamp%'}),
+	'stamp_both(integer)(2)',
+	"only the primary's call of stamp_both(2) is in the table");
+$standby->stop;
+
+# ---------------------------------------------------------------- 3. TTL
+
+my %ttl;
+foreach my $fn ('ttl_short', 'ttl_next', 'ttl_never')
+{
+	@keys = new_keys(
+		sub { $node_a->safe_psql('postgres', "SELECT ${fn}_cached(1)"); });
+	is(scalar @keys, 1, "$fn(1) is stored under one key");
+	$ttl{$fn} = $redis->command('PTTL', $keys[0]);
+}
+ok($ttl{ttl_short} > 5000 && $ttl{ttl_short} <= 10000,
+	"stale_after '10 seconds': the key expires in at most 10 s")
+  or diag "PTTL: $ttl{ttl_short}";
+ok($ttl{ttl_next} > 10000 && $ttl{ttl_next} <= 20000,
+	"stale_after '10 seconds' with next_time: the key expires in at most 20 s")
+  or diag "PTTL: $ttl{ttl_next}";
+is($ttl{ttl_never}, -1, 'no stale_after: the key does not expire');
+is_deeply([ $redis->keys('*:lock') ], [], 'no lock key is left behind');
+
+# ---------------------------------------------------------- 4. cachier_clear
+
+@keys = new_keys(sub { $node_a->safe_psql('postgres', 'SELECT clear_f_cached(1)'); });
+my $f_prefix = function_prefix($keys[0]);
+@keys = new_keys(sub { $node_a->safe_psql('postgres', 'SELECT clear_g_cached(1)'); });
+my $g_prefix = function_prefix($keys[0]);
+$node_a->safe_psql('postgres',
+	'SELECT clear_f_cached(2), clear_f_cached(3), clear_g_cached(2)');
+my $total = scalar $redis->keys('cachier:*');
+is(scalar $redis->keys("${f_prefix}*"), 3, 'clear_f has three keys in Redis');
+is(scalar $redis->keys("${g_prefix}*"), 2, 'clear_g has two keys in Redis');
+
+is($node_a->safe_psql('postgres', q{SELECT cachier_clear('clear_f', 2)}),
+	1, q{cachier_clear('clear_f', 2) removes one entry});
+is_deeply(
+	[ $redis->keys("${f_prefix}*") ],
+	[ sort map { $f_prefix . int_arg_hash($_) } 1, 3 ],
+	'... the key of clear_f(2)');
+is($node_a->safe_psql('postgres', q{SELECT cachier_clear('clear_f', 2)}),
+	0, q{cachier_clear('clear_f', 2) again removes nothing});
+is($node_a->safe_psql('postgres', q{SELECT cachier_clear('clear_f')}),
+	2, q{cachier_clear('clear_f') removes the other two});
+is(scalar $redis->keys("${f_prefix}*"), 0, '... clear_f has no key left');
+is(scalar $redis->keys("${g_prefix}*"), 2, "... clear_g's keys are still there");
+is(scalar $redis->keys('cachier:*'), $total - 3,
+	'... the number of cachier keys dropped by three');
+
+# cachier.redis_key_prefix, with glob characters that SCAN must not expand
+my $odd_prefix = 'pre[fix]*:';
+($rc, $stdout, $stderr) = verbose_psql($node_a,
+	"SET cachier.redis_key_prefix = '$odd_prefix'; SELECT clear_g_cached(5);");
+like($stderr, qr/cachier: stored in Redis: public\.clear_g\(5\)/,
+	'another key prefix: the value is stored');
+(my $g_id = $g_prefix) =~ s/^cachier://;
+is_deeply([ $redis->keys("pre\\[fix\\]\\**") ], [ $odd_prefix . $g_id . int_arg_hash(5) ],
+	'... under that prefix');
+my $lookalike = "prefX:${g_id}not-a-cachier-key";
+$redis->command('SET', $lookalike, 'x');
+is( $node_a->safe_psql(
+		'postgres',
+		"SET cachier.redis_key_prefix = '$odd_prefix'; SELECT cachier_clear('clear_g');"),
+	1,
+	'... cachier_clear removes the key under that prefix');
+is($redis->command('EXISTS', $lookalike), 1,
+	'... and not a key that its prefix would match as a glob pattern');
+is(scalar $redis->keys("${g_prefix}*"), 2, "... nor the keys under the default prefix");
+$redis->command('DEL', $lookalike);
+
+($rc, $stdout, $stderr) = verbose_psql($node_a, 'SELECT clear_f_cached(1), clear_g_cached(1)');
+is($stdout, '10|10', 'after clearing, calls return the right values');
+like($stderr, qr/cachier: miss: public\.clear_f\(1\)/, '... a cleared key is a miss');
+like($stderr, qr/cachier: hit: public\.clear_g\(1\)/, '... the other function still hits');
+
+# ---------------------------------------------------------- 5. URLs, passwords
+
+my $secure = RedisServer->new('auth', password => 'sekret');
+
+# Run calls of secret_cached in a new session with the given URL.
+sub with_url
+{
+	my ($url, $sql) = @_;
+	return verbose_psql($node_a, "SET cachier.redis_url = '$url';\n$sql");
+}
+
+($rc, $stdout, $stderr) = with_url($secure->url,
+	'SELECT secret_cached(1); SELECT secret_cached(1);');
+is($stdout, "secret 1\nsecret 1", 'password in the URL: the calls return the right values');
+like(
+	$stderr,
+	qr/cachier: stored in Redis: public\.secret\(1\).*cachier: hit: public\.secret\(1\)/s,
+	'password in the URL: the value is stored in Redis, then hit');
+unlike($stderr, qr/WARNING|ERROR/, 'password in the URL: no warning or error');
+is(scalar $secure->keys('cachier:*'), 1, 'the key is in the Redis with the password');
+
+($rc, $stdout, $stderr) = with_url($secure->url(user => 'default'), 'SELECT secret_cached(1)');
+is($stdout, 'secret 1', 'user and password in the URL: the right value');
+like($stderr, qr/cachier: hit: public\.secret\(1\)/, '... a hit');
+unlike($stderr, qr/WARNING|ERROR/, '... no warning or error');
+
+($rc, $stdout, $stderr) = with_url($secure->url(password => 'wrong'),
+	'SELECT secret_cached(2); SELECT secret_cached(2); SELECT secret_cached(1);');
+is($rc, 0, 'wrong password: the calls succeed');
+is($stdout, "secret 2\nsecret 2\nsecret 1", 'wrong password: the right values');
+like(
+	$stderr,
+	qr/WARNING:  cachier: Redis is unavailable: authentication failed/,
+	'wrong password: a WARNING says that authentication failed');
+is(scalar(() = $stderr =~ /WARNING/g), 1, 'wrong password: one WARNING for three calls');
+unlike($stderr, qr/ERROR/, 'wrong password: no error');
+
+($rc, $stdout, $stderr) = with_url($secure->url(password => 'wrong'),
+	"SELECT secret_cached(2);\nSET cachier.redis_url = '${\ $secure->url}';\nSELECT secret_cached(2);"
+);
+is($stdout, "secret 2\nsecret 2", 'wrong password, then the right one: the right values');
+like(
+	$stderr,
+	qr/WARNING:  cachier: Redis is unavailable: .*cachier: stored in Redis: public\.secret\(2\)/s,
+	'... the new URL is used at once, not a second later');
+
+($rc, $stdout, $stderr) = with_url($secure->url(password => undef), 'SELECT secret_cached(3)');
+is($stdout, 'secret 3', 'no password: the right value');
+like($stderr, qr/WARNING:  cachier: Redis is unavailable: /, 'no password: a WARNING');
+unlike($stderr, qr/ERROR/, 'no password: no error');
+
+($rc, $stdout, $stderr) = with_url($redis->url(db => 3),
+	'SELECT secret_cached(4); SELECT secret_cached(4);');
+is($stdout, "secret 4\nsecret 4", 'database number in the URL: the right values');
+like($stderr, qr/cachier: stored in Redis: .*cachier: hit: /s, '... stored, then hit');
+unlike($stderr, qr/WARNING|ERROR/, '... no warning or error');
+$redis->command('SELECT', 3);
+my @db3 = $redis->keys('cachier:*');
+$redis->command('SELECT', 0);
+is(scalar @db3, 1, '... the key is in database 3');
+
+($rc, $stdout, $stderr) = with_url($redis->socket_path, 'SELECT shared_cached(1)');
+is($stdout, 'shared 1 from A', 'unix socket path: the value stored over TCP');
+like($stderr, qr/cachier: hit: public\.shared\(1\)/, '... is a hit');
+unlike($stderr, qr/WARNING|ERROR/, '... no warning or error');
+$secure->stop;
+
+# ------------------------------------ 6. one computation per key, across servers
+
+# 6a. A computes (held at the gate); B waits for it in Redis.
+my $gate_session = $node_a->background_psql('postgres');
+$gate_session->query_safe("SELECT pg_advisory_lock($gate)");
+my ($session_a, $pid_a) = session($node_a, 'SET cachier."verbose" = on');
+my ($session_b, $pid_b) = session($node_b, 'SET cachier."verbose" = on');
+start_statement($session_a, q{SELECT 'A got ' || flight_cached(1);});
+ok( $node_a->poll_query_until(
+		'postgres',
+		"SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = $pid_a AND locktype = 'advisory'"
+		  . " AND objid = $gate AND objsubid = 1 AND NOT granted)"),
+	'A is computing flight(1), held at the gate');
+my @locks = grep { /:lock$/ } $redis->keys('cachier:*');
+is(scalar @locks, 1, "A holds the key's lock in Redis");
+start_statement($session_b, q{SELECT 'B got ' || flight_cached(1);});
+ok( $node_b->poll_query_until(
+		'postgres',
+		"SELECT waits > 0 FROM cachier_stats WHERE function = 'flight(int)'::regprocedure"),
+	'B waits for it (cachier_stats counts the wait)');
+$gate_session->quit;
+my ($line_a, $stderr_a) = finish_statement($session_a, qr/A got .*\n/);
+my ($line_b, $stderr_b) = finish_statement($session_b, qr/B got .*\n/);
+like($line_a, qr/^A got flight 1 from A$/m, 'A returns the value it computed');
+like($line_b, qr/^B got flight 1 from A$/m, "B returns A's value");
+like(
+	$stderr_b,
+	qr/cachier: hit after waiting: public\.flight\(1\)\nDETAIL:  Another server computed it\./,
+	"B says 'hit after waiting'");
+unlike($stderr_a . $stderr_b, qr/WARNING|ERROR/, 'no warning or error');
+
+sub runs
+{
+	my ($fn) = @_;
+	return join(
+		',',
+		map { $_->safe_psql('postgres', "SELECT count(*) FROM runs WHERE fn = '$fn'") }
+		  ($node_a, $node_b));
+}
+is(runs('flight'), '1,0', 'flight(1) ran once in all, on A');
+
+# 6b. both start at once (the function sleeps for a second)
+start_statement($session_a, q{SELECT 'A got ' || flight_sleep_cached(1);});
+start_statement($session_b, q{SELECT 'B got ' || flight_sleep_cached(1);});
+($line_a, $stderr_a) = finish_statement($session_a, qr/A got .*\n/);
+($line_b, $stderr_b) = finish_statement($session_b, qr/B got .*\n/);
+like($line_a, qr/^A got flight_sleep 1 from [AB]$/m, 'at once: A returns a value');
+my ($value_a) = $line_a =~ /A got (.*)/;
+my ($value_b) = $line_b =~ /B got (.*)/;
+is($value_b, $value_a, 'at once: A and B return the same value');
+my $runs = runs('flight_sleep');
+ok($runs eq '1,0' || $runs eq '0,1', 'at once: the function ran once in all')
+  or diag "runs on A, B: $runs";
+my $winner = $runs eq '1,0' ? 'A' : 'B';
+is($value_a, "flight_sleep 1 from $winner",
+	'at once: the value is the one computed where the function ran');
+my $waiter_stderr = $winner eq 'A' ? $stderr_b : $stderr_a;
+like(
+	$waiter_stderr,
+	qr/cachier: hit after waiting: public\.flight_sleep\(1\)/,
+	"at once: the other one says 'hit after waiting'");
+unlike($stderr_a . $stderr_b, qr/WARNING|ERROR/, 'at once: no warning or error');
+is_deeply([ $redis->keys('*:lock') ], [], 'no lock key is left behind');
+
+$session_a->quit;
+$session_b->quit;
+$node_a->stop;
+$node_b->stop;
+$redis->stop;
+done_testing();
