@@ -8,7 +8,10 @@
  * Rules that keep this safe:
  *	- Everything the scan holds (relation references, buffer pins) belongs
  *	  to TopTransactionResourceOwner and its memory to TopTransactionContext,
- *	  so a subtransaction's end never takes it away underneath us.
+ *	  so a subtransaction's end never takes it away underneath us.  The
+ *	  index AM allocates some state lazily (B-tree's killed-items array), so
+ *	  the scan always runs in TopTransactionContext; only the visitor runs
+ *	  in the caller's context.
  *	- Buffer pins are dropped at the end of every lookup.
  *	- The scan is closed before commit or prepare (a transaction callback)
  *	  and before any utility command runs (cachier.c's ProcessUtility hook),
@@ -141,6 +144,7 @@ bool
 cachier_scan_entry(Oid funcid, int64 key, EntryVisitor visit, void *arg)
 {
 	ResourceOwner saved;
+	MemoryContext caller;
 	bool		found = false;
 	bool		shouldFree;
 
@@ -152,6 +156,7 @@ cachier_scan_entry(Oid funcid, int64 key, EntryVisitor visit, void *arg)
 		open_for_transaction();
 
 	saved = CurrentResourceOwner;
+	caller = MemoryContextSwitchTo(TopTransactionContext);
 	CurrentResourceOwner = TopTransactionResourceOwner;
 	open_scan.busy = true;
 	open_scan.keys[0].sk_argument = ObjectIdGetDatum(funcid);
@@ -159,12 +164,18 @@ cachier_scan_entry(Oid funcid, int64 key, EntryVisitor visit, void *arg)
 	index_rescan(open_scan.scan, open_scan.keys, 2, NULL, 0);
 	while (!found &&
 		   index_getnext_slot(open_scan.scan, ForwardScanDirection, open_scan.slot))
-		found = visit(ExecFetchSlotHeapTuple(open_scan.slot, false, &shouldFree),
-					  RelationGetDescr(open_scan.rel), arg);
+	{
+		HeapTuple	tuple = ExecFetchSlotHeapTuple(open_scan.slot, false, &shouldFree);
+
+		MemoryContextSwitchTo(caller);
+		found = visit(tuple, RelationGetDescr(open_scan.rel), arg);
+		MemoryContextSwitchTo(TopTransactionContext);
+	}
 	ExecClearTuple(open_scan.slot);
 	/* drop the pins on the index and heap pages until the next lookup */
-	index_rescan(open_scan.scan, NULL, 0, NULL, 0);
+	index_rescan(open_scan.scan, open_scan.keys, 2, NULL, 0);
 	open_scan.busy = false;
 	CurrentResourceOwner = saved;
+	MemoryContextSwitchTo(caller);
 	return found;
 }

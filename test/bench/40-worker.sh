@@ -48,9 +48,9 @@
 #                  if none did, starts one with a stale hit of bench.nt_fn
 #                  (a queued refresh starts the database's worker, which
 #                  first runs the cleanups that are due).  It polls
-#                  pg_stat_activity every 20 ms: the cleanup starts at the
-#                  query_start of the worker's "removing stale cache
-#                  entries" and ends when the worker leaves it; the worker
+#                  pg_stat_activity every 20 ms: the cleanup starts when
+#                  the worker reports "removing stale cache entries"
+#                  (state_change) and ends when it leaves it; the worker
 #                  deletes in batches of 10,000 rows, each its own
 #                  transaction.  count(*) of cl_fn's entries is checked
 #                  before and after; then VACUUM removes the deleted rows
@@ -91,22 +91,32 @@ LANGUAGE sql AS $$
          coalesce(sum(refreshes_done), 0), coalesce(sum(refreshes_failed), 0)
     FROM cachier.stats() WHERE function = fn
 $$;
--- whether every queued refresh of the database is done or failed and no
--- worker is running
-CREATE FUNCTION bench.w40_idle() RETURNS boolean LANGUAGE sql AS $$
-  SELECT coalesce(sum(refreshes_queued) = sum(refreshes_done + refreshes_failed), true)
-         AND NOT EXISTS (SELECT FROM pg_stat_activity WHERE backend_type = 'cachier worker')
-    FROM cachier.stats()
-$$;
-CREATE PROCEDURE bench.w40_wait_idle(max_s float8) LANGUAGE plpgsql AS $$
+-- whether every refresh of fn that was queued is done or failed (every
+-- refresh of part 1 stores a value, so counts as done)
+CREATE FUNCTION bench.w40_drained(fn regprocedure) RETURNS boolean LANGUAGE sql AS
+  'SELECT queued = done + failed FROM bench.w40_counts(fn)';
+-- wait until no cachier worker has been running here for 3 polls 20 ms
+-- apart (a worker exits when the queue has nothing left for its database)
+CREATE PROCEDURE bench.w40_wait_no_worker(max_s float8) LANGUAGE plpgsql AS $$
 DECLARE
     t0 timestamptz := clock_timestamp();
+    quiet int := 0;
 BEGIN
-    WHILE NOT bench.w40_idle() AND clock_timestamp() < t0 + make_interval(secs => max_s) LOOP
+    WHILE quiet < 3 AND clock_timestamp() < t0 + make_interval(secs => max_s) LOOP
         COMMIT;    -- pg_stat_activity is read once per transaction
+        IF EXISTS (SELECT FROM pg_stat_activity
+                    WHERE backend_type = 'cachier worker' AND datname = current_database()) THEN
+            quiet := 0;
+        ELSE
+            quiet := quiet + 1;
+        END IF;
         PERFORM pg_sleep(0.02);
     END LOOP;
 END
+$$;
+CREATE FUNCTION bench.w40_worker_running() RETURNS boolean LANGUAGE sql AS $$
+  SELECT EXISTS (SELECT FROM pg_stat_activity
+                  WHERE backend_type = 'cachier worker' AND datname = current_database())
 $$;
 SQL
 
@@ -170,12 +180,15 @@ BEGIN
             CALL bench.w40_pass(r, 3, 'fresh, refreshes running', 1);
             CALL bench.w40_pass(r, 4, 'stale, later pass', lo);
         END LOOP;
-        CALL bench.w40_wait_idle(60);
+        WHILE NOT bench.w40_drained('bench.nt_fn(int)') AND clock_timestamp() < t0 + interval '60 s' LOOP
+            PERFORM pg_sleep(0.01);
+        END LOOP;
         c := bench.w40_counts('bench.nt_fn(int)');
         INSERT INTO bench.w40_rounds VALUES (r,
-            CASE WHEN bench.w40_idle() THEN extract(epoch FROM clock_timestamp() - t0) END,
+            CASE WHEN bench.w40_drained('bench.nt_fn(int)') THEN extract(epoch FROM clock_timestamp() - t0) END,
             c.done, c.failed);
         COMMIT;
+        CALL bench.w40_wait_no_worker(30);
     END LOOP;
 END
 \$\$;
@@ -207,6 +220,9 @@ echo "stale 1st pass / fresh, worker idle:         $s_first / $f_idle µs = ${r1
 echo "stale later pass / fresh, refreshes running: $s_later / $f_run µs = ${r2}x ($stale_later_pct% of those calls were stale hits)"
 echo "refreshes: $n_done done, $n_failed failed; a round's 1,000 refreshes (0.5 ms function) were done"
 echo "  ${drain_med:-?} s (median; max ${drain_max:-?} s) after its 1st pass began; rounds not done within 60 s: $undrained"
+echo "(a stale hit = a fresh hit's lookup and decode, then an exclusive LWLock over a linear scan of the"
+echo " 1,024-slot refresh queue for its key and a free slot; on the 1st pass also a queued item and a"
+echo " wake-up of the launcher, which starts the database's worker: part 1b measures the scan)"
 if awk -v a="$r1" -v b="$r2" 'BEGIN { exit !(a <= 1.5 && b <= 1.5) }'; then
 	echo "goal (a stale hit within 1.5x of a fresh hit): met"
 else
@@ -265,16 +281,22 @@ SELECT kind AS pass, count(*) AS passes,
   FROM bench.w40_queue GROUP BY kind ORDER BY min(array_position(ARRAY[2001, 11, 901], ord));
 -- let the worker drop the remaining refreshes (their entries are gone)
 SELECT cachier_clear('bench.nt_slow') \gset
-CALL bench.w40_wait_idle(30);
+CALL bench.w40_wait_no_worker(30);
 SQL
-qmed() { q "SELECT round(percentile_disc(0.5) WITHIN GROUP (ORDER BY us)::numeric, 2) FROM bench.w40_queue WHERE ord = $1"; }
-q_fresh=$(qmed 2001)
-q_head=$(qmed 11)
-q_tail=$(qmed 901)
-awk -v f="$q_fresh" -v h="$q_head" -v t="$q_tail" 'BEGIN {
-	printf "head / fresh = %.2fx, tail / fresh = %.2fx: scanning 890 more queue slots costs %.2f µs (%.2f ns a slot)\n",
-		h / f, t / f, t - h, (t - h) * 1000 / 890 }'
-if [ "$(q "SELECT bench.w40_idle()")" != t ]; then
+# "median min" µs per call of one kind of pass
+qus() { q "SELECT round(percentile_disc(0.5) WITHIN GROUP (ORDER BY us)::numeric, 2) || ' ' || round(min(us)::numeric, 2)
+             FROM bench.w40_queue WHERE ord = $1"; }
+read -r f_med f_min < <(qus 2001)
+read -r h_med h_min < <(qus 11)
+read -r t_med t_min < <(qus 901)
+scan_line() {
+	awk -v m="$1" -v f="$2" -v h="$3" -v t="$4" 'BEGIN {
+		printf "%-7s head / fresh = %.2fx, tail / fresh = %.2fx: scanning 890 more queue slots costs %.2f µs (%.2f ns a slot)\n",
+			m, h / f, t / f, t - h, (t - h) * 1000 / 890 }'
+}
+scan_line median: "$f_med" "$h_med" "$t_med"
+scan_line min: "$f_min" "$h_min" "$t_min"
+if [ "$(q "SELECT bench.w40_worker_running()")" = t ]; then
 	echo "WARNING: the worker is still busy with bench.nt_slow; part 2 may start late"
 fi
 
@@ -321,29 +343,46 @@ CREATE TABLE bench.w40_events (event text, at timestamptz, pid int);
 CREATE FUNCTION bench.w40_event(e text, p int DEFAULT NULL, t timestamptz DEFAULT clock_timestamp())
 RETURNS void LANGUAGE sql AS 'INSERT INTO bench.w40_events VALUES (e, t, p)';
 
+-- every change of state or activity of this database's cachier workers,
+-- as the monitoring session saw it
+CREATE TABLE bench.w40_trace (at timestamptz, pid int, state text, query text);
+CREATE FUNCTION bench.w40_observe() RETURNS void LANGUAGE sql AS $$
+  INSERT INTO bench.w40_trace
+  SELECT clock_timestamp(), a.pid, a.state, a.query FROM pg_stat_activity a
+   WHERE a.backend_type = 'cachier worker' AND a.datname = current_database()
+     AND NOT EXISTS (SELECT FROM (SELECT t.state, t.query FROM bench.w40_trace t
+                                   WHERE t.pid = a.pid ORDER BY t.at DESC LIMIT 1) l
+                     WHERE l.state IS NOT DISTINCT FROM a.state AND l.query IS NOT DISTINCT FROM a.query)
+$$;
+
 -- see the header: enable the cleanup after pre_s, wait own_s for a worker,
--- then start one; record when the worker's cleanup started and ended
+-- then start one; record when the worker's cleanup started (state_change:
+-- the time of its last pgstat_report_activity; a worker's query_start is
+-- not maintained) and ended
 CREATE PROCEDURE bench.w40_monitor(pre_s float8, own_s float8, max_s float8)
 LANGUAGE plpgsql AS $$
 DECLARE
     t_enabled timestamptz;
     triggered boolean := false;
     w record;
+    a record;
 BEGIN
     PERFORM pg_sleep(pre_s);
+    t_enabled := clock_timestamp();
     PERFORM cachier_configure('bench.cl_fn(int)', stale_after => '1 second',
                               cleanup_stale => true, cleanup_interval => '1 second');
     COMMIT;
-    t_enabled := clock_timestamp();
-    PERFORM bench.w40_event('cleanup_stale enabled', NULL, t_enabled);
+    PERFORM bench.w40_event('cachier_configure(cleanup_stale => true) called', NULL, t_enabled);
+    PERFORM bench.w40_event('... and committed');
     COMMIT;
     LOOP
-        SELECT pid, query_start INTO w FROM pg_stat_activity
+        PERFORM bench.w40_observe();
+        SELECT pid, state_change INTO w FROM pg_stat_activity
          WHERE backend_type = 'cachier worker' AND datname = current_database()
            AND state = 'active' AND query = 'removing stale cache entries';
         EXIT WHEN FOUND;
         IF NOT triggered AND clock_timestamp() > t_enabled + make_interval(secs => own_s) THEN
-            PERFORM bench.w40_event('no worker yet: a stale hit of bench.nt_fn queues a refresh');
+            PERFORM bench.w40_event('no cleanup yet: a stale hit of bench.nt_fn queues a refresh');
             PERFORM bench.nt_fn_cached(999999);
             triggered := true;
         END IF;
@@ -354,20 +393,18 @@ BEGIN
         COMMIT;    -- pg_stat_activity is read once per transaction
         PERFORM pg_sleep(0.02);
     END LOOP;
-    PERFORM bench.w40_event('cleanup started', w.pid, w.query_start);
+    PERFORM bench.w40_event('cleanup started', w.pid, w.state_change);
     COMMIT;
     LOOP
         PERFORM pg_sleep(0.02);
         COMMIT;
-        PERFORM FROM pg_stat_activity
-          WHERE pid = w.pid AND state = 'active' AND query = 'removing stale cache entries'
-            AND query_start = w.query_start;
-        CONTINUE WHEN FOUND;
-        -- ended: the worker is idle (since state_change), busy with
-        -- something else (since query_start) or gone (since about now)
+        PERFORM bench.w40_observe();
+        SELECT state, query, state_change INTO a FROM pg_stat_activity WHERE pid = w.pid;
+        CONTINUE WHEN FOUND AND a.state = 'active' AND a.query = 'removing stale cache entries';
+        -- ended: when the worker went idle, or about now (busy with
+        -- something else, or gone)
         PERFORM bench.w40_event('cleanup ended', w.pid,
-            coalesce((SELECT CASE WHEN state = 'idle' THEN state_change ELSE query_start END
-                        FROM pg_stat_activity WHERE pid = w.pid), clock_timestamp()));
+            CASE WHEN FOUND AND a.state = 'idle' THEN a.state_change ELSE clock_timestamp() END);
         RETURN;
     END LOOP;
 END
@@ -445,9 +482,17 @@ n_left=$(q "SELECT count(*) FROM cachier.entries WHERE function_id = 'bench.cl_f
 t0=$(now_s)
 sql -c "VACUUM cachier.entries"
 vacuum_s=$(awk -v a="$t0" -v b="$(now_s)" 'BEGIN { printf "%.1f", b - a }')
-q "SELECT event, to_char(at, 'HH24:MI:SS.MS'), extract(epoch FROM at), pid FROM bench.w40_events ORDER BY at" >"$tmp/events"
-t_en=$(ev 'cleanup_stale enabled')
-t_trig=$(ev 'no worker yet: a stale hit of bench.nt_fn queues a refresh')
+events() {
+	q "SELECT event, to_char(at, 'HH24:MI:SS.MS'), extract(epoch FROM at), pid FROM bench.w40_events
+	   UNION ALL
+	   SELECT '  (seen: worker ' || state || coalesce(', ' || nullif(query, ''), '') || ')',
+	          to_char(at, 'HH24:MI:SS.MS'), extract(epoch FROM at), pid FROM bench.w40_trace
+	   ORDER BY 3" >"$tmp/events"
+}
+events
+t_en=$(ev 'cachier_configure(cleanup_stale => true) called')
+t_commit=$(ev '... and committed')
+t_trig=$(ev 'no cleanup yet: a stale hit of bench.nt_fn queues a refresh')
 t_start=$(ev 'cleanup started')
 t_end=$(ev 'cleanup ended')
 read -r c_first c_last < <(span "$tmp/clean.log")
@@ -464,19 +509,26 @@ if [ -n "$t_start" ] && [ -n "$t_end" ] &&
 	burner=$!
 	run_load ref
 	wait "$burner"
-	q "SELECT event, to_char(at, 'HH24:MI:SS.MS'), extract(epoch FROM at), pid FROM bench.w40_events ORDER BY at" >"$tmp/events"
+	events
 fi
 
 echo
 echo "events of the cleanup run (pgbench from $(date -d "@$c_first" +%H:%M:%S.%3N) to $(date -d "@$c_last" +%H:%M:%S.%3N)):"
 awk -F'|' '$1 !~ /CPU-bound/ { printf "  %s  %s%s\n", $2, $1, ($4 != "" ? " (pid " $4 ")" : "") }' "$tmp/events"
 if [ -n "$t_trig" ]; then
-	echo "  NOTE: no worker started within 2 s of enabling cleanup_stale with cleanup_interval = 1 second;"
-	echo "        the cleanup began only when a queued refresh started the database's worker"
+	echo "  NOTE: no cleanup began within 2 s of the configure call (cleanup_interval = 1 second);"
+	echo "        it began when a queued refresh started the database's worker"
+fi
+if [ -n "$t_trig" ] && awk -F'|' -v a="$t_en" -v b="$t_trig" '$1 ~ /seen: worker/ && $3 >= a && $3 < b { n++ } END { exit !n }' "$tmp/events"; then
+	echo "  NOTE: a worker did run right after the configure call, but without cleaning up: it planned"
+	echo "        before the configure's transaction committed (the launcher is woken inside it)"
+fi
+if [ -n "$t_start" ] && awk -v s="$t_start" -v c="$t_commit" 'BEGIN { exit !(s < c) }'; then
+	echo "  NOTE: the worker began its cleanup before cachier_configure's transaction committed"
 fi
 if [ -n "$t_start" ] && [ -n "$t_end" ]; then
 	awk -v e="$t_en" -v s="$t_start" -v f="$t_end" -v n="$n_stale" -v l="$n_left" 'BEGIN {
-		printf "cleanup: %d of %d entries removed in %.2f s by the worker (%.0f rows/s), done %.2f s after enabling; %d left\n",
+		printf "cleanup: %d of %d entries removed in %.2f s by the worker (%.0f rows/s), done %.2f s after the configure call; %d left\n",
 			n - l, n, f - s, (n - l) / (f - s), f - e, l }'
 else
 	echo "cleanup: the worker's cleanup was not seen; entries of bench.cl_fn left: $n_left"

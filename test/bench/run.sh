@@ -34,7 +34,7 @@ if [ -z "${CACHIER_BENCH_INSIDE:-}" ]; then
 	# max_connections: 64 stampede sessions + 16 load clients + slack.
 	# jit=off: the 1M-row statements would otherwise be JIT-compiled, which
 	# adds a compile time unrelated to the per-call costs measured here.
-	exec pg_virtualenv \
+	exec pg_virtualenv -t \
 		-o shared_preload_libraries=cachier \
 		-o max_connections=100 \
 		-o jit=off \
