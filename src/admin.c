@@ -203,8 +203,8 @@ cachier_set_options(PG_FUNCTION_ARGS)
 								   with_storage ? " storage = excluded.storage," : ""),
 						  with_storage ? 11 : 10, types, values, nulls, NULL);
 	CacheInvalidateRelcacheByRelid(cachier_relations()->functions);
-	/* new cleanup options: let the background worker plan again */
-	cachier_database_due(MyDatabaseId);
+	/* new cleanup options: the background worker plans again after commit */
+	cachier_database_due_at_commit();
 	PG_RETURN_VOID();
 }
 

@@ -754,6 +754,7 @@ cachier_precache_value(CallSite *site, Datum *args, bool *argnulls,
 {
 	Call		c;
 	const char *why;
+	bool		stored;
 
 	if (!cachier_enabled || cachier_skip_cache)
 		return false;
@@ -769,7 +770,11 @@ cachier_precache_value(CallSite *site, Datum *args, bool *argnulls,
 		note(&c, "not stored", "Another session is computing it.");
 		return false;
 	}
-	return store(&c, value, valuenull, GetCurrentTimestamp(), 0, true);
+	stored = store(&c, value, valuenull, GetCurrentTimestamp(), 0, true);
+	/* the lock budget holds for precached keys too */
+	if (!cachier_lock_keep_after_store())
+		cachier_lock_release(c.key);
+	return stored;
 }
 
 int64

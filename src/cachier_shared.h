@@ -76,6 +76,20 @@ typedef struct RefreshItem
 	int			attempts;		/* workers that took it */
 } RefreshItem;
 
+/* The refresh queue's index: which slot holds a key. */
+typedef struct RefreshKey
+{
+	Oid			dbid;
+	Oid			funcid;
+	int64		key;
+} RefreshKey;
+
+typedef struct RefreshIndexEntry
+{
+	RefreshKey	key;
+	int			slot;
+} RefreshIndexEntry;
+
 typedef struct DatabaseSlot
 {
 	Oid			dbid;			/* InvalidOid: free */
@@ -96,6 +110,7 @@ typedef struct CachierShared
 
 extern CachierShared *cachier_shared;
 extern HTAB *cachier_stats_hash;
+extern HTAB *cachier_refresh_index;
 
 /* shared_state.c */
 extern void cachier_shared_init(void);
@@ -110,6 +125,8 @@ extern bool cachier_queue_refresh(Oid funcid, int64 key);
 extern bool cachier_next_refresh(Oid dbid, RefreshItem *item, int *slot);
 extern void cachier_refresh_finished(int slot);
 extern void cachier_drop_refreshes(Oid dbid);
+extern void cachier_release_refreshes(Oid dbid, bool connected);
+extern bool cachier_worker_running_locked(Oid dbid);
 extern void cachier_wake_launcher(void);
 
 /* cleanup.c */
@@ -119,6 +136,7 @@ extern int64 cachier_cleanup_function(Oid funcid, int64 stale_after_us, bool own
 extern int	cachier_max_workers;
 extern void cachier_worker_init(void);
 extern void cachier_database_due(Oid dbid);
+extern void cachier_database_due_at_commit(void);
 extern void cachier_stop_database_worker(Oid dbid);
 
 #endif							/* CACHIER_SHARED_H */

@@ -6,7 +6,8 @@
  *
  * An item stays in the queue, queued and then running, until the worker
  * has finished with it, so a key is refreshed at most once at a time: a
- * second stale hit finds it and queues nothing.  When the queue is full a
+ * second stale hit finds it in the queue's index (a shared hash from key
+ * to slot) and queues nothing.  When the queue is full a
  * stale hit is still served and queues nothing; a later one will.
  * Locking: cachier_shared->lock, exclusive for every change (see
  * shared_state.c); the launcher's latch under cachier_shared->mutex.
@@ -30,49 +31,72 @@ cachier_wake_launcher(void)
 		SetLatch(latch);
 }
 
-static bool
-same_item(const RefreshItem *item, Oid funcid, int64 key)
+static RefreshKey
+make_key(Oid dbid, Oid funcid, int64 key)
 {
-	return item->state != REFRESH_FREE && item->dbid == MyDatabaseId &&
-		item->funcid == funcid && item->key == key;
+	RefreshKey	k;
+
+	memset(&k, 0, sizeof(k));
+	k.dbid = dbid;
+	k.funcid = funcid;
+	k.key = key;
+	return k;
 }
 
-/* Queue a refresh of the key; false if it is queued or running already,
- * or the queue is full. */
+/* Empty a slot and forget its key; caller holds the lock exclusively. */
+static void
+free_slot(int slot)
+{
+	RefreshItem *item = &cachier_shared->queue[slot];
+	RefreshKey	k = make_key(item->dbid, item->funcid, item->key);
+
+	hash_search(cachier_refresh_index, &k, HASH_REMOVE, NULL);
+	item->state = REFRESH_FREE;
+}
+
+/*
+ * Queue a refresh of the key; false if it is queued or running already,
+ * or the queue is full.  "Already queued" is the common answer under a
+ * burst of stale hits, so it is found with the lock in shared mode.
+ */
 bool
 cachier_queue_refresh(Oid funcid, int64 key)
 {
-	int			free_slot = -1;
+	RefreshKey	k = make_key(MyDatabaseId, funcid, key);
+	RefreshIndexEntry *entry;
+	bool		found;
+	bool		wake;
 	int			i;
+
+	LWLockAcquire(cachier_shared->lock, LW_SHARED);
+	found = hash_search(cachier_refresh_index, &k, HASH_FIND, NULL) != NULL;
+	LWLockRelease(cachier_shared->lock);
+	if (found)
+		return false;
 
 	LWLockAcquire(cachier_shared->lock, LW_EXCLUSIVE);
 	for (i = 0; i < CACHIER_QUEUE_SIZE; i++)
+		if (cachier_shared->queue[i].state == REFRESH_FREE)
+			break;
+	entry = i < CACHIER_QUEUE_SIZE ?
+		hash_search(cachier_refresh_index, &k, HASH_ENTER_NULL, &found) : NULL;
+	if (entry == NULL || found)
 	{
-		RefreshItem *item = &cachier_shared->queue[i];
-
-		if (same_item(item, funcid, key))
-		{
-			LWLockRelease(cachier_shared->lock);
-			return false;
-		}
-		if (item->state == REFRESH_FREE && free_slot < 0)
-			free_slot = i;
+		LWLockRelease(cachier_shared->lock);
+		return false;			/* full, or queued meanwhile */
 	}
-	if (free_slot >= 0)
-	{
-		RefreshItem *item = &cachier_shared->queue[free_slot];
-
-		item->state = REFRESH_QUEUED;
-		item->dbid = MyDatabaseId;
-		item->funcid = funcid;
-		item->key = key;
-		item->roleid = GetUserId();
-		item->attempts = 0;
-	}
+	entry->slot = i;
+	cachier_shared->queue[i].state = REFRESH_QUEUED;
+	cachier_shared->queue[i].dbid = MyDatabaseId;
+	cachier_shared->queue[i].funcid = funcid;
+	cachier_shared->queue[i].key = key;
+	cachier_shared->queue[i].roleid = GetUserId();
+	cachier_shared->queue[i].attempts = 0;
+	/* a running worker of this database will find it (and its exit wakes us) */
+	wake = !cachier_worker_running_locked(MyDatabaseId);
 	LWLockRelease(cachier_shared->lock);
-	if (free_slot < 0)
-		return false;
-	cachier_wake_launcher();
+	if (wake)
+		cachier_wake_launcher();
 	return true;
 }
 
@@ -111,14 +135,38 @@ cachier_drop_refreshes(Oid dbid)
 	for (i = 0; i < CACHIER_QUEUE_SIZE; i++)
 		if (cachier_shared->queue[i].state == REFRESH_QUEUED &&
 			cachier_shared->queue[i].dbid == dbid)
-			cachier_shared->queue[i].state = REFRESH_FREE;
+			free_slot(i);
 	LWLockRelease(cachier_shared->lock);
+}
+
+/*
+ * A database worker ends (caller holds the lock exclusively).  A refresh
+ * it was running goes back to the queue once; a second death drops it, so
+ * a refresh that kills its worker is not retried forever.  A worker that
+ * could not even connect (the database was dropped) drops them all.
+ */
+void
+cachier_release_refreshes(Oid dbid, bool connected)
+{
+	int			i;
+
+	for (i = 0; i < CACHIER_QUEUE_SIZE; i++)
+	{
+		RefreshItem *item = &cachier_shared->queue[i];
+
+		if (item->dbid != dbid || item->state == REFRESH_FREE)
+			continue;
+		if (!connected || (item->state == REFRESH_RUNNING && item->attempts >= 2))
+			free_slot(i);
+		else if (item->state == REFRESH_RUNNING)
+			item->state = REFRESH_QUEUED;
+	}
 }
 
 void
 cachier_refresh_finished(int slot)
 {
 	LWLockAcquire(cachier_shared->lock, LW_EXCLUSIVE);
-	cachier_shared->queue[slot].state = REFRESH_FREE;
+	free_slot(slot);
 	LWLockRelease(cachier_shared->lock);
 }

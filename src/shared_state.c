@@ -6,7 +6,7 @@
  *	  background refreshes, and what the background workers share.
  *
  * Locking rule: one LWLock (cachier_shared->lock) protects the statistics
- * hash's structure and the refresh queue: shared to look a function up,
+ * hash's structure and the refresh queue with its index: shared to look a function up,
  * exclusive to add one, to reset, and to change the queue.  The counters
  * of one function are protected by that function's spinlock, held only
  * for a few additions.
@@ -23,6 +23,7 @@
 
 CachierShared *cachier_shared = NULL;
 HTAB	   *cachier_stats_hash = NULL;
+HTAB	   *cachier_refresh_index = NULL;
 
 static shmem_request_hook_type prev_shmem_request = NULL;
 static shmem_startup_hook_type prev_shmem_startup = NULL;
@@ -30,8 +31,9 @@ static shmem_startup_hook_type prev_shmem_startup = NULL;
 static Size
 shared_size(void)
 {
-	return add_size(MAXALIGN(sizeof(CachierShared)),
-					hash_estimate_size(CACHIER_MAX_FUNCTIONS, sizeof(FunctionStats)));
+	return add_size(add_size(MAXALIGN(sizeof(CachierShared)),
+							 hash_estimate_size(CACHIER_MAX_FUNCTIONS, sizeof(FunctionStats))),
+					hash_estimate_size(CACHIER_QUEUE_SIZE, sizeof(RefreshIndexEntry)));
 }
 
 static void
@@ -65,6 +67,11 @@ attach_shared(void)
 	cachier_stats_hash = ShmemInitHash("cachier statistics",
 									   CACHIER_MAX_FUNCTIONS, CACHIER_MAX_FUNCTIONS,
 									   &ctl, HASH_ELEM | HASH_BLOBS);
+	ctl.keysize = sizeof(RefreshKey);
+	ctl.entrysize = sizeof(RefreshIndexEntry);
+	cachier_refresh_index = ShmemInitHash("cachier refresh queue index",
+										  CACHIER_QUEUE_SIZE, CACHIER_QUEUE_SIZE,
+										  &ctl, HASH_ELEM | HASH_BLOBS);
 	LWLockRelease(AddinShmemInitLock);
 }
 

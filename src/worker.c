@@ -277,18 +277,12 @@ cachier_launcher_main(Datum arg)
 static TimestampTz db_next_run;
 static bool db_connected = false;
 
-/*
- * A database worker ends: free its slot.  A refresh it was running when it
- * died goes back to the queue once; a second death drops it, so a refresh
- * that kills its worker is not retried forever.  A worker that could not
- * even connect (the database was dropped) drops the database's queue.
- */
+/* A database worker ends: free its slot and its refreshes. */
 static void
 db_worker_exit(int code, Datum arg)
 {
 	Oid			dbid = DatumGetObjectId(arg);
 	DatabaseSlot *slot;
-	int			i;
 
 	LWLockAcquire(cachier_shared->lock, LW_EXCLUSIVE);
 	slot = find_slot(dbid);
@@ -300,24 +294,53 @@ db_worker_exit(int code, Datum arg)
 		if (!db_connected)
 			slot->dbid = InvalidOid;	/* the next scan adds it back if it exists */
 	}
-	for (i = 0; i < CACHIER_QUEUE_SIZE; i++)
-	{
-		RefreshItem *item = &cachier_shared->queue[i];
-
-		if (item->dbid != dbid || item->state == REFRESH_FREE)
-			continue;
-		if (!db_connected ||
-			(item->state == REFRESH_RUNNING && item->attempts >= 2))
-			item->state = REFRESH_FREE;
-		else if (item->state == REFRESH_RUNNING)
-			item->state = REFRESH_QUEUED;
-	}
+	cachier_release_refreshes(dbid, db_connected);
 	cachier_shared->workers_running--;
 	LWLockRelease(cachier_shared->lock);
 	cachier_wake_launcher();
 }
 
-/* Make a database's worker run soon (its cleanup options changed). */
+static bool due_at_commit = false;
+
+static void
+wake_at_commit(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT && due_at_commit)
+		cachier_database_due(MyDatabaseId);
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PREPARE)
+		due_at_commit = false;
+}
+
+/*
+ * This transaction changed cleanup options: once it commits (so that the
+ * worker sees them), make the database's worker plan again.
+ */
+void
+cachier_database_due_at_commit(void)
+{
+	static bool registered = false;
+
+	if (!cachier_preloaded())
+		return;
+	if (!registered)
+	{
+		RegisterXactCallback(wake_at_commit, NULL);
+		registered = true;
+	}
+	due_at_commit = true;
+}
+
+/* Whether a worker of the database is running (caller holds the lock). */
+bool
+cachier_worker_running_locked(Oid dbid)
+{
+	DatabaseSlot *slot = find_slot(dbid);
+
+	return slot != NULL && slot->worker_running;
+}
+
+/* Make a database's worker run soon. */
 void
 cachier_database_due(Oid dbid)
 {
