@@ -145,6 +145,14 @@ cachier_lock_is_held_elsewhere(int64 key)
 	return false;
 }
 
+/*
+ * Shortest round of a wait.  A round ends with a lock timeout, which
+ * PostgreSQL reports in place of a cancel request or statement_timeout
+ * arriving in the same instant: those are then lost and the wait goes on
+ * (up to wait_timeout).  Few, long rounds keep that window negligible.
+ */
+#define MIN_ROUND_MS	100
+
 /* how soon a waiter checks for deadlocks, at most */
 #define EARLY_DEADLOCK_CHECK_MS	10
 
@@ -227,7 +235,7 @@ cachier_lock_wait(int64 key, int64 timeout_us, bool exclusive)
 
 		if (left <= 0)
 			return WAIT_TIMED_OUT;
-		if (wait_round(&w, Min(cachier_timeout_ms(left), Max(DeadlockTimeout / 2, 1)), &error))
+		if (wait_round(&w, Min(cachier_timeout_ms(left), Max(DeadlockTimeout / 2, MIN_ROUND_MS)), &error))
 		{
 			if (exclusive)
 				locks_taken++;
