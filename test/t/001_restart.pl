@@ -7,24 +7,19 @@
 use strict;
 use warnings;
 
+use FindBin;
+use lib $FindBin::RealBin;
+use CachierTest qw(cachier_node counting_setup);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $node = PostgreSQL::Test::Cluster->new('main');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'cachier'");
-$node->start;
+my $node = cachier_node('main');
 
 # calls counts executions outside of transactions (a sequence); a crash may
 # make it jump ahead, so only differences taken after a restart are compared.
 $node->safe_psql(
-	'postgres', q{
-CREATE EXTENSION cachier;
-CREATE SEQUENCE calls;
-CREATE FUNCTION executions() RETURNS bigint LANGUAGE sql
-    AS $$ SELECT last_value - 1 + is_called::int FROM calls $$;
-
+	'postgres', counting_setup() . q{
 -- memoized: calls go through the wrapper square_cached(int)
 CREATE FUNCTION square(x int) RETURNS int LANGUAGE plpgsql
     AS $$ BEGIN PERFORM nextval('calls'); RETURN x * x; END $$;

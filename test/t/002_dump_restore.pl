@@ -13,23 +13,18 @@
 use strict;
 use warnings;
 
+use FindBin;
+use lib $FindBin::RealBin;
+use CachierTest qw(cachier_node counting_setup);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $node = PostgreSQL::Test::Cluster->new('main');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'cachier'");
-$node->start;
+my $node = cachier_node('main');
 
 $node->safe_psql('postgres', 'CREATE DATABASE src');
 $node->safe_psql(
-	'src', q{
-CREATE EXTENSION cachier;
-CREATE SEQUENCE calls;
-CREATE FUNCTION executions() RETURNS bigint LANGUAGE sql
-    AS $$ SELECT last_value - 1 + is_called::int FROM calls $$;
-
+	'src', counting_setup() . q{
 CREATE FUNCTION square(x int) RETURNS int LANGUAGE plpgsql
     AS $$ BEGIN PERFORM nextval('calls'); RETURN x * x; END $$;
 SELECT cachier_memoize('square(int)', stale_after => '1 day',

@@ -14,15 +14,14 @@
 use strict;
 use warnings;
 
+use FindBin;
+use lib $FindBin::RealBin;
+use CachierTest qw(cachier_node verbose_psql);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $primary = PostgreSQL::Test::Cluster->new('primary');
-$primary->init(allows_streaming => 1);
-$primary->append_conf('postgresql.conf',
-	"shared_preload_libraries = 'cachier'");
-$primary->start;
+my $primary = cachier_node('primary', allows_streaming => 1);
 
 $primary->safe_psql(
 	'postgres', q{
@@ -57,20 +56,6 @@ is($standby->safe_psql('postgres', 'SELECT pg_is_in_recovery()'),
 	't', 'the standby is in recovery');
 is($standby->safe_psql('postgres', 'SELECT count(*) FROM cachier.entries'),
 	'2', 'standby: the two entries arrived by replication');
-
-# Run SQL with notices on; return (exit code, stdout, stderr).
-sub verbose_psql
-{
-	my ($node, $sql) = @_;
-	my ($stdout, $stderr);
-	my $rc = $node->psql(
-		'postgres',
-		"SET cachier.\"verbose\" = on;\n$sql",
-		stdout => \$stdout,
-		stderr => \$stderr,
-		on_error_stop => 1);
-	return ($rc, $stdout, $stderr);
-}
 
 # Hits on the standby.
 my ($rc, $stdout, $stderr) = verbose_psql($standby,

@@ -17,28 +17,20 @@
 use strict;
 use warnings;
 
+use FindBin;
+use lib $FindBin::RealBin;
+use CachierTest qw($gate $lock_of cachier_node counting_setup close_gate
+  session start_statement finish_statement close_session computing_condition);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $gate = 4242;    # pg_advisory_lock(4242): classid 0, objid 4242, objsubid 1
-
-my $node = PostgreSQL::Test::Cluster->new('main');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', q{
-shared_preload_libraries = 'cachier'
-# the test framework turns this off; a crash must restart all backends
-restart_after_crash = on
-});
-$node->start;
+# the test framework turns restart_after_crash off; a crash must restart
+# all backends
+my $node = cachier_node('main', conf => 'restart_after_crash = on');
 
 $node->safe_psql(
-	'postgres', qq{
-CREATE EXTENSION cachier;
-CREATE SEQUENCE calls;
-CREATE FUNCTION executions() RETURNS bigint LANGUAGE sql
-    AS \$\$ SELECT last_value - 1 + is_called::int FROM calls \$\$;
+	'postgres', counting_setup() . qq{
 CREATE FUNCTION slow(x int) RETURNS text LANGUAGE plpgsql AS \$\$
 BEGIN
     PERFORM nextval('calls');                   -- counts executions
@@ -50,73 +42,7 @@ SELECT cachier_memoize('slow(int)');
 });
 
 # ---------------------------------------------------------------- helpers
-
-# A session that closes the gate; open it with $session->quit.
-sub close_gate
-{
-	my $session = $node->background_psql('postgres');
-	$session->query_safe("SELECT pg_advisory_lock($gate)");
-	return $session;
-}
-
-# A session whose backend pid is known, with optional settings.
-sub session
-{
-	my ($settings) = @_;
-	my $session = $node->background_psql('postgres', on_error_stop => 0);
-	$session->query_safe($settings) if $settings;
-	my $pid = $session->query_safe('SELECT pg_backend_pid()');
-	return ($session, $pid);
-}
-
-# Start a statement in a session without waiting for its result.
-sub start_statement
-{
-	my ($session, $sql) = @_;
-	$session->query_until(qr/started\n/, "\\echo started\n$sql\n");
-}
-
-# Wait for output of a statement started with start_statement that matches
-# $pattern; return it.
-sub wait_output
-{
-	my ($session, $pattern) = @_;
-	return $session->query_until($pattern, '');
-}
-
-# Close a session whose backend may be gone.
-sub close_session
-{
-	my ($session) = @_;
-	eval {
-		$session->{run}->pump_nb;
-		if ($session->{run}->pumpable)
-		{
-			$session->quit;
-		}
-		else
-		{
-			$session->{run}->finish;
-		}
-	};
-}
-
-# A key's in-progress lock is an advisory lock in cachier's own lock space:
-# pg_locks shows it with an objsubid other than 1 and 2, the two that
-# pg_advisory_lock() and its variants use.
-my $lock_of = q{locktype = 'advisory' AND objsubid NOT IN (1, 2)};
-my $at_gate =
-  "locktype = 'advisory' AND objsubid = 1 AND objid = $gate AND NOT granted";
-
-# pid computes a key: it holds a key's lock and waits at the gate.
-sub computing_condition
-{
-	my ($pid) = @_;
-	return
-	  "EXISTS (SELECT 1 FROM pg_locks WHERE pid = $pid AND $lock_of"
-	  . "        AND mode = 'ExclusiveLock' AND granted)"
-	  . " AND EXISTS (SELECT 1 FROM pg_locks WHERE pid = $pid AND $at_gate)";
-}
+# (the shared ones are in CachierTest.pm)
 
 # pid waits for the session computing a key (in whatever lock mode).
 sub waiting_condition
@@ -138,12 +64,12 @@ is($node->safe_psql('postgres', 'SELECT slow_cached(2)'),
 my $created_2 = $node->safe_psql('postgres',
 	"SELECT created_at FROM cachier_entries WHERE arguments = '(2)'");
 
-my $gate_session = close_gate();
+my $gate_session = close_gate($node);
 
 # One backend computes a new key, another recomputes the stored one.
-my ($new_session, $new_pid) = session();
+my ($new_session, $new_pid) = session($node);
 start_statement($new_session, 'SELECT slow_cached(1);');
-my ($re_session, $re_pid) = session('SET cachier.overwrite_cache = on');
+my ($re_session, $re_pid) = session($node, 'SET cachier.overwrite_cache = on');
 start_statement($re_session, 'SELECT slow_cached(2);');
 ok( $node->poll_query_until(
 		'postgres',
@@ -192,17 +118,6 @@ is( $node->safe_psql(
 
 # ------------------------------------------------ termination and cancellation
 
-# Wait for the result line of a statement started with start_statement;
-# return it and everything the session wrote to stderr so far.
-sub finish_statement
-{
-	my ($session, $pattern) = @_;
-	my $line = wait_output($session, $pattern);
-	# a round trip through both output streams collects all of stderr
-	$session->query('SELECT 1');
-	return ($line, $session->{stderr});
-}
-
 my $key = 10;
 foreach my $case (
 	[ 'pg_terminate_backend', 1 ],
@@ -214,9 +129,9 @@ foreach my $case (
 	my $name = "$how, $nwaiters waiter" . ($nwaiters > 1 ? 's' : '');
 	$key++;
 	$base = executions();
-	$gate_session = close_gate();
+	$gate_session = close_gate($node);
 
-	my ($computer, $computer_pid) = session();
+	my ($computer, $computer_pid) = session($node);
 	start_statement($computer, "SELECT slow_cached($key);");
 	ok( $node->poll_query_until(
 			'postgres', 'SELECT ' . computing_condition($computer_pid)),
@@ -227,7 +142,7 @@ foreach my $case (
 	my (@waiters, @pids);
 	for my $i (0 .. $nwaiters - 1)
 	{
-		my ($w, $pid) = session(q{SET cachier.wait_timeout = '1h'});
+		my ($w, $pid) = session($node, q{SET cachier.wait_timeout = '1h'});
 		start_statement($w, "SELECT 'waiter $i got ' || $calls[$i];");
 		push @waiters, $w;
 		push @pids, $pid;

@@ -26,6 +26,10 @@
 use strict;
 use warnings;
 
+use FindBin;
+use lib $FindBin::RealBin;
+use CachierTest qw($gate $lock_of counting_setup close_gate session
+  start_statement finish_statement close_session computing_condition);
 use IPC::Run;
 use POSIX qw(ceil);
 use PostgreSQL::Test::Cluster;
@@ -33,7 +37,6 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time);
 
-my $gate = 4242;    # pg_advisory_lock(4242): classid 0, objid 4242, objsubid 1
 my $lockspace = 27182;    # cachier's objsubid in pg_locks
 
 my $node = PostgreSQL::Test::Cluster->new('main');
@@ -47,11 +50,7 @@ log_lock_waits = on
 $node->start;
 
 $node->safe_psql(
-	'postgres', qq{
-CREATE EXTENSION cachier;
-CREATE SEQUENCE calls;
-CREATE FUNCTION executions() RETURNS bigint LANGUAGE sql
-    AS \$\$ SELECT last_value - 1 + is_called::int FROM calls \$\$;
+	'postgres', counting_setup() . qq{
 CREATE FUNCTION slow(x int) RETURNS text LANGUAGE plpgsql AS \$\$
 BEGIN
     PERFORM nextval('calls');                   -- counts executions
@@ -63,51 +62,7 @@ SELECT cachier_memoize('slow(int)');
 });
 
 # ---------------------------------------------------------------- helpers
-# (as in 004_crash.pl)
-
-# A session that closes the gate; open it with $session->quit.
-sub close_gate
-{
-	my $session = $node->background_psql('postgres');
-	$session->query_safe("SELECT pg_advisory_lock($gate)");
-	return $session;
-}
-
-# A session whose backend pid is known, with optional settings.
-sub session
-{
-	my ($settings) = @_;
-	my $session = $node->background_psql('postgres', on_error_stop => 0);
-	$session->query_safe($settings) if $settings;
-	my $pid = $session->query_safe('SELECT pg_backend_pid()');
-	return ($session, $pid);
-}
-
-# Start a statement in a session without waiting for its result.
-sub start_statement
-{
-	my ($session, $sql) = @_;
-	$session->query_until(qr/started\n/, "\\echo started\n$sql\n");
-}
-
-# Wait for output of a statement started with start_statement that matches
-# $pattern; return it.
-sub wait_output
-{
-	my ($session, $pattern) = @_;
-	return $session->query_until($pattern, '');
-}
-
-# Wait for the result line of a statement started with start_statement;
-# return it and everything the session wrote to stderr so far.
-sub finish_statement
-{
-	my ($session, $pattern) = @_;
-	my $line = wait_output($session, $pattern);
-	# a round trip through both output streams collects all of stderr
-	$session->query('SELECT 1');
-	return ($line, $session->{stderr});
-}
+# (the shared ones are in CachierTest.pm)
 
 # Wait until a statement started with start_statement has written an error
 # matching $pattern to stderr; true if it did.  The error is then cleared
@@ -120,40 +75,6 @@ sub wait_error
 		$pattern);
 	$session->{stderr} = '' if $found;
 	return $found;
-}
-
-# Close a session whose backend may be gone.
-sub close_session
-{
-	my ($session) = @_;
-	eval {
-		$session->{run}->pump_nb;
-		if ($session->{run}->pumpable)
-		{
-			$session->quit;
-		}
-		else
-		{
-			$session->{run}->finish;
-		}
-	};
-}
-
-# A key's in-progress lock is an advisory lock in cachier's own lock space:
-# pg_locks shows it with an objsubid other than 1 and 2, the two that
-# pg_advisory_lock() and its variants use.
-my $lock_of = q{locktype = 'advisory' AND objsubid NOT IN (1, 2)};
-my $at_gate =
-  "locktype = 'advisory' AND objsubid = 1 AND objid = $gate AND NOT granted";
-
-# pid computes a key: it holds a key's lock and waits at the gate.
-sub computing_condition
-{
-	my ($pid) = @_;
-	return
-	  "EXISTS (SELECT 1 FROM pg_locks WHERE pid = $pid AND $lock_of"
-	  . "        AND mode = 'ExclusiveLock' AND granted)"
-	  . " AND EXISTS (SELECT 1 FROM pg_locks WHERE pid = $pid AND $at_gate)";
 }
 
 # pid waits for the session computing a key (in whatever lock mode): it has
@@ -183,7 +104,7 @@ sub is_true
 sub start_computer
 {
 	my ($key, $name) = @_;
-	my ($computer, $pid) = session();
+	my ($computer, $pid) = session($node);
 	start_statement($computer, "SELECT 'computer got ' || slow_cached($key);");
 	ok( $node->poll_query_until(
 			'postgres', 'SELECT ' . computing_condition($pid)),
@@ -222,10 +143,10 @@ sub computation_completes
 	my $name = 'cancel';
 	my $key = 1;
 	my $base = executions();
-	my $gate_session = close_gate();
+	my $gate_session = close_gate($node);
 	my ($computer, $computer_pid) = start_computer($key, $name);
 
-	my ($waiter, $waiter_pid) = session(q{SET cachier.wait_timeout = '1h'});
+	my ($waiter, $waiter_pid) = session($node, q{SET cachier.wait_timeout = '1h'});
 	start_statement($waiter, "SELECT 'waiter got ' || slow_cached($key);");
 	ok( $node->poll_query_until(
 			'postgres', 'SELECT ' . waiting_condition($waiter_pid)),
@@ -271,14 +192,14 @@ sub computation_completes
 	my $name = 'terminate';
 	my $key = 2;
 	my $base = executions();
-	my $gate_session = close_gate();
+	my $gate_session = close_gate($node);
 	my ($computer, $computer_pid) = start_computer($key, $name);
 
 	# Two waiters, through the wrapper and through cachier_wrap; the first
 	# one is terminated.
-	my ($victim, $victim_pid) = session(q{SET cachier.wait_timeout = '1h'});
+	my ($victim, $victim_pid) = session($node, q{SET cachier.wait_timeout = '1h'});
 	start_statement($victim, "SELECT 'victim got ' || slow_cached($key);");
-	my ($other, $other_pid) = session(q{SET cachier.wait_timeout = '1h'});
+	my ($other, $other_pid) = session($node, q{SET cachier.wait_timeout = '1h'});
 	start_statement($other, "SELECT 'other got ' || cachier_wrap('slow', $key);");
 	ok( $node->poll_query_until(
 			'postgres',
@@ -324,10 +245,10 @@ sub computation_completes
 	my $name = 'statement_timeout';
 	my $key = 3;
 	my $base = executions();
-	my $gate_session = close_gate();
+	my $gate_session = close_gate($node);
 	my ($computer, $computer_pid) = start_computer($key, $name);
 
-	my ($waiter, $waiter_pid) = session(
+	my ($waiter, $waiter_pid) = session($node,
 		q{SET cachier.wait_timeout = '1h'; SET statement_timeout = '200ms'});
 	my $log_offset = -s $node->logfile;
 	start_statement($waiter, "SELECT 'waiter got ' || slow_cached($key);");

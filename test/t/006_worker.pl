@@ -34,23 +34,19 @@
 use strict;
 use warnings;
 
+use FindBin;
+use lib $FindBin::RealBin;
+use CachierTest qw($gate cachier_node counting_setup backdate close_gate);
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $gate = 4242;    # pg_advisory_lock(4242)
-
-my $node = PostgreSQL::Test::Cluster->new('main');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', q{
-shared_preload_libraries = 'cachier'
+my $node = cachier_node(
+	'main', conf => q{
 max_worker_processes = 16
 # the start and exit of every background worker are logged at DEBUG1
-log_min_messages = debug1
-});
-$node->start;
+log_min_messages = debug1});
 
 # The launcher lists the databases at once and starts a worker for
 # "postgres", which finds no extension there yet.  Wait for it to be done,
@@ -64,12 +60,7 @@ is( $node->safe_psql(
 	'the launcher runs');
 
 $node->safe_psql(
-	'postgres', qq{
-CREATE EXTENSION cachier;
-CREATE SEQUENCE calls;
-CREATE FUNCTION executions() RETURNS bigint LANGUAGE sql
-    AS \$\$ SELECT last_value - 1 + is_called::int FROM calls \$\$;
-
+	'postgres', counting_setup() . qq{
 -- cleanup: tidy is cleaned every second, keep never
 CREATE FUNCTION tidy(x int) RETURNS int LANGUAGE sql AS 'SELECT x';
 CREATE FUNCTION keep(x int) RETURNS int LANGUAGE sql AS 'SELECT x';
@@ -80,20 +71,6 @@ SELECT tidy_cached(i), keep_cached(i) FROM generate_series(1, 6) i;
 });
 
 # ---------------------------------------------------------------- helpers
-
-# Move created_at of the entries of fn for the given arguments (text
-# forms, e.g. '(1)') back one day.
-sub backdate
-{
-	my ($fn, @args) = @_;
-	my $list = join(', ', map { "'$_'" } @args);
-	$node->safe_psql(
-		'postgres', qq{
-UPDATE cachier.entries e SET created_at = e.created_at - interval '1 day'
-  FROM cachier_entries v
- WHERE v.function = e.function_id AND v.key = e.key
-   AND v.function = '$fn'::regprocedure AND v.arguments IN ($list)});
-}
 
 sub executions
 {
@@ -173,14 +150,6 @@ sub verbose_psql
 	return ($rc, $stdout, $stderr);
 }
 
-# A session that closes the gate; open it with $session->quit.
-sub close_gate
-{
-	my $session = $node->background_psql('postgres');
-	$session->query_safe("SELECT pg_advisory_lock($gate)");
-	return $session;
-}
-
 # The worker of this database waits at the gate, refreshing.
 my $worker_at_gate = q{
 SELECT count(*) = 1 FROM pg_stat_activity
@@ -196,7 +165,7 @@ sub block_worker
 	for my $attempt (1 .. 20)
 	{
 		$node->safe_psql('postgres', 'SELECT blk_cached(1)');
-		backdate('blk(int)', '(1)');
+		backdate($node, 'postgres', 'blk(int)', '(1)');
 		# the worker may have removed it in between: then try again
 		my $locked = $session->query_safe(
 			q{BEGIN;
@@ -250,7 +219,8 @@ sub concurrent_calls
 
 # ---------------------------------------------------------------- 1. cleanup
 
-backdate($_, '(1)', '(2)', '(3)') for ('tidy(int)', 'keep(int)');
+backdate($node, 'postgres', $_, '(1)', '(2)', '(3)')
+  for ('tidy(int)', 'keep(int)');
 
 my $listing = q{
 SELECT string_agg(function || arguments
@@ -289,7 +259,7 @@ is( $node->safe_psql('postgres', $listing),
 );
 
 # It happens again every cleanup_interval.
-backdate('tidy(int)', '(4)');
+backdate($node, 'postgres', 'tidy(int)', '(4)');
 ok($node->poll_query_until('postgres', $tidy_has_stale, '0'),
 	'cleanup: an entry that goes stale later is removed by a later cleanup');
 is( $node->safe_psql('postgres', $listing),
@@ -320,8 +290,8 @@ my $v2 = $node->safe_psql('postgres', 'SELECT gated_cached(2)');
 my $entry1 = entry('gated(int)', '(1)');
 
 # A stale hit while the function cannot run (the gate is closed).
-my $gate_session = close_gate();
-backdate('gated(int)', '(1)');
+my $gate_session = close_gate($node);
+backdate($node, 'postgres', 'gated(int)', '(1)');
 my $before = stats('gated(int)');
 my $base = executions();
 my ($rc, $stdout, $stderr) = verbose_psql('SELECT gated_cached(1);');
@@ -364,7 +334,7 @@ is( stats_delta('gated(int)', $before),
 
 # Dedup while the refresh is queued: the worker is held in its cleanup.
 my $blocker = block_worker();
-backdate('gated(int)', '(2)');
+backdate($node, 'postgres', 'gated(int)', '(2)');
 my $entry2 = entry('gated(int)', '(2)');
 $before = stats('gated(int)');
 $base = executions();
@@ -396,7 +366,7 @@ SELECT cachier_memoize('who(int)', stale_after => '1 hour', next_time => true,
 my $me = $node->safe_psql('postgres', 'SELECT current_user');
 is($node->safe_psql('postgres', 'SELECT who_cached(1)'),
 	"$me 1", 'roles: the first call stores the superuser\'s result');
-backdate('who(int)', '(1)');
+backdate($node, 'postgres', 'who(int)', '(1)');
 $before = stats('who(int)');
 is($node->safe_psql('postgres', 'SET ROLE alice; SELECT who_cached(1)'),
 	"$me 1", 'roles: alice\'s stale hit returns the stale value');
@@ -445,7 +415,7 @@ unlike($mine_now, qr/\Q$mine{alice}\E|\Q$mine{bob}\E/,
 
 # bob queues a refresh, then loses EXECUTE before the worker runs it.
 $blocker = block_worker();
-backdate('who(int)', '(1)');
+backdate($node, 'postgres', 'who(int)', '(1)');
 my $who_entry = entry('who(int)', '(1)');
 $before = stats('who(int)');
 is($node->safe_psql('postgres', 'SET ROLE bob; SELECT who_cached(1)'),
@@ -486,7 +456,7 @@ SELECT cachier_memoize('fragile(int)', stale_after => '1 hour', next_time => tru
 });
 my $f1 = $node->safe_psql('postgres', 'SELECT fragile_cached(1)');
 $node->safe_psql('postgres', 'UPDATE flag SET fail = true');
-backdate('fragile(int)', '(1)');
+backdate($node, 'postgres', 'fragile(int)', '(1)');
 my $fragile_entry = entry('fragile(int)', '(1)');
 $before = stats('fragile(int)');
 $base = executions();
@@ -562,7 +532,7 @@ SELECT sq_cached(1); SELECT sq_cached(2); SELECT sq_cached(3);   -- 3 misses
 SELECT sq_cached(1); SELECT sq_cached(1); SELECT sq_cached(2);   -- 5 hits
 SELECT sq_cached(2); SELECT sq_cached(3);
 });
-backdate('sq(int)', '(1)');
+backdate($node, 'postgres', 'sq(int)', '(1)');
 is($node->safe_psql('postgres', 'SELECT sq_cached(1)'),
 	'1', 'statistics: a stale hit is served');
 ok( $node->poll_query_until(
@@ -597,11 +567,7 @@ my $plain = PostgreSQL::Test::Cluster->new('plain');
 $plain->init;
 $plain->start;
 $plain->safe_psql(
-	'postgres', q{
-CREATE EXTENSION cachier;
-CREATE SEQUENCE calls;
-CREATE FUNCTION executions() RETURNS bigint LANGUAGE sql
-    AS $$ SELECT last_value - 1 + is_called::int FROM calls $$;
+	'postgres', counting_setup() . q{
 CREATE FUNCTION stamp(x int) RETURNS text LANGUAGE plpgsql
     AS $$ BEGIN RETURN x || ':' || nextval('calls'); END $$;
 SELECT cachier_memoize('stamp(int)', stale_after => '1 hour', next_time => true);

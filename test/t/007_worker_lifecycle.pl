@@ -28,28 +28,24 @@
 use strict;
 use warnings;
 
+use FindBin;
+use lib $FindBin::RealBin;
+use CachierTest qw(cachier_node counting_setup backdate);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
 
-my $node = PostgreSQL::Test::Cluster->new('primary');
-$node->init(allows_streaming => 1);
-$node->append_conf(
-	'postgresql.conf', q{
-shared_preload_libraries = 'cachier'
+my $node = cachier_node(
+	'primary',
+	allows_streaming => 1,
+	conf => q{
 max_worker_processes = 16
 # the test framework turns this off; the launcher's crash must restart all
-restart_after_crash = on
-});
-$node->start;
+restart_after_crash = on});
 
 # gated(x): counts its execution, waits while the gate is closed.
-my $setup = q{
-CREATE EXTENSION cachier;
-CREATE SEQUENCE calls;
-CREATE FUNCTION executions() RETURNS bigint LANGUAGE sql
-    AS $$ SELECT last_value - 1 + is_called::int FROM calls $$;
+my $setup = counting_setup() . q{
 CREATE FUNCTION gated(x int) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM nextval('calls');
@@ -93,19 +89,6 @@ CREATE DATABASE d3;
 $node->safe_psql($_, $setup) for qw(d1 d2 d3);
 
 # ---------------------------------------------------------------- helpers
-
-# Move created_at of the entries of fn for the given arguments back a day.
-sub backdate
-{
-	my ($db, $fn, @args) = @_;
-	my $list = join(', ', map { "'$_'" } @args);
-	$node->safe_psql(
-		$db, qq{
-UPDATE cachier.entries e SET created_at = e.created_at - interval '1 day'
-  FROM cachier_entries v
- WHERE v.function = e.function_id AND v.key = e.key
-   AND v.function = '$fn'::regprocedure AND v.arguments IN ($list)});
-}
 
 sub executions
 {
@@ -182,7 +165,7 @@ is($node->safe_psql('postgres', 'SHOW cachier.max_workers'),
 	'8', 'SIGHUP: max_workers is 8 by default');
 is($node->safe_psql('postgres', 'SHOW cachier.cleanup_interval'),
 	'1 day', 'SIGHUP: cleanup_interval is 1 day by default');
-backdate('postgres', 'tidy(int)', '(3)');
+backdate($node, 'postgres', 'tidy(int)', '(3)');
 $node->safe_psql(
 	'postgres', q{
 ALTER SYSTEM SET cachier.max_workers = 1;
@@ -208,7 +191,7 @@ $node->safe_psql('postgres', q{SELECT cachier_cleanup('tidy(int)')}) unless $cle
 
 # A fast shutdown while a worker refreshes.
 close_gate();
-backdate('postgres', 'gated(int)', '(1)');
+backdate($node, 'postgres', 'gated(int)', '(1)');
 my $v1 = $node->safe_psql('postgres', 'SELECT gated_cached(1)');
 ok($node->poll_query_until('postgres', at_gate_condition('postgres')),
 	'SIGTERM: a worker is refreshing (held at the gate)');
@@ -236,7 +219,7 @@ is($node->safe_psql('postgres', 'SHOW cachier.max_workers'),
 
 # A worker terminated during a refresh: the refresh is done by another.
 close_gate();
-backdate('postgres', 'gated(int)', '(2)');
+backdate($node, 'postgres', 'gated(int)', '(2)');
 my $base = executions();
 my $v2 = $node->safe_psql('postgres', 'SELECT gated_cached(2)');
 ok($node->poll_query_until('postgres', at_gate_condition('postgres')),
@@ -258,7 +241,7 @@ is(executions() - $base, 2,
 
 # A refresh that terminates its worker every time.
 $node->safe_psql('postgres', 'UPDATE suicidal SET yes = true');
-backdate('postgres', 'doomed(int)', '(1)');
+backdate($node, 'postgres', 'doomed(int)', '(1)');
 my $log_offset = -s $node->logfile;
 my $d1 = $node->safe_psql('postgres', 'SELECT doomed_cached(1)');
 $node->wait_for_log(
@@ -301,7 +284,7 @@ ok( $node->poll_query_until(
 		qq{SELECT count(*) = 1 AND min(pid) <> $launcher FROM pg_stat_activity
 		    WHERE backend_type = 'cachier launcher'}),
 	'crash: a new launcher runs');
-backdate('postgres', 'gated(int)', '(3)');
+backdate($node, 'postgres', 'gated(int)', '(3)');
 $base = executions();
 my $v3 = $node->safe_psql('postgres', 'SELECT gated_cached(3)');
 like($v3, qr/^3:\d+$/, 'crash: a stale hit returns the stale value');
@@ -321,13 +304,13 @@ is(executions() - $base, 1, 'crash: the function ran once');
 $launcher = launcher_pid();
 my $done = counter('postgres', 'gated(int)', 'refreshes_done');
 close_gate();
-backdate('postgres', 'gated(int)', '(4)');
+backdate($node, 'postgres', 'gated(int)', '(4)');
 $node->safe_psql('postgres', 'SELECT gated_cached(4)');
 ok($node->poll_query_until('postgres', at_gate_condition('postgres')),
 	'drop: the only worker refreshes at the gate in postgres');
 for my $db (qw(d1 d2))
 {
-	backdate($db, 'gated(int)', '(1)');
+	backdate($node, $db, 'gated(int)', '(1)');
 	$node->safe_psql($db, 'SELECT gated_cached(1)');
 	is(counter($db, 'gated(int)', 'refreshes_queued'),
 		'1', "drop: a refresh is queued in $db");
@@ -369,7 +352,7 @@ is(launcher_pid(), $launcher, 'drop: the launcher kept running');
 $node->safe_psql('postgres',
 	'ALTER SYSTEM RESET cachier.max_workers; SELECT pg_reload_conf()');
 close_gate();
-backdate('d3', 'gated(int)', '(1)');
+backdate($node, 'd3', 'gated(int)', '(1)');
 $node->safe_psql('d3', 'SELECT gated_cached(1)');
 ok($node->poll_query_until('postgres', at_gate_condition('d3')),
 	'drop: a worker refreshes a slow function in d3');
@@ -406,7 +389,7 @@ $standby->init_from_backup($node, 'backup', has_streaming => 1);
 $standby->start;
 
 $node->safe_psql('postgres', 'UPDATE source SET v = 2');
-backdate('postgres', 'reads(int)', '(1)');
+backdate($node, 'postgres', 'reads(int)', '(1)');
 $node->wait_for_catchup($standby, 'replay', $node->lsn('insert'));
 my $entry_query = q{
 SELECT convert_from(value, 'UTF8') || ' @ ' || created_at FROM cachier.entries

@@ -32,9 +32,10 @@
 use strict;
 use warnings;
 
-use Digest::SHA qw(sha256_hex);
 use FindBin;
 use lib $FindBin::RealBin;
+use CachierTest qw($gate cachier_node counting_setup verbose_psql close_gate
+  session start_fresh_statement finish_statement int_arg_hash new_keys);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use RedisServer;
@@ -42,33 +43,23 @@ use Test::More;
 use Time::HiRes qw(time);
 
 my $redis = RedisServer->new('shared');
-my $gate = 4242;    # pg_advisory_lock(4242): classid 0, objid 4242, objsubid 1
 
 sub new_node
 {
 	my ($name, %params) = @_;
-	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init(%params, extra => [ '--encoding=UTF8', '--locale=C' ]);
-	$node->append_conf(
-		'postgresql.conf', qq{
-shared_preload_libraries = 'cachier'
+	return cachier_node(
+		$name, %params,
+		extra => [ '--encoding=UTF8', '--locale=C' ],
+		conf => qq{
 cachier.redis_url = '${\ $redis->url}'
-test.node = '$name'
-});
-	$node->start;
-	return $node;
+test.node = '$name'});
 }
 
 my $node_a = new_node('A', allows_streaming => 1);
 my $node_b = new_node('B');
 
 # The same definitions on both clusters.
-my $setup = qq{
-CREATE EXTENSION cachier;
-CREATE SEQUENCE calls;
-CREATE FUNCTION executions() RETURNS bigint LANGUAGE sql
-    AS \$\$ SELECT last_value - 1 + is_called::int FROM calls \$\$;
-
+my $setup = counting_setup() . qq{
 CREATE FUNCTION shared(x int) RETURNS text LANGUAGE plpgsql AS \$\$
 BEGIN
     PERFORM nextval('calls');
@@ -130,40 +121,10 @@ $node_b->safe_psql('postgres', $setup);
 
 # ---------------------------------------------------------------- helpers
 
-# Run SQL with notices on; return (exit code, stdout, stderr).
-sub verbose_psql
-{
-	my ($node, $sql) = @_;
-	my ($stdout, $stderr);
-	my $rc = $node->psql(
-		'postgres',
-		"SET cachier.\"verbose\" = on;\n$sql",
-		stdout => \$stdout,
-		stderr => \$stderr,
-		on_error_stop => 1);
-	return ($rc, $stdout, $stderr);
-}
-
 sub executions
 {
 	my ($node) = @_;
 	return $node->safe_psql('postgres', 'SELECT executions()');
-}
-
-# The keyed bytes of one int argument, and the argument part of its key.
-sub int_arg_hash
-{
-	my ($x) = @_;
-	return sha256_hex('v' . pack('N', 4) . pack('l>', $x));
-}
-
-# Run code; return the Redis keys it added.
-sub new_keys
-{
-	my ($code) = @_;
-	my %before = map { $_ => 1 } $redis->keys('*');
-	$code->();
-	return grep { !$before{$_} } $redis->keys('*');
 }
 
 # "cachier:v1:<identity>:" of a key
@@ -195,39 +156,12 @@ sub pg_now_us
 	return int((time() - 946684800) * 1_000_000);
 }
 
-# Background sessions (as in 004_crash.pl).
-sub session
-{
-	my ($node, $settings) = @_;
-	my $session = $node->background_psql('postgres', on_error_stop => 0);
-	$session->query_safe($settings) if $settings;
-	my $pid = $session->query_safe('SELECT pg_backend_pid()');
-	return ($session, $pid);
-}
-
-sub start_statement
-{
-	my ($session, $sql) = @_;
-	$session->{stderr} = '';
-	$session->query_until(qr/started\n/, "\\echo started\n$sql\n");
-}
-
-# Wait for the result line of a statement started with start_statement;
-# return it and everything the session wrote to stderr so far.
-sub finish_statement
-{
-	my ($session, $pattern) = @_;
-	my $line = $session->query_until($pattern, '');
-	# a round trip through both output streams collects all of stderr
-	$session->query('SELECT 1');
-	return ($line, $session->{stderr});
-}
-
 # ------------------------------------------ 1. two clusters, one Redis
 
 my @keys;
 my $value;
 @keys = new_keys(
+	$redis,
 	sub {
 		$value = $node_a->safe_psql('postgres', 'SELECT shared_cached(1)');
 	});
@@ -364,7 +298,7 @@ $standby->stop;
 my %ttl;
 foreach my $fn ('ttl_short', 'ttl_next', 'ttl_never')
 {
-	@keys = new_keys(
+	@keys = new_keys($redis,
 		sub { $node_a->safe_psql('postgres', "SELECT ${fn}_cached(1)"); });
 	is(scalar @keys, 1, "$fn(1) is stored under one key");
 	$ttl{$fn} = $redis->command('PTTL', $keys[0]);
@@ -380,9 +314,11 @@ is_deeply([ $redis->keys('*:lock') ], [], 'no lock key is left behind');
 
 # ---------------------------------------------------------- 4. cachier_clear
 
-@keys = new_keys(sub { $node_a->safe_psql('postgres', 'SELECT clear_f_cached(1)'); });
+@keys = new_keys($redis,
+	sub { $node_a->safe_psql('postgres', 'SELECT clear_f_cached(1)'); });
 my $f_prefix = function_prefix($keys[0]);
-@keys = new_keys(sub { $node_a->safe_psql('postgres', 'SELECT clear_g_cached(1)'); });
+@keys = new_keys($redis,
+	sub { $node_a->safe_psql('postgres', 'SELECT clear_g_cached(1)'); });
 my $g_prefix = function_prefix($keys[0]);
 $node_a->safe_psql('postgres',
 	'SELECT clear_f_cached(2), clear_f_cached(3), clear_g_cached(2)');
@@ -501,11 +437,10 @@ $secure->stop;
 # ------------------------------------ 6. one computation per key, across servers
 
 # 6a. A computes (held at the gate); B waits for it in Redis.
-my $gate_session = $node_a->background_psql('postgres');
-$gate_session->query_safe("SELECT pg_advisory_lock($gate)");
+my $gate_session = close_gate($node_a);
 my ($session_a, $pid_a) = session($node_a, 'SET cachier."verbose" = on');
 my ($session_b, $pid_b) = session($node_b, 'SET cachier."verbose" = on');
-start_statement($session_a, q{SELECT 'A got ' || flight_cached(1);});
+start_fresh_statement($session_a, q{SELECT 'A got ' || flight_cached(1);});
 ok( $node_a->poll_query_until(
 		'postgres',
 		"SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = $pid_a AND locktype = 'advisory'"
@@ -513,7 +448,7 @@ ok( $node_a->poll_query_until(
 	'A is computing flight(1), held at the gate');
 my @locks = grep { /:lock$/ } $redis->keys('cachier:*');
 is(scalar @locks, 1, "A holds the key's lock in Redis");
-start_statement($session_b, q{SELECT 'B got ' || flight_cached(1);});
+start_fresh_statement($session_b, q{SELECT 'B got ' || flight_cached(1);});
 ok( $node_b->poll_query_until(
 		'postgres',
 		"SELECT waits > 0 FROM cachier_stats WHERE function = 'flight(int)'::regprocedure"),
@@ -540,8 +475,10 @@ sub runs
 is(runs('flight'), '1,0', 'flight(1) ran once in all, on A');
 
 # 6b. both start at once (the function sleeps for a second)
-start_statement($session_a, q{SELECT 'A got ' || flight_sleep_cached(1);});
-start_statement($session_b, q{SELECT 'B got ' || flight_sleep_cached(1);});
+start_fresh_statement($session_a,
+	q{SELECT 'A got ' || flight_sleep_cached(1);});
+start_fresh_statement($session_b,
+	q{SELECT 'B got ' || flight_sleep_cached(1);});
 ($line_a, $stderr_a) = finish_statement($session_a, qr/A got .*\n/);
 ($line_b, $stderr_b) = finish_statement($session_b, qr/B got .*\n/);
 like($line_a, qr/^A got flight_sleep 1 from [AB]$/m, 'at once: A returns a value');

@@ -29,9 +29,10 @@
 use strict;
 use warnings;
 
-use Digest::SHA qw(sha256_hex);
 use FindBin;
 use lib $FindBin::RealBin;
+use CachierTest qw($gate cachier_node counting_setup close_gate session
+  start_fresh_statement int_arg_hash new_keys);
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -40,23 +41,14 @@ use Test::More;
 use Time::HiRes qw(time usleep);
 
 my $redis = RedisServer->new('failures');
-my $gate = 4242;    # pg_advisory_lock(4242): classid 0, objid 4242, objsubid 1
 
-my $node = PostgreSQL::Test::Cluster->new('main');
-$node->init(extra => [ '--encoding=UTF8', '--locale=C' ]);
-$node->append_conf(
-	'postgresql.conf', qq{
-shared_preload_libraries = 'cachier'
-cachier.redis_url = '${\ $redis->url}'
-});
-$node->start;
+my $node = cachier_node(
+	'main',
+	extra => [ '--encoding=UTF8', '--locale=C' ],
+	conf => "cachier.redis_url = '${\ $redis->url}'");
 
 $node->safe_psql(
-	'postgres', qq{
-CREATE EXTENSION cachier;
-CREATE SEQUENCE calls;
-CREATE FUNCTION executions() RETURNS bigint LANGUAGE sql
-    AS \$\$ SELECT last_value - 1 + is_called::int FROM calls \$\$;
+	'postgres', counting_setup() . qq{
 CREATE FUNCTION f(x int) RETURNS text LANGUAGE plpgsql AS \$\$
 BEGIN
     PERFORM nextval('calls');
@@ -103,16 +95,6 @@ SELECT cachier_memoize('gated(int)', storage => 'redis');
 
 # ---------------------------------------------------------------- helpers
 
-# A background session whose backend pid is known, with optional settings.
-sub session
-{
-	my ($settings) = @_;
-	my $session = $node->background_psql('postgres', on_error_stop => 0);
-	$session->query_safe($settings) if $settings;
-	my $pid = $session->query_safe('SELECT pg_backend_pid()');
-	return ($session, $pid);
-}
-
 # Run SQL in a session; (stdout, stderr of this statement, seconds taken).
 sub call
 {
@@ -123,28 +105,6 @@ sub call
 	return ($out, $session->{stderr}, time - $start);
 }
 
-sub start_statement
-{
-	my ($session, $sql) = @_;
-	$session->{stderr} = '';
-	$session->query_until(qr/started\n/, "\\echo started\n$sql\n");
-}
-
-# Run code; return the Redis keys it added.
-sub new_keys
-{
-	my ($code) = @_;
-	my %before = map { $_ => 1 } $redis->keys('*');
-	$code->();
-	return grep { !$before{$_} } $redis->keys('*');
-}
-
-sub int_arg_hash
-{
-	my ($x) = @_;
-	return sha256_hex('v' . pack('N', 4) . pack('l>', $x));
-}
-
 # The Redis key of fn(x), from the key of one stored call.
 my %prefix;
 
@@ -153,7 +113,7 @@ sub key_of
 	my ($fn, $x) = @_;
 	if (!$prefix{$fn})
 	{
-		my ($key) = new_keys(
+		my ($key) = new_keys($redis,
 			sub { $node->safe_psql('postgres', "SELECT ${fn}_cached(0)") });
 		($prefix{$fn}) = $key =~ /^(cachier:v1:[0-9a-f]{32}:)/
 		  or die "no key for $fn";
@@ -173,7 +133,7 @@ sub make_value
 
 # -------------------------------------------------------- 1. Redis killed
 
-my ($s1) = session('SET cachier."verbose" = on');
+my ($s1) = session($node, 'SET cachier."verbose" = on');
 my ($out, $err, $secs) = call($s1, 'SELECT f_cached(1)');
 like($err, qr/cachier: stored in Redis: public\.f\(1\)/, 'before the outage: f(1) is stored');
 ($out, $err) = call($s1, 'SELECT f_cached(1)');
@@ -207,7 +167,7 @@ is(scalar(() = $stderr_all =~ /WARNING/g), 1,
 unlike($stderr_all, qr/ERROR|FATAL/, 'Redis killed: no error');
 ok($slowest < 5, 'Redis killed: no call hangs') or diag "slowest call: ${slowest}s";
 
-my ($s2) = session('SET cachier."verbose" = on');
+my ($s2) = session($node, 'SET cachier."verbose" = on');
 my $base = $node->safe_psql('postgres', 'SELECT executions()');
 $stderr_all = '';
 @wrong = ();
@@ -259,13 +219,13 @@ unlike($stderr_all . $err, qr/WARNING|ERROR/,
 
 # ---------------------------------------------------------- 2. Redis slow
 
-my ($s3) = session(
+my ($s3) = session($node,
 	q{SET cachier."verbose" = on; SET cachier.redis_timeout = 100});
 ($out, $err) = call($s3, 'SELECT f_cached(10)');
 like($err, qr/stored in Redis: public\.f\(10\)/, 'before the slowdown: f(10) is stored');
 
 # connected, with a deadline longer than the sleep: for a cancel
-my ($sc, $pidc) = session(
+my ($sc, $pidc) = session($node,
 	q{SET cachier."verbose" = on; SET cachier.redis_timeout = 10000});
 ($out, $err) = call($sc, 'SELECT f_cached(10)');
 like($err, qr/hit: public\.f\(10\)/, 'another session is connected');
@@ -290,14 +250,14 @@ is($out, 'value of 10', 'Redis asleep: the next call returns the right value');
 ok($secs < 1, '... without waiting for Redis again') or diag "took ${secs}s";
 unlike($err, qr/WARNING/, '... and without another warning');
 
-my ($s4) = session('SET cachier.redis_timeout = 100');
+my ($s4) = session($node, 'SET cachier.redis_timeout = 100');
 ($out, $err, $secs) = call($s4, 'SELECT f_cached(12)');
 is($out, 'value of 12', 'Redis asleep: a new backend returns the right value');
 ok($secs < 1.5, '... long before Redis answers') or diag "took ${secs}s";
 like($err, qr/WARNING:  cachier: Redis is unavailable: /, '... with a WARNING');
 
 # redis_timeout = 10s: the call waits for Redis, and a cancel ends the wait
-start_statement($sc, 'SELECT f_cached(14);');
+start_fresh_statement($sc, 'SELECT f_cached(14);');
 ok( $node->poll_query_until(
 		'postgres',
 		"SELECT wait_event_type = 'Extension' AND state = 'active'"
@@ -329,7 +289,7 @@ $_->quit for ($s1, $s2, $s3, $s4);
 
 # --------------------------------------------------------- 3. poisoned values
 
-my ($sp) = session('SET cachier."verbose" = on');
+my ($sp) = session($node, 'SET cachier."verbose" = on');
 
 my $warning =
   qr/WARNING:  cachier: (the value of Redis key "[^"]*" is malformed; recomputing it|the cached value of \S+ could not be read; recomputing it)/;
@@ -532,7 +492,7 @@ is( $node->safe_psql(
 my $kind_key = key_of('pkind', 1);
 $redis->command('DEL', $kind_key);
 $redis->command('RPUSH', $kind_key, 'x', 'y');
-my ($sk) = session('SET cachier."verbose" = on');
+my ($sk) = session($node, 'SET cachier."verbose" = on');
 ($out, $err) = call($sk, 'SELECT pkind_cached(1)');
 is($out, '1', 'a key holding a list: the right value');
 like($err, qr/WARNING:  cachier: /, '... with a WARNING');
@@ -554,9 +514,9 @@ ok(!$node->log_contains(qr/terminated by signal|server process .* was terminated
 
 my $f20 = key_of('f', 20);
 $redis->command('SET', "$f20:lock", 'another server', 'PX', 60000);
-my ($s5, $pid5) = session(
+my ($s5, $pid5) = session($node,
 	q{SET cachier."verbose" = on; SET cachier.wait_timeout = '1h'});
-start_statement($s5, 'SELECT f_cached(20);');
+start_fresh_statement($s5, 'SELECT f_cached(20);');
 ok( $node->poll_query_until(
 		'postgres',
 		"SELECT waits > 0 FROM cachier_stats WHERE function = 'f(int)'::regprocedure"),
@@ -584,12 +544,12 @@ $s5->quit;
 
 # ------------------------------------ 5. a failed computation frees the lock
 
-my ($s6, $pid6) = session(q{SET test.fail = 'on'});
+my ($s6, $pid6) = session($node, q{SET test.fail = 'on'});
 ($out, $err) = call($s6, 'SELECT fails_cached(1)');
 like($err, qr/ERROR:  boom/, 'a computation fails with an error');
 is($redis->command('EXISTS', key_of('fails', 1) . ':lock'),
 	0, '... and leaves no lock in Redis');
-my ($s7) = session(
+my ($s7) = session($node,
 	q{SET cachier."verbose" = on; SET cachier.wait_timeout = '2s'});
 ($out, $err, $secs) = call($s7, 'SELECT fails_cached(1)');
 is($out, 'survived 1', 'the next call returns the right value');
@@ -597,9 +557,8 @@ ok($secs < 1.5, '... without waiting') or diag "took ${secs}s";
 like($err, qr/cachier: stored in Redis: public\.fails\(1\)/, '... and stores it');
 
 my $gated_lock = key_of('gated', 1) . ':lock';
-my $gate_session = $node->background_psql('postgres');
-$gate_session->query_safe("SELECT pg_advisory_lock($gate)");
-start_statement($s6, 'SELECT gated_cached(1);');
+my $gate_session = close_gate($node);
+start_fresh_statement($s6, 'SELECT gated_cached(1);');
 ok( $node->poll_query_until(
 		'postgres',
 		"SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = $pid6 AND locktype = 'advisory'"
