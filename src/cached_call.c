@@ -211,13 +211,13 @@ table_put(Call *c, bytea *encoded, TimestampTz created_at, double ms)
 	SET_VARSIZE(args, VARHDRSZ + c->argbytes->len);
 	memcpy(VARDATA(args), c->argbytes->data, c->argbytes->len);
 	switch (cachier_store_put(c->site->funcid, c->key, c->site->info->fingerprint,
-							  args, encoded, created_at, ms, c->eff.wait_timeout_us))
+							  args, encoded, created_at, ms))
 	{
 		case STORED:
 			note(c, "stored", NULL);
 			return true;
 		case STORE_BUSY:
-			note(c, "not stored", "Another transaction is storing this key and has not committed within wait_timeout.");
+			note(c, "not stored", "Another transaction has stored this key and not committed yet.");
 			return false;
 		default:
 			return false;
@@ -525,6 +525,9 @@ wait_gave_up(Call *c, bool *isnull, WaitResult waited)
 	if (waited == WAIT_DEADLOCK)
 		return compute_without_storing(c, isnull,
 									   "Waiting for the session computing it would have deadlocked.");
+	if (waited == WAIT_HOLDER_STALLED)
+		return compute_without_storing(c, isnull,
+									   "The transaction computing it made an earlier call wait past wait_timeout.");
 	return compute_without_storing(c, isnull,
 								   psprintf("Another session is still computing it after wait_timeout (%s).",
 											duration_text(c->eff.wait_timeout_us)));

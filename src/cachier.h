@@ -19,6 +19,7 @@
 #include "access/tupdesc.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "storage/lock.h"
 #include "utils/timestamp.h"
 
 #define CACHIER_DIGEST_LEN		32	/* SHA-256 of a function's identity */
@@ -207,14 +208,19 @@ typedef enum StoreResult
 
 extern StoreResult cachier_store_put(Oid funcid, int64 key, int64 fingerprint,
 									 bytea *args, bytea *value,
-									 TimestampTz created_at, double compute_ms,
-									 int64 wait_us);
+									 TimestampTz created_at, double compute_ms);
 extern int64 cachier_store_delete(Oid funcid, const int64 *key);
 extern int64 cachier_exec_as_owner(const char *sql, int nargs, Oid *types,
 								   Datum *values, const char *nulls, List **oids);
 extern Oid	cachier_first_oid_as_owner(const char *sql, Oid type, Datum value);
 extern bool cachier_can_write(const char **why);
 extern bool cachier_entries_have_roles(void);
+
+/* ---------------------------------------------------------------- stalled.c */
+
+extern void cachier_stalled_init(void);
+extern void cachier_stalled_remember(int64 key, const VirtualTransactionId *holders, int n);
+extern bool cachier_stalled_all(int64 key, const VirtualTransactionId *holders, int n);
 
 /* ---------------------------------------------------------------- quota.c */
 
@@ -228,6 +234,7 @@ typedef enum WaitResult
 {
 	WAIT_DONE,					/* the computing session finished */
 	WAIT_TIMED_OUT,				/* wait_timeout passed */
+	WAIT_HOLDER_STALLED,		/* a wait for the same holder timed out before */
 	WAIT_DEADLOCK				/* waiting would have deadlocked */
 } WaitResult;
 

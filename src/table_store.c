@@ -195,20 +195,32 @@ put_as_owner(void *arg)
 }
 
 /*
+ * How long a store waits for another transaction that inserted the same
+ * key and has not committed.  Not long: the value is already computed and
+ * returned, and a store that waited could keep another transaction waiting
+ * on us (a deadlock that the other one might be the first to detect).  A
+ * store that would wait longer is skipped; our deadlock check runs first.
+ */
+#define STORE_WAIT_MS			10
+#define STORE_DEADLOCK_CHECK_MS	5
+
+/*
  * Run put as the storage owner in a subtransaction (which restores the
  * user on the way out).  False, with a WARNING, when it failed.
  */
 static StoreResult
-put_protected(PutArgs *args, int64 wait_us)
+put_protected(PutArgs *args)
 {
 	Oid			save_userid;
 	int			save_sec;
 	int			saved_lock_timeout = LockTimeout;
+	int			saved_deadlock_timeout = DeadlockTimeout;
 	ErrorData  *error;
 	volatile bool ok = false;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec);
-	LockTimeout = cachier_timeout_ms(wait_us);
+	LockTimeout = STORE_WAIT_MS;
+	DeadlockTimeout = Min(DeadlockTimeout, STORE_DEADLOCK_CHECK_MS);
 	PG_TRY();
 	{
 		ok = cachier_run_guarded(put_as_owner, args, &error);
@@ -216,29 +228,59 @@ put_protected(PutArgs *args, int64 wait_us)
 	PG_FINALLY();
 	{
 		LockTimeout = saved_lock_timeout;
+		DeadlockTimeout = saved_deadlock_timeout;
 		SetUserIdAndSecContext(save_userid, save_sec);
 	}
 	PG_END_TRY();
 	if (ok)
 		return STORED;
-	if (error->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
+	if (error->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
+		error->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED)
 		return STORE_BUSY;
 	ereport(WARNING,
 			(errcode(error->sqlerrcode),
-			 errmsg("cachier: could not store a cache entry: %s", error->message),
-			 errdetail("The result was returned but not cached.")));
+			 errmsg("could not store a cache entry; the result was returned without it"),
+			 errdetail_internal("%s", error->message)));
 	FreeErrorData(error);
 	return STORE_FAILED;
 }
 
 /*
- * Store an entry.  Waiting for another transaction that inserted the same
- * key and has not committed yet is bounded by wait_us: then STORE_BUSY.
+ * Whether another transaction, still in progress, has written the key: a
+ * store would have to wait for it.  A dirty snapshot shows its tuple.
+ */
+static bool
+key_in_flight(Oid funcid, int64 key)
+{
+	const CachierRelations *rels = cachier_relations();
+	SnapshotData dirty;
+	ScanKeyData skey[2];
+	Relation	rel;
+	SysScanDesc scan;
+	bool		busy = false;
+
+	InitDirtySnapshot(dirty);
+	rel = table_open(rels->entries, AccessShareLock);
+	ScanKeyInit(&skey[0], Col_function_id, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(funcid));
+	ScanKeyInit(&skey[1], Col_key, BTEqualStrategyNumber, F_INT8EQ,
+				Int64GetDatum(key));
+	scan = systable_beginscan(rel, rels->entries_pkey, true, &dirty, 2, skey);
+	while (!busy && HeapTupleIsValid(systable_getnext(scan)))
+		busy = TransactionIdIsValid(dirty.xmin) || TransactionIdIsValid(dirty.xmax);
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return busy;
+}
+
+/*
+ * Store an entry.  When another transaction inserted the same key and has
+ * not committed yet, nothing is stored (STORE_BUSY).
  */
 StoreResult
 cachier_store_put(Oid funcid, int64 key, int64 fingerprint,
 				  bytea *args, bytea *value, TimestampTz created_at,
-				  double compute_ms, int64 wait_us)
+				  double compute_ms)
 {
 	PutArgs		put;
 
@@ -252,7 +294,9 @@ cachier_store_put(Oid funcid, int64 key, int64 fingerprint,
 	put.values[6] = PointerGetDatum(value);
 	put.nulls[6] = value == NULL ? 'n' : ' ';
 	put.values[7] = ObjectIdGetDatum(GetUserId());	/* before we become the owner */
-	return put_protected(&put, wait_us);
+	if (key_in_flight(funcid, key))
+		return STORE_BUSY;
+	return put_protected(&put);
 }
 
 /*
