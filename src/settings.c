@@ -20,6 +20,7 @@
 #include "cachier_shared.h"
 #include "common/int.h"
 #include "datatype/timestamp.h"
+#include "miscadmin.h"
 #include "utils/datetime.h"
 #include "utils/guc.h"
 
@@ -406,6 +407,14 @@ cachier_define_settings(void)
 							   NULL,
 							   &cachier_redis_key_prefix, "cachier:", PGC_SUSET, 0,
 							   NULL, NULL, NULL);
+
+	/* [D] statistics: the size of the fixed shared table, fixed at start */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomIntVariable("cachier.max_tracked_functions",
+								"Most functions with statistics in shared memory.",
+								"When the table is full the least used entries are evicted; cachier_stats_info counts evictions.",
+								&cachier_max_tracked_functions, 1000, 10, 100000,
+								PGC_POSTMASTER, 0, NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("cachier");
 }
