@@ -14,6 +14,24 @@
 
 -- ==== [E] entries: the role column, per-role quotas
 
+/*
+ * role_id: the role whose call stored the entry.  Per-role entries (of a
+ * function whose owner did not configure it, or with per_role) are keyed
+ * by that role's OID and served to it alone; cachier.max_role_bytes limits
+ * the total size of each role's entries, counted through entries_role.
+ * Entries from before 0.4 get role 0: no role's.
+ */
+ALTER TABLE cachier.entries ADD COLUMN role_id oid NOT NULL DEFAULT 0;
+ALTER TABLE cachier.entries ALTER COLUMN role_id DROP DEFAULT;
+CREATE INDEX entries_role ON cachier.entries (role_id);
+
+-- per-role keys now hold the role's OID and unconfigured functions are
+-- keyed by role: the old entries of both can never be found again
+DELETE FROM cachier.entries e
+ WHERE NOT EXISTS (SELECT FROM cachier.functions f
+                    WHERE f.fn OPERATOR(pg_catalog.=) e.function_id
+                      AND f.per_role IS NOT TRUE);
+
 -- ==== [D] views and statistics
 
 /*

@@ -56,6 +56,7 @@ _PG_init(void)
 	if (process_shared_preload_libraries_in_progress)
 	{
 		cachier_shared_init();
+		cachier_quota_init();
 		cachier_worker_init();
 	}
 }

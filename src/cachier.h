@@ -39,6 +39,8 @@ extern int64 cachier_default_wait_timeout_us(void);
 extern int64 cachier_default_cleanup_interval_us(void);
 extern int64 cachier_default_entry_size_limit(void);
 extern bool cachier_max_age_us(int64 *max_age);
+extern int64 cachier_max_entry_size(void);
+extern int64 cachier_max_role_bytes(void);
 
 extern void cachier_define_settings(void);
 extern int64 cachier_interval_us(const Interval *span);
@@ -212,6 +214,13 @@ extern int64 cachier_exec_as_owner(const char *sql, int nargs, Oid *types,
 								   Datum *values, const char *nulls, List **oids);
 extern Oid	cachier_first_oid_as_owner(const char *sql, Oid type, Datum value);
 extern bool cachier_can_write(const char **why);
+extern bool cachier_entries_have_roles(void);
+
+/* ---------------------------------------------------------------- quota.c */
+
+extern void cachier_quota_init(void);
+extern int64 cachier_entry_size(int args_len, int value_len);
+extern bool cachier_quota_admit(int64 bytes);
 
 /* ---------------------------------------------------------------- inprogress.c */
 

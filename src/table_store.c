@@ -29,16 +29,31 @@
 #include "miscadmin.h"
 #include "storage/proc.h"
 #include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 
 /* Columns of cachier.entries, in table order. */
 enum
 {
 	Col_function_id = 1, Col_key, Col_fingerprint, Col_created_at,
-	Col_compute_ms, Col_args, Col_value
+	Col_compute_ms, Col_args, Col_value, Col_role_id
 };
 
+#define PUT_NARGS	Col_role_id
+
 static SPIPlanPtr put_plan = NULL;
+static bool put_plan_has_roles = false;
+
+/*
+ * Whether cachier.entries has the role_id column (0.4 on).  The library
+ * can be newer than the installed SQL objects until ALTER EXTENSION
+ * UPDATE: until then entries are stored without their role.
+ */
+bool
+cachier_entries_have_roles(void)
+{
+	return get_attnum(cachier_relations()->entries, "role_id") != InvalidAttrNumber;
+}
 
 /* Whether a stored entry's keyed bytes are exactly the call's. */
 static bool
@@ -116,26 +131,35 @@ cachier_can_write(const char **why)
 
 typedef struct PutArgs
 {
-	Datum		values[7];
-	char		nulls[7];
+	Datum		values[PUT_NARGS];
+	char		nulls[PUT_NARGS];
 } PutArgs;
 
 static void
-prepare_put(void)
+prepare_put(bool with_roles)
 {
-	Oid			types[7] = {REGPROCEDUREOID, INT8OID, INT8OID, TIMESTAMPTZOID,
-	FLOAT8OID, BYTEAOID, BYTEAOID};
+	Oid			types[PUT_NARGS] = {REGPROCEDUREOID, INT8OID, INT8OID, TIMESTAMPTZOID,
+	FLOAT8OID, BYTEAOID, BYTEAOID, OIDOID};
 
-	if (put_plan != NULL)
+	if (put_plan != NULL && put_plan_has_roles == with_roles)
 		return;
-	put_plan = SPI_prepare("INSERT INTO cachier.entries AS e"
-						   " (function_id, key, fingerprint, created_at, compute_ms, args, value)"
-						   " VALUES ($1, $2, $3, $4, $5, $6, $7)"
-						   " ON CONFLICT (function_id, key) DO UPDATE SET"
-						   " fingerprint = excluded.fingerprint, args = excluded.args,"
-						   " value = excluded.value, created_at = excluded.created_at,"
-						   " compute_ms = excluded.compute_ms",
-						   7, types);
+	if (put_plan != NULL)
+	{
+		SPI_freeplan(put_plan);
+		put_plan = NULL;
+	}
+	put_plan = SPI_prepare(psprintf("INSERT INTO cachier.entries AS e"
+									" (function_id, key, fingerprint, created_at, compute_ms, args, value%s)"
+									" VALUES ($1, $2, $3, $4, $5, $6, $7%s)"
+									" ON CONFLICT (function_id, key) DO UPDATE SET"
+									" fingerprint = excluded.fingerprint, args = excluded.args,"
+									" value = excluded.value, created_at = excluded.created_at,"
+									" compute_ms = excluded.compute_ms%s",
+									with_roles ? ", role_id" : "",
+									with_roles ? ", $8" : "",
+									with_roles ? ", role_id = excluded.role_id" : ""),
+						   with_roles ? PUT_NARGS : PUT_NARGS - 1, types);
+	put_plan_has_roles = with_roles;
 	if (put_plan == NULL || SPI_keepplan(put_plan) != 0)
 		elog(ERROR, "cachier: could not prepare the store statement: %s",
 			 SPI_result_code_string(SPI_result));
@@ -146,7 +170,7 @@ run_put(PutArgs *args)
 {
 	int			rc;
 
-	prepare_put();
+	prepare_put(cachier_entries_have_roles());
 	rc = SPI_execute_plan(put_plan, args->values, args->nulls, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "cachier: storing an entry failed: %s",
@@ -227,6 +251,7 @@ cachier_store_put(Oid funcid, int64 key, int64 fingerprint,
 	put.values[5] = PointerGetDatum(args);
 	put.values[6] = PointerGetDatum(value);
 	put.nulls[6] = value == NULL ? 'n' : ' ';
+	put.values[7] = ObjectIdGetDatum(GetUserId());	/* before we become the owner */
 	return put_protected(&put, wait_us);
 }
 
@@ -296,9 +321,12 @@ cachier_store_delete(Oid funcid, const int64 *key)
 
 	values[0] = ObjectIdGetDatum(funcid);
 	if (key == NULL)
-		return cachier_exec_as_owner("DELETE FROM cachier.entries WHERE function_id = $1",
+		return cachier_exec_as_owner("DELETE FROM cachier.entries"
+									 " WHERE function_id OPERATOR(pg_catalog.=) $1",
 									 1, types, values, NULL, NULL);
 	values[1] = Int64GetDatum(*key);
-	return cachier_exec_as_owner("DELETE FROM cachier.entries WHERE function_id = $1 AND key = $2",
+	return cachier_exec_as_owner("DELETE FROM cachier.entries"
+								 " WHERE function_id OPERATOR(pg_catalog.=) $1"
+								 " AND key OPERATOR(pg_catalog.=) $2",
 								 2, types, values, NULL, NULL);
 }
