@@ -441,7 +441,7 @@ cachier_define_settings(void)
 		DefineCustomIntVariable("cachier.max_tracked_functions",
 								"Most functions with statistics in shared memory.",
 								"When the table is full the least used entries are evicted; cachier_stats_info counts evictions.",
-								&cachier_max_tracked_functions, 1000, 10, 100000,
+								&cachier_max_tracked_functions, 1000, 100, 100000,
 								PGC_POSTMASTER, 0, NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("cachier");

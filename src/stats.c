@@ -33,6 +33,7 @@ int			cachier_max_tracked_functions = 1000;
 #define USAGE_INIT			1.0 /* usage of a new entry */
 #define USAGE_DECAY			0.99	/* usage kept at each eviction pass */
 #define EVICT_PERCENT		5	/* share of the entries one pass evicts */
+#define EVICT_MIN			10	/* ... and at least this many */
 
 static void
 make_key(StatsKey *key, Oid funcid)
@@ -58,9 +59,10 @@ compare_usage(const void *a, const void *b)
 }
 
 /*
- * Evict the least used EVICT_PERCENT of the entries (at least one) and age
- * the others' usage; stats_lock held exclusively.  A removed entry's key is
- * cleared, so that a handle still pointing there sees it is not its own.
+ * Evict the least used EVICT_PERCENT of the entries (at least EVICT_MIN,
+ * so that passes stay rare in a small table) and age the others' usage;
+ * stats_lock held exclusively.  A removed entry's key is cleared, so that
+ * a handle still pointing there sees it is not its own.
  */
 static void
 evict_least_used(void)
@@ -79,7 +81,7 @@ evict_least_used(void)
 		all[i++] = fs;
 	}
 	qsort(all, i, sizeof(FunctionStats *), compare_usage);
-	victims = Min(i, Max(1, i * EVICT_PERCENT / 100));
+	victims = Min(i, Max(EVICT_MIN, i * EVICT_PERCENT / 100));
 	for (n = 0; n < victims; n++)
 	{
 		fs = hash_search(cachier_stats_hash, &all[n]->key, HASH_REMOVE, NULL);
