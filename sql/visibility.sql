@@ -26,24 +26,24 @@ SET ROLE vis_alice;
 SELECT alice_f_cached(1), alice_f_cached(1), bob_f_cached('hello');
 RESET ROLE;
 -- what is stored: four entries, two per function
-SELECT function, arguments, role FROM cachier_entries ORDER BY 1::text, 2;
+SELECT function, arguments, role FROM cachier_entries ORDER BY function::text, arguments;
 
 -- alice sees her function's entries, bob's call included (she owns the
 -- function, so she may read its arguments), and her own call of bob_f;
 -- never bob's argument 'secret'
 SET ROLE vis_alice;
 SELECT function, arguments, role, size_bytes, stale, processing, completed
-  FROM cachier_entries ORDER BY 1::text, 2;
-SELECT function, wrapper, stale_after FROM cachier_functions ORDER BY 1::text;
+  FROM cachier_entries ORDER BY function::text, arguments;
+SELECT function, wrapper, stale_after FROM cachier_functions ORDER BY function::text;
 SELECT function, hits, misses, computations, entries
-  FROM cachier_stats ORDER BY 1::text;
+  FROM cachier_stats ORDER BY function::text;
 
 -- bob likewise: his function's entries and his own call of alice_f
 SET ROLE vis_bob;
-SELECT function, arguments, role FROM cachier_entries ORDER BY 1::text, 2;
-SELECT function, wrapper FROM cachier_functions ORDER BY 1::text;
+SELECT function, arguments, role FROM cachier_entries ORDER BY function::text, arguments;
+SELECT function, wrapper FROM cachier_functions ORDER BY function::text;
 SELECT function, hits, misses, computations, entries
-  FROM cachier_stats ORDER BY 1::text;
+  FROM cachier_stats ORDER BY function::text;
 
 -- a role with no function and no call of its own sees no row at all
 RESET ROLE;
@@ -58,15 +58,16 @@ SELECT * FROM cachier.entries;
 
 -- a member of pg_read_all_stats sees every row, with the arguments
 SET ROLE vis_monitor;
-SELECT function, arguments, role FROM cachier_entries ORDER BY 1::text, 2;
-SELECT function FROM cachier_functions ORDER BY 1::text;
-SELECT function, hits, misses FROM cachier_stats ORDER BY 1::text;
+SELECT function, arguments, role FROM cachier_entries ORDER BY function::text, arguments;
+SELECT function FROM cachier_functions ORDER BY function::text;
+SELECT function, hits, misses FROM cachier_stats
+ WHERE function::text IN ('alice_f(integer)', 'bob_f(text)') ORDER BY function::text;
 RESET ROLE;
 
 -- a member of the owning role sees what the owner sees
 GRANT vis_alice TO vis_nobody;
 SET ROLE vis_nobody;
-SELECT function, arguments, role FROM cachier_entries ORDER BY 1::text, 2;
+SELECT function, arguments, role FROM cachier_entries ORDER BY function::text, arguments;
 RESET ROLE;
 REVOKE vis_alice FROM vis_nobody;
 
