@@ -58,7 +58,7 @@ cachier_callsite_init(CallSite *site, Oid funcid, MemoryContext mcxt)
 	site->mcxt = mcxt;
 	site->info = info;
 	site->generation = cachier_generation;
-	site->stats = cachier_stats_entry(funcid);
+	site->stats = cachier_stats_handle(funcid, mcxt);
 	fmgr_info_cxt(funcid, &site->fn, mcxt);
 	site->argcodecs = MemoryContextAllocZero(mcxt, sizeof(TypeCodec) * Max(1, info->nargs));
 	for (i = 0; i < info->nargs; i++)

@@ -259,7 +259,7 @@ typedef struct CallSite
 	TypeCodec  *argcodecs;
 	TypeCodec	retcodec;
 	StringInfoData keybuf;		/* reused for each call's keyed bytes */
-	struct FunctionStats *stats;	/* shared counters, or NULL */
+	struct StatsHandle *stats;	/* shared counters (stats.c), or NULL */
 	MemoryContext mcxt;
 } CallSite;
 

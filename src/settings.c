@@ -20,6 +20,7 @@
 #include "cachier_shared.h"
 #include "common/int.h"
 #include "datatype/timestamp.h"
+#include "miscadmin.h"
 #include "utils/datetime.h"
 #include "utils/guc.h"
 
@@ -434,6 +435,14 @@ cachier_define_settings(void)
 							"Counts each entry's arguments, value and a per-row overhead. -1 means no limit.",
 							&max_role_kb, 1024 * 1024, -1, INT_MAX,
 							PGC_SUSET, GUC_UNIT_KB, NULL, NULL, NULL);
+
+	/* [D] statistics: the size of the fixed shared table, fixed at start */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomIntVariable("cachier.max_tracked_functions",
+								"Most functions with statistics in shared memory.",
+								"When the table is full the least used entries are evicted; cachier_stats_info counts evictions.",
+								&cachier_max_tracked_functions, 1000, 100, 100000,
+								PGC_POSTMASTER, 0, NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("cachier");
 }

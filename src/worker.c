@@ -438,16 +438,9 @@ run_cleanups(void)
 	foreach(lc, plans)
 	{
 		CleanupPlan *plan = lfirst(lc);
-		FunctionStats *fs = cachier_stats_entry(plan->funcid);
-		TimestampTz last = 0;
+		TimestampTz last = cachier_stats_last_cleanup(plan->funcid);
 		int64		removed;
 
-		if (fs)
-		{
-			SpinLockAcquire(&fs->mutex);
-			last = fs->last_cleanup;
-			SpinLockRelease(&fs->mutex);
-		}
 		if (last + plan->interval_us > now)
 		{
 			next = Min(next, last + plan->interval_us);
@@ -455,12 +448,7 @@ run_cleanups(void)
 		}
 		pgstat_report_activity(STATE_RUNNING, "removing stale cache entries");
 		removed = cachier_cleanup_function(plan->funcid, plan->stale_after_us, true);
-		if (fs)
-		{
-			SpinLockAcquire(&fs->mutex);
-			fs->last_cleanup = now;
-			SpinLockRelease(&fs->mutex);
-		}
+		cachier_stats_set_last_cleanup(plan->funcid, now);
 		ereport(DEBUG1,
 				(errmsg("cachier: removed " INT64_FORMAT " stale entries of function %u",
 						removed, plan->funcid)));
@@ -542,7 +530,6 @@ static void
 run_refresh(RefreshItem *item)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
-	FunctionStats *fs;
 
 	pgstat_report_activity(STATE_RUNNING, "refreshing a stale cache entry");
 	StartTransactionCommand();
@@ -553,9 +540,8 @@ run_refresh(RefreshItem *item)
 
 		PopActiveSnapshot();
 		CommitTransactionCommand();
-		fs = cachier_stats_entry(item->funcid);
 		if (refreshed)
-			cachier_count(fs, STAT_REFRESH_DONE, 0);
+			cachier_count_function(item->funcid, STAT_REFRESH_DONE, 0);
 	}
 	PG_CATCH();
 	{
@@ -570,8 +556,7 @@ run_refresh(RefreshItem *item)
 						refresh_target, edata->message),
 				 errdetail("The stale value stays in the cache.")));
 		FreeErrorData(edata);
-		fs = cachier_stats_entry(item->funcid);
-		cachier_count(fs, STAT_REFRESH_FAILED, 0);
+		cachier_count_function(item->funcid, STAT_REFRESH_FAILED, 0);
 	}
 	PG_END_TRY();
 	pgstat_report_activity(STATE_IDLE, NULL);
