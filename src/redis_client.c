@@ -84,16 +84,19 @@ going_down(void)
 
 /*
  * Give up on Redis for a while, saying why (at most every WARNING_EVERY):
- * detail is the reason, the library's or the server's text included.
+ * detail is the reason, the library's or the server's text included (made
+ * a sentence: the libraries' texts have no period).
  */
 static void
 fail(int sqlerrcode, const char *detail)
 {
+	size_t		n = strlen(detail);
+
 	if (going_down())
 		ereport(WARNING,
 				(errcode(sqlerrcode),
 				 errmsg("Redis at %s is unavailable", conn_where),
-				 errdetail("%s", detail),
+				 errdetail("%s%s", detail, n > 0 && detail[n - 1] == '.' ? "" : "."),
 				 errhint("Calls use the table or compute until it answers again.")));
 }
 
@@ -131,9 +134,10 @@ parse_host(char *s, char **host)
 }
 
 /*
- * redis://[[user]:password@]host[:port][/db] or an absolute socket path.
- * Strict, so that a mistyped URL is refused instead of showing a piece of
- * a password as a host name.
+ * redis://[[user]:password@]host[:port][/db] or an absolute socket path
+ * (of letters, digits and "/._~+-", not starting with "//").  Strict, so
+ * that a mistyped URL is refused instead of showing a piece of a password
+ * as a host name or a path.
  */
 static bool
 parse_url(const char *url, RedisTarget *t)
@@ -149,7 +153,8 @@ parse_url(const char *url, RedisTarget *t)
 	if (s[0] == '/')
 	{
 		t->path = s;
-		return true;
+		return s[1] != '/' &&
+			strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._~+-") == strlen(s);
 	}
 	if (strncmp(s, "redis://", 8) != 0)
 		return false;
