@@ -423,6 +423,12 @@ cachier_define_settings(void)
 							   NULL,
 							   &cachier_redis_key_prefix, "cachier:", PGC_SUSET, 0,
 							   NULL, NULL, NULL);
+	/* [C] the namespace of this database's keys in Redis (redis_tier.c) */
+	DefineCustomStringVariable("cachier.redis_namespace",
+							   "Namespace of this database's Redis entries; databases in one namespace share them.",
+							   "Empty: this cluster's system identifier and this database's OID, so only this database and its physical standbys share.",
+							   &cachier_redis_namespace, "", PGC_SUSET, 0,
+							   NULL, NULL, NULL);
 
 	/* [E] limits of what a role can store: only a superuser raises them */
 	DefineCustomIntVariable("cachier.max_entry_size",
