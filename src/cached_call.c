@@ -211,7 +211,7 @@ table_put(Call *c, bytea *encoded, TimestampTz created_at, double ms)
 	SET_VARSIZE(args, VARHDRSZ + c->argbytes->len);
 	memcpy(VARDATA(args), c->argbytes->data, c->argbytes->len);
 	switch (cachier_store_put(c->site->funcid, c->key, c->site->info->fingerprint,
-							  args, encoded, created_at, ms))
+							  args, encoded, created_at, ms, c->eff.wait_timeout_us))
 	{
 		case STORED:
 			note(c, "stored", NULL);

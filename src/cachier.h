@@ -208,7 +208,8 @@ typedef enum StoreResult
 
 extern StoreResult cachier_store_put(Oid funcid, int64 key, int64 fingerprint,
 									 bytea *args, bytea *value,
-									 TimestampTz created_at, double compute_ms);
+									 TimestampTz created_at, double compute_ms,
+									 int64 wait_us);
 extern int64 cachier_store_delete(Oid funcid, const int64 *key);
 extern int64 cachier_exec_as_owner(const char *sql, int nargs, Oid *types,
 								   Datum *values, const char *nulls, List **oids);

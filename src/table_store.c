@@ -195,13 +195,10 @@ put_as_owner(void *arg)
 }
 
 /*
- * How long a store waits for another transaction that inserted the same
- * key and has not committed.  Not long: the value is already computed and
- * returned, and a store that waited could keep another transaction waiting
- * on us (a deadlock that the other one might be the first to detect).  A
- * store that would wait longer is skipped; our deadlock check runs first.
+ * A store's own deadlock check runs this soon: if the store ever waits in
+ * a cycle with another transaction (see key_in_flight), it is the store
+ * that gives up, never the other transaction.
  */
-#define STORE_WAIT_MS			10
 #define STORE_DEADLOCK_CHECK_MS	5
 
 /*
@@ -209,7 +206,7 @@ put_as_owner(void *arg)
  * user on the way out).  False, with a WARNING, when it failed.
  */
 static StoreResult
-put_protected(PutArgs *args)
+put_protected(PutArgs *args, int64 wait_us)
 {
 	Oid			save_userid;
 	int			save_sec;
@@ -219,7 +216,7 @@ put_protected(PutArgs *args)
 	volatile bool ok = false;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec);
-	LockTimeout = STORE_WAIT_MS;
+	LockTimeout = cachier_timeout_ms(wait_us);
 	DeadlockTimeout = Min(DeadlockTimeout, STORE_DEADLOCK_CHECK_MS);
 	PG_TRY();
 	{
@@ -247,7 +244,8 @@ put_protected(PutArgs *args)
 
 /*
  * Whether another transaction, still in progress, has written the key: a
- * store would have to wait for it.  A dirty snapshot shows its tuple.
+ * store would have to wait for it, and that transaction might be waiting
+ * for us.  A dirty snapshot shows its tuple.  Then nothing is stored.
  */
 static bool
 key_in_flight(Oid funcid, int64 key)
@@ -275,12 +273,14 @@ key_in_flight(Oid funcid, int64 key)
 
 /*
  * Store an entry.  When another transaction inserted the same key and has
- * not committed yet, nothing is stored (STORE_BUSY).
+ * not committed yet, nothing is stored (STORE_BUSY).  Other lock waits (a
+ * relation extension, a writer that appears after our look) are bounded
+ * by wait_us.
  */
 StoreResult
 cachier_store_put(Oid funcid, int64 key, int64 fingerprint,
 				  bytea *args, bytea *value, TimestampTz created_at,
-				  double compute_ms)
+				  double compute_ms, int64 wait_us)
 {
 	PutArgs		put;
 
@@ -296,7 +296,7 @@ cachier_store_put(Oid funcid, int64 key, int64 fingerprint,
 	put.values[7] = ObjectIdGetDatum(GetUserId());	/* before we become the owner */
 	if (key_in_flight(funcid, key))
 		return STORE_BUSY;
-	return put_protected(&put);
+	return put_protected(&put, wait_us);
 }
 
 /*
