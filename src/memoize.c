@@ -353,17 +353,25 @@ create_wrapper(Oid funcid, Form_pg_proc proc, List *names, Oid old_wrapper)
 
 /* ---------------------------------------------------------------- SQL API */
 
+/*
+ * Each entry point runs with search_path pinned, as the PL/pgSQL versions
+ * did with SET search_path: names in messages come out qualified, and
+ * nothing in the caller's path is looked up.
+ */
+
 /* cachier_configure(fn, <options>) RETURNS void */
 PG_FUNCTION_INFO_V1(cachier_configure);
 Datum
 cachier_configure(PG_FUNCTION_ARGS)
 {
 	Oid			funcid = required_function(fcinfo);
+	int			nestlevel = cachier_pin_search_path();
 	OptionRow	row;
 
 	check_memoizable(funcid);
 	read_options(fcinfo, funcid, 1, PG_NARGS() - 1, &row);
 	write_options(&row, cachier_function_info(funcid)->options.wrapper);
+	cachier_unpin_search_path(nestlevel);
 	PG_RETURN_VOID();
 }
 
@@ -374,6 +382,7 @@ cachier_memoize(PG_FUNCTION_ARGS)
 {
 	Oid			funcid = required_function(fcinfo);
 	int			name_arg = PG_NARGS() - 1;
+	int			nestlevel = cachier_pin_search_path();
 	OptionRow	row;
 	HeapTuple	tuple;
 	List	   *names;
@@ -390,6 +399,7 @@ cachier_memoize(PG_FUNCTION_ARGS)
 							 cachier_function_info(funcid)->options.wrapper);
 	ReleaseSysCache(tuple);
 	write_options(&row, created);
+	cachier_unpin_search_path(nestlevel);
 	PG_RETURN_OID(created);
 }
 
@@ -403,6 +413,7 @@ Datum
 cachier_unmemoize(PG_FUNCTION_ARGS)
 {
 	Oid			funcid = required_function(fcinfo);
+	int			nestlevel = cachier_pin_search_path();
 	Oid			wrapped;
 	Oid			wrapper;
 
@@ -416,6 +427,7 @@ cachier_unmemoize(PG_FUNCTION_ARGS)
 	wrapper = forget_function(funcid);
 	if (OidIsValid(wrapper))
 		drop_function(wrapper);
+	cachier_unpin_search_path(nestlevel);
 	PG_RETURN_VOID();
 }
 
