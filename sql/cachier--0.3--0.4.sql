@@ -21,7 +21,7 @@ ALTER TABLE cachier.functions ADD COLUMN max_stale_age interval;
  * functions (memoize.c): they check ownership before they look anything
  * up, create the wrapper as the caller under a pinned search_path and
  * write the options as the storage owner.  The helpers the PL/pgSQL
- * versions called, executable by PUBLIC until now, go.
+ * versions called, executable by PUBLIC until now, go (or are revoked).
  */
 DROP FUNCTION cachier_configure(regprocedure, interval, boolean, interval,
     boolean, text, boolean, interval, boolean, text);
@@ -31,8 +31,9 @@ DROP FUNCTION cachier_unmemoize(regprocedure);
 DROP FUNCTION cachier.set_options(regprocedure, regprocedure, interval, boolean,
     interval, boolean, text, boolean, interval, boolean, text);
 DROP FUNCTION cachier.forget(regprocedure);
-DROP FUNCTION cachier.wrapper_of(regprocedure);
 DROP FUNCTION cachier.check_memoizable(regprocedure);
+-- (cachier.wrapper_of stays for administrators and tests, revoked from
+-- PUBLIC below; it checks ownership of fn first)
 
 CREATE FUNCTION cachier_configure(
     fn regprocedure,

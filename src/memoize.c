@@ -436,8 +436,9 @@ cachier_unmemoize(PG_FUNCTION_ARGS)
 /*
  * The install scripts of versions 0.1 to 0.3 create these helpers (and
  * PL/pgSQL versions of the functions above that call them); 0.4 drops
- * them.  They stay in the library so that those scripts still run on the
- * way to 0.4, with the same checks as above.
+ * them, but for cachier.wrapper_of, which it revokes from PUBLIC.  They
+ * stay in the library so that those scripts still run on the way to 0.4,
+ * with the same checks as above.
  */
 
 /* cachier.check_memoizable(fn) */
