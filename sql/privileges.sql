@@ -29,6 +29,16 @@ SELECT cachier_configure('secret(int)', stale_after => '1 second');
 SELECT cachier_unmemoize('secret(int)');
 SELECT cachier_clear('secret');
 SELECT cachier_clear('secret', 1);
+-- a refusal caught in a subtransaction leaves the caller's role and
+-- search_path as they were (the pin is undone by the abort)
+DO $$
+BEGIN
+    PERFORM cachier_memoize('secret(int)');
+EXCEPTION WHEN insufficient_privilege THEN
+    RAISE NOTICE 'refused; still % with search_path %',
+        current_user, current_setting('search_path');
+END
+$$;
 RESET ROLE;
 
 -- a role without EXECUTE on the function cannot read its cached results,
