@@ -73,6 +73,7 @@ typedef struct CachierOptions
 	int64		cleanup_interval_us;
 	int			per_role;
 	int			storage;		/* -1 unset, else a Storage */
+	int64		max_stale_age_us;	/* CACHIER_NEVER when unset */
 } CachierOptions;
 
 /* options merged with the settings: what a call obeys */
@@ -87,6 +88,8 @@ typedef struct EffectiveOptions
 	int64		cleanup_interval_us;
 	bool		per_role;
 	Storage		storage;
+	int64		max_stale_age_us;	/* with next_time: oldest value served;
+									 * CACHIER_NEVER: no bound */
 } EffectiveOptions;
 
 /* What cachier knows about one function; lives in the backend's cache. */
@@ -127,6 +130,25 @@ typedef struct CachierRelations
 extern const CachierRelations *cachier_relations(void);
 extern void cachier_forget_relations(void);
 extern bool cachier_is_our_relation(Oid relid);
+
+/* ---------------------------------------------------------------- owner_exec.c */
+
+/* the storage owner's context, between cachier_owner_begin and _end */
+typedef struct OwnerContext
+{
+	Oid			save_userid;
+	int			save_sec;
+	int			nestlevel;		/* GUC nest level with search_path pinned */
+} OwnerContext;
+
+extern void cachier_owner_begin(OwnerContext *ctx);
+extern void cachier_owner_end(OwnerContext *ctx);
+extern int	cachier_pin_search_path(void);
+extern void cachier_unpin_search_path(int nestlevel);
+extern int64 cachier_exec_as_owner(const char *sql, int nargs, Oid *types,
+								   Datum *values, const char *nulls, List **oids);
+extern Oid	cachier_first_oid_as_owner(const char *sql, Oid type, Datum value);
+extern void cachier_exec_as_caller(const char *sql);
 
 /* ---------------------------------------------------------------- subxact.c */
 
@@ -211,9 +233,6 @@ extern StoreResult cachier_store_put(Oid funcid, int64 key, int64 fingerprint,
 									 TimestampTz created_at, double compute_ms,
 									 int64 wait_us);
 extern int64 cachier_store_delete(Oid funcid, const int64 *key);
-extern int64 cachier_exec_as_owner(const char *sql, int nargs, Oid *types,
-								   Datum *values, const char *nulls, List **oids);
-extern Oid	cachier_first_oid_as_owner(const char *sql, Oid type, Datum value);
 extern bool cachier_can_write(const char **why);
 extern bool cachier_entries_have_roles(void);
 

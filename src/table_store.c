@@ -299,63 +299,6 @@ cachier_store_put(Oid funcid, int64 key, int64 fingerprint,
 	return put_protected(&put, wait_us);
 }
 
-/*
- * Run one statement as the storage owner in the caller's transaction.
- * Errors propagate: this serves explicit requests.  Returns the number of
- * rows processed; *oids, if wanted, gets the first column (OIDs) of the
- * rows returned, in the caller's memory context.
- */
-int64
-cachier_exec_as_owner(const char *sql, int nargs, Oid *types, Datum *values,
-					  const char *nulls, List **oids)
-{
-	MemoryContext caller = CurrentMemoryContext;
-	Oid			save_userid;
-	int			save_sec;
-	int64		processed;
-	uint64		i;
-	int			rc;
-
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(cachier_relations()->owner,
-						   save_sec | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "cachier: SPI_connect failed");
-	rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
-	if (rc < 0)
-		elog(ERROR, "cachier: \"%s\" failed: %s", sql, SPI_result_code_string(rc));
-	processed = (int64) SPI_processed;
-	if (oids)
-		*oids = NIL;
-	for (i = 0; oids && SPI_tuptable && i < SPI_processed; i++)
-	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
-									  1, &isnull);
-		MemoryContext old;
-
-		if (isnull)
-			continue;
-		old = MemoryContextSwitchTo(caller);
-		*oids = lappend_oid(*oids, DatumGetObjectId(d));
-		MemoryContextSwitchTo(old);
-	}
-	SPI_finish();
-	SetUserIdAndSecContext(save_userid, save_sec);
-	return processed;
-}
-
-/* The first OID a statement returns, or InvalidOid. */
-Oid
-cachier_first_oid_as_owner(const char *sql, Oid type, Datum value)
-{
-	List	   *oids;
-
-	cachier_exec_as_owner(sql, 1, &type, &value, NULL, &oids);
-	return oids ? linitial_oid(oids) : InvalidOid;
-}
-
 /* Remove one entry (key given) or all entries of a function. */
 int64
 cachier_store_delete(Oid funcid, const int64 *key)
