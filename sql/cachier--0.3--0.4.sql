@@ -75,7 +75,7 @@ CREATE FUNCTION cachier_unmemoize(fn regprocedure) RETURNS void
 COMMENT ON FUNCTION cachier_unmemoize(regprocedure) IS
     'drop the wrapper, the options and the cached entries of fn';
 
--- effective_options gains max_stale_age (last, so the views' o.* only grows)
+-- effective_options gains max_stale_age
 DROP VIEW cachier_entries;
 DROP VIEW cachier_functions;
 DROP FUNCTION cachier.effective_options(regprocedure);
@@ -86,39 +86,7 @@ CREATE FUNCTION cachier.effective_options(fn regprocedure,
     OUT max_stale_age interval)
     AS 'MODULE_PATHNAME', 'cachier_effective_options_sql' LANGUAGE C STABLE STRICT;
 
-CREATE VIEW cachier_entries AS
-SELECT e.function_id                         AS function,
-       e.key                                 AS key,
-       cachier.format_args(e.function_id, e.args) AS arguments,
-       e.created_at,
-       (o.stale_after IS NOT NULL
-        AND e.created_at OPERATOR(pg_catalog.+) o.stale_after
-            OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp()) AS stale,
-       EXISTS (SELECT 1
-                 FROM pg_catalog.pg_locks l, cachier.lock_ids(e.key) k
-                WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory'
-                  AND l.database OPERATOR(pg_catalog.=)
-                      (SELECT oid FROM pg_catalog.pg_database
-                        WHERE datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
-                  AND l.classid OPERATOR(pg_catalog.=) k.classid
-                  AND l.objid OPERATOR(pg_catalog.=) k.objid
-                  AND l.objsubid OPERATOR(pg_catalog.=) 27182 AND l.granted
-                  AND l.mode OPERATOR(pg_catalog.=) 'ExclusiveLock') AS processing,
-       true                                  AS completed,
-       COALESCE(pg_catalog.octet_length(e.value), 0) AS size_bytes,
-       e.compute_ms
-  FROM cachier.entries e
-  LEFT JOIN LATERAL cachier.effective_options(e.function_id) o ON true;
-COMMENT ON VIEW cachier_entries IS
-    'cached entries; stale and processing are computed when read';
-
-CREATE VIEW cachier_functions AS
-SELECT f.fn AS function, f.wrapper, o.*, f.updated_at
-  FROM cachier.functions f,
-       LATERAL cachier.effective_options(f.fn) o;
-COMMENT ON VIEW cachier_functions IS
-    'configured functions with their effective options';
-REVOKE ALL ON cachier_entries, cachier_functions FROM PUBLIC;
+-- (the views are created again on new functions in section [D])
 
 /*
  * The event triggers run as the extension owner whoever runs the DDL:
@@ -209,8 +177,7 @@ DELETE FROM cachier.entries e
  * the caller may see -- the functions it owns and the entries its own
  * calls stored; everything for members of pg_read_all_stats.
  */
-DROP VIEW cachier_entries;
-DROP VIEW cachier_functions;
+-- (cachier_entries and cachier_functions were dropped in section [A])
 DROP VIEW cachier_stats;
 DROP FUNCTION cachier.stats();
 
@@ -227,7 +194,7 @@ CREATE FUNCTION cachier.function_rows(
     OUT stale_after interval, OUT next_time boolean, OUT wait_timeout interval,
     OUT allow_null boolean, OUT entry_size_limit bigint, OUT cleanup_stale boolean,
     OUT cleanup_interval interval, OUT per_role boolean, OUT storage text,
-    OUT updated_at timestamptz)
+    OUT max_stale_age interval, OUT updated_at timestamptz)
     RETURNS SETOF record
     AS 'MODULE_PATHNAME', 'cachier_function_rows' LANGUAGE C STABLE;
 
@@ -257,7 +224,7 @@ COMMENT ON VIEW cachier_entries IS
 CREATE VIEW cachier_functions AS
 SELECT function, wrapper, stale_after, next_time, wait_timeout, allow_null,
        entry_size_limit, cleanup_stale, cleanup_interval, per_role, storage,
-       updated_at
+       max_stale_age, updated_at
   FROM cachier.function_rows();
 COMMENT ON VIEW cachier_functions IS
     'configured functions the current role may see, with their effective options';

@@ -99,9 +99,27 @@ SELECT stale_after, max_stale_age FROM cachier_functions
 SELECT cachier_configure('sq(int)', stale_after => '1 day', max_stale_age => '-1 second');
 SELECT stale_after FROM cachier_functions WHERE function = 'sq(int)'::regprocedure;
 
+-- with next_time a stale value is served while a refresh runs, but never
+-- one older than max_stale_age: then the call computes (the entries are
+-- made older by hand, as if every refresh had failed)
+SELECT cachier_configure('sq(int)', stale_after => '1 hour', next_time => true,
+                         max_stale_age => '3 hours');
+SELECT cachier_wrap('sq', 5);
+UPDATE cachier.entries SET created_at = created_at - interval '2 hours'
+ WHERE key = (SELECT key FROM cachier_entries
+               WHERE function = 'sq(int)'::regprocedure AND arguments = '(5)');
+SELECT cachier_wrap('sq', 5) AS served_stale;
+UPDATE cachier.entries SET created_at = created_at - interval '2 hours'
+ WHERE key = (SELECT key FROM cachier_entries
+               WHERE function = 'sq(int)'::regprocedure AND arguments = '(5)');
+SELECT executions() AS before;
+SELECT cachier_wrap('sq', 5) AS recomputed;
+SELECT executions() AS after;
+
 -- next_time is stored; until the background worker exists a stale entry
 -- is recomputed synchronously, and verbose output says so
-SELECT cachier_configure('sq(int)', stale_after => '1 millisecond', next_time => true);
+SELECT cachier_configure('sq(int)', stale_after => '1 millisecond', next_time => true,
+                         max_stale_age => '1 hour');
 SELECT pg_sleep(0.01);
 SELECT cachier_wrap('sq', 3);
 

@@ -47,7 +47,7 @@ SET ROLE cachier_other;
 SELECT secret_cached(1);
 SELECT cachier_wrap('secret', 1);
 SELECT cachier_precache('secret', 'poison'::text, 1);
--- nor the storage or the views
+-- nor the storage; the views show it nothing (it owns no function)
 SELECT * FROM cachier.entries;
 SELECT * FROM cachier.functions;
 SELECT * FROM cachier_entries;

@@ -352,7 +352,8 @@ typedef enum EntryAge
 {
 	AGE_FRESH,
 	AGE_STALE,					/* older than stale_after */
-	AGE_TOO_OLD					/* older than this call's cachier.max_age */
+	AGE_TOO_OLD,				/* older than this call's cachier.max_age */
+	AGE_TOO_STALE				/* stale, and older than max_stale_age */
 } EntryAge;
 
 static EntryAge
@@ -417,12 +418,27 @@ serve_stale(Call *c, StoredEntry *entry, Datum *value, bool *isnull, int64 limit
 	return true;
 }
 
+/*
+ * next_time never serves a stale value older than max_stale_age (twice the
+ * shelf life unless set), so a refresh that keeps failing cannot keep a
+ * value alive forever.
+ */
+static bool
+too_old_to_serve(Call *c, const StoredEntry *entry)
+{
+	return c->eff.max_stale_age_us != CACHIER_NEVER &&
+		GetCurrentTimestamp() - entry->created_at >= c->eff.max_stale_age_us;
+}
+
 static void
 note_stale(Call *c, EntryAge age, int64 limit)
 {
 	if (!cachier_verbose)
 		return;
-	if (age == AGE_TOO_OLD)
+	if (age == AGE_TOO_STALE)
+		note(c, "stale", psprintf("Older than max_stale_age (%s): recomputing.",
+								  duration_text(c->eff.max_stale_age_us)));
+	else if (age == AGE_TOO_OLD)
 		note(c, "stale", psprintf("Older than cachier.max_age (%s): recomputing.",
 								  duration_text(limit)));
 	else
@@ -471,8 +487,10 @@ lookup(Call *c, Datum *value, bool *isnull, const char *event, bool quiet)
 		if (quiet)
 			return false;
 		cachier_count(c->site->stats, STAT_STALE_HIT, 0);
-		if (age == AGE_STALE && c->eff.next_time &&
-			serve_stale(c, &entry, value, isnull, limit))
+		if (age == AGE_STALE && c->eff.next_time && too_old_to_serve(c, &entry))
+			age = AGE_TOO_STALE;
+		else if (age == AGE_STALE && c->eff.next_time &&
+				 serve_stale(c, &entry, value, isnull, limit))
 			return true;
 		note_stale(c, age, limit);
 		return false;

@@ -29,6 +29,7 @@
 #include "miscadmin.h"
 #include "storage/proc.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 
@@ -161,7 +162,7 @@ prepare_put(bool with_roles)
 						   with_roles ? PUT_NARGS : PUT_NARGS - 1, types);
 	put_plan_has_roles = with_roles;
 	if (put_plan == NULL || SPI_keepplan(put_plan) != 0)
-		elog(ERROR, "cachier: could not prepare the store statement: %s",
+		elog(ERROR, "could not prepare the store statement: %s",
 			 SPI_result_code_string(SPI_result));
 }
 
@@ -173,25 +174,8 @@ run_put(PutArgs *args)
 	prepare_put(cachier_entries_have_roles());
 	rc = SPI_execute_plan(put_plan, args->values, args->nulls, false, 0);
 	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "cachier: storing an entry failed: %s",
+		elog(ERROR, "storing a cache entry failed: %s",
 			 SPI_result_code_string(rc));
-}
-
-/* Store as the storage owner; runs inside cachier_run_guarded. */
-static void
-put_as_owner(void *arg)
-{
-	Oid			userid;
-	int			sec;
-
-	GetUserIdAndSecContext(&userid, &sec);
-	SetUserIdAndSecContext(cachier_relations()->owner,
-						   sec | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "cachier: SPI_connect failed");
-	run_put((PutArgs *) arg);
-	SPI_finish();
 }
 
 /*
@@ -201,6 +185,43 @@ put_as_owner(void *arg)
  */
 #define STORE_DEADLOCK_CHECK_MS	5
 
+typedef struct PutWork
+{
+	PutArgs    *args;
+	int64		wait_us;
+} PutWork;
+
+static void
+set_local(const char *name, int value)
+{
+	char		text[32];
+
+	snprintf(text, sizeof(text), "%d", value);
+	(void) set_config_option(name, text, PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+}
+
+/*
+ * Store as the storage owner (owner_exec.c: restricted, search_path
+ * pinned), with this store's lock waits; runs inside cachier_run_guarded,
+ * whose subtransaction undoes it all on error.
+ */
+static void
+put_as_owner(void *arg)
+{
+	PutWork    *work = (PutWork *) arg;
+	OwnerContext owner;
+
+	cachier_owner_begin(&owner);
+	set_local("lock_timeout", cachier_timeout_ms(work->wait_us));
+	set_local("deadlock_timeout", Min(DeadlockTimeout, STORE_DEADLOCK_CHECK_MS));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	run_put(work->args);
+	SPI_finish();
+	cachier_owner_end(&owner);
+}
+
 /*
  * Run put as the storage owner in a subtransaction (which restores the
  * user on the way out).  False, with a WARNING, when it failed.
@@ -208,27 +229,11 @@ put_as_owner(void *arg)
 static StoreResult
 put_protected(PutArgs *args, int64 wait_us)
 {
-	Oid			save_userid;
-	int			save_sec;
-	int			saved_lock_timeout = LockTimeout;
-	int			saved_deadlock_timeout = DeadlockTimeout;
+	PutWork		work = {args, wait_us};
 	ErrorData  *error;
-	volatile bool ok = false;
+	bool		ok;
 
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	LockTimeout = cachier_timeout_ms(wait_us);
-	DeadlockTimeout = Min(DeadlockTimeout, STORE_DEADLOCK_CHECK_MS);
-	PG_TRY();
-	{
-		ok = cachier_run_guarded(put_as_owner, args, &error);
-	}
-	PG_FINALLY();
-	{
-		LockTimeout = saved_lock_timeout;
-		DeadlockTimeout = saved_deadlock_timeout;
-		SetUserIdAndSecContext(save_userid, save_sec);
-	}
-	PG_END_TRY();
+	ok = cachier_run_guarded(put_as_owner, &work, &error);
 	if (ok)
 		return STORED;
 	if (error->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||

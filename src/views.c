@@ -406,7 +406,7 @@ cachier_entry_totals(void)
 
 /* ---------------------------------------------------------------- options */
 
-#define FUNCTION_COLS 12
+#define FUNCTION_COLS 13
 
 /* The effective options of a function, as cachier.effective_options shows them. */
 static void
@@ -426,6 +426,8 @@ option_values(Oid funcid, Datum *values, bool *nulls)
 	values[6] = IntervalPGetDatum(cachier_us_interval(eff.cleanup_interval_us));
 	values[7] = BoolGetDatum(eff.per_role);
 	values[8] = CStringGetTextDatum(cachier_storage_name(eff.storage));
+	nulls[9] = eff.max_stale_age_us == CACHIER_NEVER;
+	values[9] = IntervalPGetDatum(cachier_us_interval(eff.max_stale_age_us));
 }
 
 /*
@@ -457,7 +459,7 @@ cachier_function_rows(PG_FUNCTION_ARGS)
 		values[0] = ObjectIdGetDatum(funcid);
 		values[1] = get_column(tuple, desc, es.cols.wrapper, &nulls[1]);
 		option_values(funcid, values + 2, nulls + 2);
-		values[11] = get_column(tuple, desc, es.cols.updated_at, &nulls[11]);
+		values[12] = get_column(tuple, desc, es.cols.updated_at, &nulls[12]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	entry_scan_end(&es);
