@@ -22,6 +22,21 @@ SELECT version_of_cached(1);
 COMMENT ON FUNCTION version_of(int) IS 'still the same';
 SELECT count(*) FROM cachier.entries;
 
+-- a SECURITY DEFINER function computes with its owner's rights: a new
+-- owner is a new identity, and ALTER FUNCTION ... OWNER TO removes the
+-- entries computed with the old owner's rights
+CREATE ROLE cachier_new_owner;
+CREATE FUNCTION definer_of(x int) RETURNS boolean LANGUAGE sql SECURITY DEFINER
+AS $$ SELECT current_user IS NOT NULL AND x > 0 $$;
+SELECT cachier_wrap('definer_of', 1);
+SELECT count(*) AS definer_entries FROM cachier.entries
+ WHERE function_id = 'definer_of(int)'::regprocedure;
+ALTER FUNCTION definer_of(int) OWNER TO cachier_new_owner;
+SELECT count(*) AS definer_entries FROM cachier.entries
+ WHERE function_id = 'definer_of(int)'::regprocedure;
+DROP FUNCTION definer_of(int);
+DROP ROLE cachier_new_owner;
+
 -- the options survive a new definition
 SELECT function, stale_after FROM cachier_functions;
 

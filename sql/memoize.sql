@@ -57,6 +57,20 @@ SELECT cachier_memoize('code_of(text)', name => 'fast.code');
 SELECT fast.code('xyz');
 SELECT to_regprocedure('code_of_cached(text)') IS NULL AS old_wrapper_gone;
 
+-- the wrapper is created from text in which every name is qualified, so
+-- memoizing works from any search_path and the wrapper's types and
+-- defaults are the function's own
+CREATE DOMAIN small AS int CHECK (VALUE < 100);
+CREATE FUNCTION base() RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT 7';
+CREATE FUNCTION k(a small DEFAULT base()) RETURNS int LANGUAGE sql AS 'SELECT a * 2';
+SET search_path = public;
+SELECT cachier_memoize('memoize_test.k(memoize_test.small)');
+SELECT memoize_test.k_cached(), memoize_test.k_cached(3);
+SET search_path = pg_catalog;
+SELECT pg_get_function_arguments('memoize_test.k_cached(memoize_test.small)'::regprocedure);
+SET search_path = memoize_test, public;
+SELECT cachier_unmemoize('k(small)');
+
 -- cachier_unmemoize drops the wrapper, the options and the entries
 SELECT cachier_unmemoize('g(int,int)');
 SELECT to_regprocedure('g_cached(int,int)') IS NULL AS wrapper_gone;

@@ -83,6 +83,22 @@ SELECT function, wrapper, stale_after, next_time, wait_timeout, allow_null,
        entry_size_limit, cleanup_stale, cleanup_interval, per_role
   FROM cachier_functions ORDER BY function::text;
 
+-- max_stale_age bounds how old a value next_time may serve; unset, it is
+-- twice stale_after, and without stale_after there is no bound
+SELECT cachier_configure('sq(int)', stale_after => '1 hour', next_time => true);
+SELECT stale_after, next_time, max_stale_age FROM cachier_functions
+ WHERE function = 'sq(int)'::regprocedure;
+SELECT cachier_configure('sq(int)', stale_after => '1 hour', next_time => true,
+                         max_stale_age => '90 minutes');
+SELECT stale_after, next_time, max_stale_age FROM cachier_functions
+ WHERE function = 'sq(int)'::regprocedure;
+SELECT cachier_configure('sq(int)');
+SELECT stale_after, max_stale_age FROM cachier_functions
+ WHERE function = 'sq(int)'::regprocedure;
+-- like the other durations it cannot be negative (nothing is changed)
+SELECT cachier_configure('sq(int)', stale_after => '1 day', max_stale_age => '-1 second');
+SELECT stale_after FROM cachier_functions WHERE function = 'sq(int)'::regprocedure;
+
 -- next_time is stored; until the background worker exists a stale entry
 -- is recomputed synchronously, and verbose output says so
 SELECT cachier_configure('sq(int)', stale_after => '1 millisecond', next_time => true);

@@ -26,6 +26,7 @@
 #include "portability/instr_time.h"
 #include "storage/latch.h"
 #include "utils/wait_event.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
@@ -42,6 +43,7 @@ typedef struct Call
 	bool		warned;			/* the unreadable-value WARNING was given */
 	bool		use_table;		/* storage includes the table */
 	bool		use_redis;		/* storage includes Redis, and it is configured */
+	bool		shared;			/* served to every role (else keyed by role) */
 } Call;
 
 /* ---------------------------------------------------------------- call sites */
@@ -56,7 +58,7 @@ cachier_callsite_init(CallSite *site, Oid funcid, MemoryContext mcxt)
 	site->mcxt = mcxt;
 	site->info = info;
 	site->generation = cachier_generation;
-	site->stats = cachier_stats_entry(funcid);
+	site->stats = cachier_stats_handle(funcid, mcxt);
 	fmgr_info_cxt(funcid, &site->fn, mcxt);
 	site->argcodecs = MemoryContextAllocZero(mcxt, sizeof(TypeCodec) * Max(1, info->nargs));
 	for (i = 0; i < info->nargs; i++)
@@ -134,11 +136,32 @@ compute(Call *c, bool *isnull, TimestampTz *started, double *ms)
 	return result;
 }
 
+/*
+ * The size limit of this call's values: entry_size_limit, capped by the
+ * superuser's cachier.max_entry_size; which one it is.
+ */
+static int64
+size_limit(Call *c, const char **which)
+{
+	int64		cap = cachier_max_entry_size();
+	int64		limit = c->eff.entry_size_limit;
+
+	*which = "entry_size_limit";
+	if (cap != CACHIER_NEVER && (limit == CACHIER_NEVER || cap < limit))
+	{
+		*which = "cachier.max_entry_size";
+		return cap;
+	}
+	return limit;
+}
+
 /* Encode a value for storage, unless a rule says it is not to be stored. */
 static bool
 storable(Call *c, Datum value, bool isnull, bytea **encoded)
 {
 	int64		size = 0;
+	int64		limit;
+	const char *which;
 
 	*encoded = NULL;
 	if (isnull && !c->eff.allow_null)
@@ -151,12 +174,13 @@ storable(Call *c, Datum value, bool isnull, bytea **encoded)
 		*encoded = cachier_encode(&c->site->retcodec, value);
 		size = VARSIZE(*encoded) - VARHDRSZ;
 	}
-	if (c->eff.entry_size_limit != CACHIER_NEVER && size > c->eff.entry_size_limit)
+	limit = size_limit(c, &which);
+	if (limit != CACHIER_NEVER && size > limit)
 	{
 		if (cachier_verbose)
 			note(c, "not stored",
-				 psprintf("The result takes " INT64_FORMAT " bytes, more than entry_size_limit (" INT64_FORMAT " bytes).",
-						  size, c->eff.entry_size_limit));
+				 psprintf("The result takes " INT64_FORMAT " bytes, more than %s (" INT64_FORMAT " bytes).",
+						  size, which, limit));
 		return false;
 	}
 	return true;
@@ -175,7 +199,14 @@ static bool
 table_put(Call *c, bytea *encoded, TimestampTz created_at, double ms)
 {
 	bytea	   *args;
+	int			value_len = encoded ? VARSIZE(encoded) - VARHDRSZ : 0;
 
+	if (!cachier_quota_admit(cachier_entry_size(c->argbytes->len, value_len)))
+	{
+		note(c, "not stored",
+			 "The entries stored by this role's calls would take more than cachier.max_role_bytes.");
+		return false;
+	}
 	args = palloc(VARHDRSZ + c->argbytes->len);
 	SET_VARSIZE(args, VARHDRSZ + c->argbytes->len);
 	memcpy(VARDATA(args), c->argbytes->data, c->argbytes->len);
@@ -186,7 +217,7 @@ table_put(Call *c, bytea *encoded, TimestampTz created_at, double ms)
 			note(c, "stored", NULL);
 			return true;
 		case STORE_BUSY:
-			note(c, "not stored", "Another transaction is storing this key and has not committed within wait_timeout.");
+			note(c, "not stored", "Another transaction has stored this key and not committed yet.");
 			return false;
 		default:
 			return false;
@@ -494,6 +525,9 @@ wait_gave_up(Call *c, bool *isnull, WaitResult waited)
 	if (waited == WAIT_DEADLOCK)
 		return compute_without_storing(c, isnull,
 									   "Waiting for the session computing it would have deadlocked.");
+	if (waited == WAIT_HOLDER_STALLED)
+		return compute_without_storing(c, isnull,
+									   "The transaction computing it made an earlier call wait past wait_timeout.");
 	return compute_without_storing(c, isnull,
 								   psprintf("Another session is still computing it after wait_timeout (%s).",
 											duration_text(c->eff.wait_timeout_us)));
@@ -701,7 +735,9 @@ call_begin(Call *c, CallSite *site, Datum *args, bool *argnulls, Oid collation)
 	c->argbytes = empty_keybuf(site);
 	cachier_encode_args(c->argbytes, site->argcodecs, site->info->nargs,
 						args, argnulls);
-	if (c->eff.per_role)
+	/* shared between roles only by the consent of the function's owner */
+	c->shared = site->info->options.has_row && !c->eff.per_role;
+	if (!c->shared)
 		cachier_append_role(c->argbytes);
 	c->key = cachier_make_key(site->info, c->argbytes);
 }
@@ -759,6 +795,13 @@ cachier_precache_value(CallSite *site, Datum *args, bool *argnulls,
 	if (!cachier_enabled || cachier_skip_cache)
 		return false;
 	call_begin(&c, site, args, argnulls, InvalidOid);
+	if (c.shared && !pg_proc_ownercheck(site->funcid, GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to precache a shared entry of %s",
+						site->info->signature),
+				 errdetail("Its entries are served to every role that calls it."),
+				 errhint("Only the function's owner can set a value that other roles are served.")));
 	if (!cachier_can_write(&why))
 	{
 		note(&c, "not stored", psprintf("Nothing is stored: %s.", why));

@@ -56,6 +56,8 @@ _PG_init(void)
 	if (process_shared_preload_libraries_in_progress)
 	{
 		cachier_shared_init();
+		cachier_quota_init();
+		cachier_stalled_init();
 		cachier_worker_init();
 	}
 }

@@ -19,6 +19,7 @@
 #include "access/tupdesc.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "storage/lock.h"
 #include "utils/timestamp.h"
 
 #define CACHIER_DIGEST_LEN		32	/* SHA-256 of a function's identity */
@@ -39,6 +40,8 @@ extern int64 cachier_default_wait_timeout_us(void);
 extern int64 cachier_default_cleanup_interval_us(void);
 extern int64 cachier_default_entry_size_limit(void);
 extern bool cachier_max_age_us(int64 *max_age);
+extern int64 cachier_max_entry_size(void);
+extern int64 cachier_max_role_bytes(void);
 
 extern void cachier_define_settings(void);
 extern int64 cachier_interval_us(const Interval *span);
@@ -70,6 +73,7 @@ typedef struct CachierOptions
 	int64		cleanup_interval_us;
 	int			per_role;
 	int			storage;		/* -1 unset, else a Storage */
+	int64		max_stale_age_us;	/* CACHIER_NEVER when unset */
 } CachierOptions;
 
 /* options merged with the settings: what a call obeys */
@@ -84,6 +88,8 @@ typedef struct EffectiveOptions
 	int64		cleanup_interval_us;
 	bool		per_role;
 	Storage		storage;
+	int64		max_stale_age_us;	/* with next_time: oldest value served;
+									 * CACHIER_NEVER: no bound */
 } EffectiveOptions;
 
 /* What cachier knows about one function; lives in the backend's cache. */
@@ -124,6 +130,25 @@ typedef struct CachierRelations
 extern const CachierRelations *cachier_relations(void);
 extern void cachier_forget_relations(void);
 extern bool cachier_is_our_relation(Oid relid);
+
+/* ---------------------------------------------------------------- owner_exec.c */
+
+/* the storage owner's context, between cachier_owner_begin and _end */
+typedef struct OwnerContext
+{
+	Oid			save_userid;
+	int			save_sec;
+	int			nestlevel;		/* GUC nest level with search_path pinned */
+} OwnerContext;
+
+extern void cachier_owner_begin(OwnerContext *ctx);
+extern void cachier_owner_end(OwnerContext *ctx);
+extern int	cachier_pin_search_path(void);
+extern void cachier_unpin_search_path(int nestlevel);
+extern int64 cachier_exec_as_owner(const char *sql, int nargs, Oid *types,
+								   Datum *values, const char *nulls, List **oids);
+extern Oid	cachier_first_oid_as_owner(const char *sql, Oid type, Datum value);
+extern void cachier_exec_as_caller(const char *sql);
 
 /* ---------------------------------------------------------------- subxact.c */
 
@@ -208,10 +233,20 @@ extern StoreResult cachier_store_put(Oid funcid, int64 key, int64 fingerprint,
 									 TimestampTz created_at, double compute_ms,
 									 int64 wait_us);
 extern int64 cachier_store_delete(Oid funcid, const int64 *key);
-extern int64 cachier_exec_as_owner(const char *sql, int nargs, Oid *types,
-								   Datum *values, const char *nulls, List **oids);
-extern Oid	cachier_first_oid_as_owner(const char *sql, Oid type, Datum value);
 extern bool cachier_can_write(const char **why);
+extern bool cachier_entries_have_roles(void);
+
+/* ---------------------------------------------------------------- stalled.c */
+
+extern void cachier_stalled_init(void);
+extern void cachier_stalled_remember(int64 key, const VirtualTransactionId *holders, int n);
+extern bool cachier_stalled_all(int64 key, const VirtualTransactionId *holders, int n);
+
+/* ---------------------------------------------------------------- quota.c */
+
+extern void cachier_quota_init(void);
+extern int64 cachier_entry_size(int args_len, int value_len);
+extern bool cachier_quota_admit(int64 bytes);
 
 /* ---------------------------------------------------------------- inprogress.c */
 
@@ -219,6 +254,7 @@ typedef enum WaitResult
 {
 	WAIT_DONE,					/* the computing session finished */
 	WAIT_TIMED_OUT,				/* wait_timeout passed */
+	WAIT_HOLDER_STALLED,		/* a wait for the same holder timed out before */
 	WAIT_DEADLOCK				/* waiting would have deadlocked */
 } WaitResult;
 
@@ -243,7 +279,7 @@ typedef struct CallSite
 	TypeCodec  *argcodecs;
 	TypeCodec	retcodec;
 	StringInfoData keybuf;		/* reused for each call's keyed bytes */
-	struct FunctionStats *stats;	/* shared counters, or NULL */
+	struct StatsHandle *stats;	/* shared counters (stats.c), or NULL */
 	MemoryContext mcxt;
 } CallSite;
 

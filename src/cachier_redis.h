@@ -15,15 +15,30 @@
 extern char *cachier_redis_url;
 extern char *cachier_redis_key_prefix;
 extern int	cachier_redis_timeout_ms;
+extern char *cachier_redis_namespace;
+
+/*
+ * A reply of Redis, copied out of hiredis into palloc'd memory of the
+ * caller's context: nothing of the library is left to free.
+ */
+typedef struct RedisResult
+{
+	int			type;			/* REDIS_REPLY_STRING, _STATUS, _ERROR, ... */
+	char	   *str;			/* string, status, error: len bytes and a NUL */
+	size_t		len;
+	long long	integer;		/* REDIS_REPLY_INTEGER */
+	size_t		elements;		/* REDIS_REPLY_ARRAY */
+	struct RedisResult **element;
+} RedisResult;
 
 /* redis_client.c */
 extern bool cachier_redis_configured(void);
-extern redisReply *cachier_redis_command(int argc, const char **argv, const size_t *lens);
+extern RedisResult *cachier_redis_command(int argc, const char **argv, const size_t *lens);
 
 /* redis_tier.c */
 typedef struct RedisLock
 {
-	char		key[512];
+	char	   *key;			/* palloc'd in the caller's context */
 	char		token[33];
 } RedisLock;
 

@@ -16,7 +16,6 @@
 #include "storage/spin.h"
 #include "utils/hsearch.h"
 
-#define CACHIER_MAX_FUNCTIONS	2000	/* functions with statistics */
 #define CACHIER_QUEUE_SIZE		1024	/* queued or running refreshes */
 #define CACHIER_MAX_DATABASES	256		/* databases the launcher tracks */
 
@@ -26,11 +25,17 @@ typedef struct StatsKey
 	Oid			funcid;
 } StatsKey;
 
-/* Counters of one function; mutex protects all the fields after it. */
+/*
+ * Counters of one function, an entry of the fixed-size statistics hash.
+ * The key changes only under stats_lock held exclusively (an eviction); the
+ * counters are changed under stats_lock held shared plus mutex, which
+ * protects all the fields after it.
+ */
 typedef struct FunctionStats
 {
 	StatsKey	key;
 	slock_t		mutex;
+	double		usage;			/* decaying count of events: eviction order */
 	int64		hits;
 	int64		misses;
 	int64		stale_hits;
@@ -44,6 +49,18 @@ typedef struct FunctionStats
 	double		saved_ms;
 	TimestampTz last_cleanup;
 } FunctionStats;
+
+/*
+ * What a call site keeps to count its function's events: the key it counts
+ * for and the entry last found for it.  Eviction may give that entry to
+ * another function at any time, so the entry is only a hint: cachier_count
+ * checks its key and finds (or creates) the right entry when it changed.
+ */
+typedef struct StatsHandle
+{
+	StatsKey	key;
+	FunctionStats *entry;		/* hint, may be stale or NULL */
+} StatsHandle;
 
 typedef enum StatsEvent
 {
@@ -100,7 +117,10 @@ typedef struct DatabaseSlot
 
 typedef struct CachierShared
 {
-	LWLock	   *lock;
+	LWLock	   *lock;			/* the refresh queue and its index */
+	LWLock	   *stats_lock;		/* the statistics hash and the two below */
+	int64		stats_evictions;	/* entries evicted since stats_reset */
+	TimestampTz stats_reset;	/* last cachier_stats_reset(), or start */
 	slock_t		mutex;			/* protects the launcher fields below */
 	Latch	   *launcher_latch;
 	int			workers_running;
@@ -117,8 +137,24 @@ extern void cachier_shared_init(void);
 extern bool cachier_preloaded(void);
 
 /* stats.c */
-extern FunctionStats *cachier_stats_entry(Oid funcid);
-extern void cachier_count(FunctionStats *fs, StatsEvent event, double ms);
+extern int	cachier_max_tracked_functions;
+extern StatsHandle *cachier_stats_handle(Oid funcid, MemoryContext mcxt);
+extern void cachier_count(StatsHandle *handle, StatsEvent event, double ms);
+extern void cachier_count_function(Oid funcid, StatsEvent event, double ms);
+extern TimestampTz cachier_stats_last_cleanup(Oid funcid);
+extern void cachier_stats_set_last_cleanup(Oid funcid, TimestampTz when);
+
+/* views.c */
+typedef struct EntryTotals
+{
+	Oid			funcid;			/* hash key */
+	int64		entries;
+	int64		bytes;
+} EntryTotals;
+
+extern HTAB *cachier_entry_totals(void);
+extern bool cachier_sees_all_stats(void);
+extern bool cachier_may_see_function(Oid funcid);
 
 /* refresh_queue.c */
 extern bool cachier_queue_refresh(Oid funcid, int64 key);

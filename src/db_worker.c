@@ -139,26 +139,14 @@ cleanup_plans(void)
 static TimestampTz
 clean_if_due(CleanupPlan *plan, TimestampTz now)
 {
-	FunctionStats *fs = cachier_stats_entry(plan->funcid);
-	TimestampTz last = 0;
+	TimestampTz last = cachier_stats_last_cleanup(plan->funcid);
 	int64		removed;
 
-	if (fs)
-	{
-		SpinLockAcquire(&fs->mutex);
-		last = fs->last_cleanup;
-		SpinLockRelease(&fs->mutex);
-	}
 	if (last + plan->interval_us > now)
 		return last + plan->interval_us;
 	pgstat_report_activity(STATE_RUNNING, "removing stale cache entries");
 	removed = cachier_cleanup_function(plan->funcid, plan->stale_after_us, true);
-	if (fs)
-	{
-		SpinLockAcquire(&fs->mutex);
-		fs->last_cleanup = now;
-		SpinLockRelease(&fs->mutex);
-	}
+	cachier_stats_set_last_cleanup(plan->funcid, now);
 	ereport(DEBUG1,
 			(errmsg_internal("removed " INT64_FORMAT " stale entries of function %u",
 							 removed, plan->funcid)));

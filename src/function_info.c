@@ -117,7 +117,9 @@ append_config(StringInfo buf, ArrayType *config)
  * The digest covers everything that decides what the function returns and
  * is the same on every server: names, never OIDs.  CREATE OR REPLACE or
  * ALTER FUNCTION that changes any of it gives a new identity, so the old
- * entries become misses by themselves.
+ * entries become misses by themselves.  For a SECURITY DEFINER function
+ * that includes the owner's name: ALTER FUNCTION ... OWNER TO changes
+ * whose rights compute the results.
  */
 static void
 compute_identity(FunctionInfo *info, HeapTuple tuple)
@@ -145,6 +147,9 @@ compute_identity(FunctionInfo *info, HeapTuple tuple)
 	config = SysCacheGetAttr(PROCOID, tuple, Anum_pg_proc_proconfig, &isnull);
 	if (!isnull)
 		append_config(&buf, DatumGetArrayTypeP(config));
+	/* a SECURITY DEFINER function computes with its owner's rights */
+	if (proc->prosecdef)
+		append_field(&buf, GetUserNameFromId(proc->proowner, false));
 	cachier_sha256((uint8 *) buf.data, buf.len, info->identity);
 	memcpy(&info->fingerprint, info->identity, sizeof(int64));
 	pfree(buf.data);
@@ -166,6 +171,7 @@ options_unset(CachierOptions *opts)
 	opts->cleanup_interval_us = CACHIER_NEVER;
 	opts->per_role = -1;
 	opts->storage = -1;
+	opts->max_stale_age_us = CACHIER_NEVER;
 }
 
 static int64
@@ -187,10 +193,11 @@ enum
 {
 	Col_fn = 1, Col_wrapper, Col_stale_after, Col_next_time, Col_wait_timeout,
 	Col_allow_null, Col_entry_size_limit, Col_cleanup_stale,
-	Col_cleanup_interval, Col_per_role, Col_updated_at, Col_storage
+	Col_cleanup_interval, Col_per_role, Col_updated_at, Col_storage,
+	Col_max_stale_age
 };
 
-#define MAX_FUNCTIONS_ATTS	Col_storage
+#define MAX_FUNCTIONS_ATTS	Col_max_stale_age
 
 static void
 load_options(Oid funcid, CachierOptions *opts)
@@ -213,7 +220,7 @@ load_options(Oid funcid, CachierOptions *opts)
 		bool		nulls[MAX_FUNCTIONS_ATTS];
 		TupleDesc	desc = RelationGetDescr(rel);
 
-		/* a 0.1 table has no storage column */
+		/* before 0.3 no storage column, before 0.4 no max_stale_age */
 		if (desc->natts > MAX_FUNCTIONS_ATTS)
 			elog(ERROR, "cachier.functions has unexpected columns");
 		memset(nulls, true, sizeof(nulls));
@@ -232,9 +239,22 @@ load_options(Oid funcid, CachierOptions *opts)
 		opts->cleanup_stale = bool_column(values, nulls, Col_cleanup_stale);
 		opts->cleanup_interval_us = interval_column(values, nulls, Col_cleanup_interval);
 		opts->per_role = bool_column(values, nulls, Col_per_role);
+		if (desc->natts >= Col_max_stale_age)
+			opts->max_stale_age_us = interval_column(values, nulls, Col_max_stale_age);
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
+}
+
+/* max_stale_age: the option, else twice the shelf life, else no bound */
+static int64
+default_max_stale_age(int64 option, int64 stale_after_us)
+{
+	if (option != CACHIER_NEVER)
+		return option;
+	if (stale_after_us == CACHIER_NEVER || stale_after_us > PG_INT64_MAX / 2)
+		return CACHIER_NEVER;
+	return 2 * stale_after_us;
 }
 
 void
@@ -255,6 +275,8 @@ cachier_effective_options(const FunctionInfo *info, EffectiveOptions *eff)
 		o->cleanup_interval_us : cachier_default_cleanup_interval_us();
 	eff->per_role = o->per_role > 0;
 	eff->storage = o->storage >= 0 ? (Storage) o->storage : STORAGE_TABLE;
+	eff->max_stale_age_us = default_max_stale_age(o->max_stale_age_us,
+												  eff->stale_after_us);
 }
 
 Storage

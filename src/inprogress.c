@@ -18,7 +18,13 @@
  * it one at a time.  A wait is bounded by wait_timeout (through
  * lock_timeout) and a deadlock is turned into "compute it yourself":
  * neither reaches the caller as an error.  Cancellation and termination
- * do.
+ * do.  Nobody waits twice for a holder that is not making progress: once
+ * a wait for a key's holder has run out of wait_timeout, later callers of
+ * that key compute at once while the same transaction holds it
+ * (stalled.c).  PREPARE TRANSACTION gives the transaction's
+ * computing locks back first (they are transaction-scoped marks, not data
+ * locks), so a prepared transaction never holds one, not even across a
+ * restart; its stored entries become visible when it commits.
  *
  *-------------------------------------------------------------------------
  */
@@ -29,25 +35,64 @@
 #include "access/xact.h"
 #include "storage/lock.h"
 #include "storage/proc.h"
+#include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 /* computing locks this transaction took (an upper bound: see below) */
 static int	locks_taken = 0;
 
+/* their keys, in TopTransactionContext, for PREPARE TRANSACTION */
+static List *keys_taken = NIL;
+
+static void make_tag(LOCKTAG *tag, int64 key);
+
 static void
-reset_lock_count(XactEvent event, void *arg)
+remember_key(int64 key)
 {
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	int64	   *copy = palloc(sizeof(int64));
+
+	*copy = key;
+	keys_taken = lappend(keys_taken, copy);
+	MemoryContextSwitchTo(old);
+	locks_taken++;
+}
+
+/* Before PREPARE: give back every computing lock the transaction holds. */
+static void
+release_for_prepare(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, keys_taken)
+	{
+		LOCKTAG		tag;
+
+		make_tag(&tag, *(int64 *) lfirst(lc));
+		while (LockHeldByMe(&tag, ExclusiveLock))
+			LockRelease(&tag, ExclusiveLock, false);
+	}
+}
+
+static void
+transaction_ends(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_PRE_PREPARE)
+		release_for_prepare();
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
 		event == XACT_EVENT_PREPARE || event == XACT_EVENT_PARALLEL_COMMIT ||
 		event == XACT_EVENT_PARALLEL_ABORT)
+	{
 		locks_taken = 0;
+		keys_taken = NIL;		/* freed with TopTransactionContext */
+	}
 }
 
 void
 cachier_inprogress_init(void)
 {
-	RegisterXactCallback(reset_lock_count, NULL);
+	RegisterXactCallback(transaction_ends, NULL);
 }
 
 /*
@@ -115,7 +160,7 @@ cachier_lock_try(int64 key)
 	make_tag(&tag, key);
 	if (acquire_for_transaction(&tag, ExclusiveLock, true) == LOCKACQUIRE_NOT_AVAIL)
 		return false;
-	locks_taken++;
+	remember_key(key);
 	return true;
 }
 
@@ -209,6 +254,13 @@ wait_round(WaitArgs *w, int slice_ms, ErrorData **error)
 	return done;
 }
 
+/* The transactions holding the key's lock (none on a standby). */
+static VirtualTransactionId *
+holders_of(const LOCKTAG *tag, int *count)
+{
+	return GetLockConflicts(tag, ShareLock, count);
+}
+
 /*
  * Wait, at most timeout_us, for the session computing the key to end its
  * transaction.  With exclusive, queue for the lock and keep it (the caller
@@ -224,21 +276,31 @@ cachier_lock_wait(int64 key, int64 timeout_us, bool exclusive)
 	TimestampTz deadline = GetCurrentTimestamp() + timeout_us;
 	WaitArgs	w;
 	ErrorData  *error;
+	VirtualTransactionId *holders;
+	int			nholders;
 
 	if (timeout_us <= 0)
 		return WAIT_TIMED_OUT;
 	make_tag(&w.tag, key);
 	w.mode = exclusive ? ExclusiveLock : ShareLock;
+	holders = holders_of(&w.tag, &nholders);
+	if (cachier_stalled_all(key, holders, nholders))
+		return WAIT_HOLDER_STALLED;
 	for (;;)
 	{
 		int64		left = deadline - GetCurrentTimestamp();
 
 		if (left <= 0)
+		{
+			/* spare later callers a wait for the same holders */
+			holders = holders_of(&w.tag, &nholders);
+			cachier_stalled_remember(key, holders, nholders);
 			return WAIT_TIMED_OUT;
+		}
 		if (wait_round(&w, Min(cachier_timeout_ms(left), Max(DeadlockTimeout / 2, MIN_ROUND_MS)), &error))
 		{
 			if (exclusive)
-				locks_taken++;
+				remember_key(key);
 			return WAIT_DONE;
 		}
 		if (error->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED)

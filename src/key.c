@@ -7,14 +7,18 @@
  * The arguments, already coerced to the function's declared types, are
  * encoded one after another: a tag byte ('n' for NULL, 'v' for a value)
  * and, for a value, its 4-byte big-endian length and its binary (or text)
- * form from codec.c; for per_role functions the role's name follows.  These
+ * form from codec.c; for per-role entries the tag 'r' and the role's OID
+ * (4 bytes, big-endian) follow, so a new role that reuses a dropped role's
+ * name never reaches the old role's entries.  These
  * "keyed bytes" are stored with the entry and compared on every hit, so an
  * entry is only ever served for exactly its arguments.  The table's key is
  * a 64-bit hash of them seeded with the function's identity digest: cheap
  * to compute and to compare in the index, and a hash collision costs at
- * most a miss.  Nothing in the keyed bytes depends on OIDs or on the
- * session, so the same call gives the same bytes on every server of a
- * major version.
+ * most a miss.  Apart from the role of a per-role entry, nothing in the
+ * keyed bytes depends on OIDs or on the session, so the same call gives
+ * the same bytes on every server of a major version (per-role entries are
+ * shared only between servers whose role OIDs agree: a physical standby
+ * and its primary).
  *
  *-------------------------------------------------------------------------
  */
@@ -32,6 +36,7 @@
 
 #define TAG_NULL	'n'
 #define TAG_VALUE	'v'
+#define TAG_ROLE	'r'
 
 void
 cachier_sha256(const uint8 *data, size_t len, uint8 *out)
@@ -64,12 +69,14 @@ cachier_encode_args(StringInfo buf, TypeCodec *codecs, int nargs,
 	}
 }
 
-/* For per_role functions: the current role is part of the key. */
+/* For per-role entries: the current role's OID is part of the key. */
 void
 cachier_append_role(StringInfo buf)
 {
-	appendStringInfoString(buf, "role:");
-	appendStringInfoString(buf, GetUserNameFromId(GetUserId(), false));
+	uint32		be = pg_hton32((uint32) GetUserId());
+
+	appendStringInfoChar(buf, TAG_ROLE);
+	appendBinaryStringInfo(buf, (char *) &be, sizeof(be));
 }
 
 int64

@@ -13,14 +13,21 @@
  *	  gives a WARNING at most every WARNING_EVERY, and makes Redis
  *	  "down" for RETRY_AFTER: calls then skip Redis at no cost, and the
  *	  next call after that reconnects by itself.
- *	- Replies are hiredis (malloc) objects: callers copy what they need
- *	  and free them with freeReplyObject; error text is copied before the
- *	  library's objects are freed.
+ *	- No hiredis object outlives the function that got it, and nothing
+ *	  that can throw (ereport, palloc) runs while one is held: a reply is
+ *	  copied with allocations that return NULL instead of throwing, error
+ *	  text into a local buffer, the library's object is freed, and only
+ *	  then is anything reported.  Callers get palloc'd RedisResults.
+ *	- Messages name the server by host and port (or socket path) only:
+ *	  cachier.redis_url may hold a password, so neither the URL nor its
+ *	  user name or password is ever shown, to anyone.  A URL that does not
+ *	  parse is not shown at all.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include <ctype.h>
 #include <sys/socket.h>
 
 #include "cachier_redis.h"
@@ -31,6 +38,7 @@
 
 #define RETRY_AFTER		(USECS_PER_SEC)
 #define WARNING_EVERY	(10 * USECS_PER_SEC)
+#define ERRTEXT_LEN		256
 
 char	   *cachier_redis_url = NULL;
 char	   *cachier_redis_key_prefix = NULL;
@@ -38,6 +46,7 @@ int			cachier_redis_timeout_ms = 200;
 
 static redisContext *conn = NULL;
 static char *conn_url = NULL;		/* the URL that conn and down_until are for */
+static char conn_where[1100];		/* host:port or socket path of conn_url */
 static TimestampTz down_until = 0;
 static TimestampTz last_warning = 0;
 
@@ -59,24 +68,77 @@ disconnect(void)
 	conn = NULL;
 }
 
-/* Give up on Redis for a while, saying why (at most every WARNING_EVERY). */
-static void
-fail(const char *what)
+/* Whether it is time for another WARNING; Redis is down for a while anyway. */
+static bool
+going_down(void)
 {
 	TimestampTz now = GetCurrentTimestamp();
 
 	disconnect();
 	down_until = now + RETRY_AFTER;
-	if (now - last_warning >= WARNING_EVERY)
-	{
-		last_warning = now;
-		ereport(WARNING,
-				(errmsg("cachier: Redis is unavailable: %s", what),
-				 errdetail("Calls use the table or compute until it answers again.")));
-	}
+	if (now - last_warning < WARNING_EVERY)
+		return false;
+	last_warning = now;
+	return true;
 }
 
-/* redis://[user:password@]host[:port][/db] or an absolute socket path */
+/*
+ * Give up on Redis for a while, saying why (at most every WARNING_EVERY):
+ * detail is the reason, the library's or the server's text included (made
+ * a sentence: the libraries' texts have no period).
+ */
+static void
+fail(int sqlerrcode, const char *detail)
+{
+	size_t		n = strlen(detail);
+
+	if (going_down())
+		ereport(WARNING,
+				(errcode(sqlerrcode),
+				 errmsg("Redis at %s is unavailable", conn_where),
+				 errdetail("%s%s", detail, n > 0 && detail[n - 1] == '.' ? "" : "."),
+				 errhint("Calls use the table or compute until it answers again.")));
+}
+
+/* Digits only, in [min, max]. */
+static bool
+parse_number(const char *s, int min, int max, int *out)
+{
+	long		n = 0;
+
+	if (*s == '\0')
+		return false;
+	for (; *s; s++)
+	{
+		if (!isdigit((unsigned char) *s) || (n = n * 10 + (*s - '0')) > max)
+			return false;
+	}
+	*out = (int) n;
+	return n >= min;
+}
+
+/* A host name, an IPv4 address or (in brackets, removed here) an IPv6 one. */
+static bool
+parse_host(char *s, char **host)
+{
+	size_t		n = strlen(s);
+
+	if (s[0] == '[' && n > 2 && s[n - 1] == ']')
+	{
+		s[n - 1] = '\0';
+		*host = s + 1;
+		return strspn(*host, "0123456789abcdefABCDEF:.") == n - 2;
+	}
+	*host = s;
+	return n > 0 && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") == n;
+}
+
+/*
+ * redis://[[user]:password@]host[:port][/db] or an absolute socket path
+ * (of letters, digits and "/._~+-", not starting with "//").  Strict, so
+ * that a mistyped URL is refused instead of showing a piece of a password
+ * as a host name or a path.
+ */
 static bool
 parse_url(const char *url, RedisTarget *t)
 {
@@ -84,13 +146,15 @@ parse_url(const char *url, RedisTarget *t)
 	char	   *at;
 	char	   *slash;
 	char	   *colon;
+	char	   *bracket;
 
 	memset(t, 0, sizeof(*t));
 	t->port = 6379;
 	if (s[0] == '/')
 	{
 		t->path = s;
-		return true;
+		return s[1] != '/' &&
+			strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._~+-") == strlen(s);
 	}
 	if (strncmp(s, "redis://", 8) != 0)
 		return false;
@@ -112,15 +176,17 @@ parse_url(const char *url, RedisTarget *t)
 	if ((slash = strchr(s, '/')) != NULL)
 	{
 		*slash = '\0';
-		t->db = slash[1] ? atoi(slash + 1) : 0;
+		if (slash[1] && !parse_number(slash + 1, 0, 1000000, &t->db))
+			return false;
 	}
-	if ((colon = strrchr(s, ':')) != NULL)
+	bracket = strrchr(s, ']');
+	if ((colon = strrchr(s, ':')) != NULL && (bracket == NULL || colon > bracket))
 	{
 		*colon = '\0';
-		t->port = atoi(colon + 1);
+		if (!parse_number(colon + 1, 1, 65535, &t->port))
+			return false;
 	}
-	t->host = s;
-	return t->host[0] != '\0' && t->port > 0;
+	return parse_host(s, &t->host);
 }
 
 /* Wait until the socket is ready or the deadline passes; false on timeout. */
@@ -155,7 +221,10 @@ wait_socket(int events, TimestampTz deadline)
 	}
 }
 
-/* Send one command and read its reply before the deadline; NULL on failure. */
+/*
+ * Send one command and read its reply before the deadline; NULL on
+ * failure.  The reply is the caller's to free, before anything can throw.
+ */
 static redisReply *
 round_trip(int argc, const char **argv, const size_t *lens, TimestampTz deadline)
 {
@@ -183,9 +252,31 @@ round_trip(int argc, const char **argv, const size_t *lens, TimestampTz deadline
 	}
 }
 
-/* A command whose reply must not be an error (AUTH, SELECT). */
+/* Copy up to ERRTEXT_LEN - 1 bytes of a text that is not NUL-terminated. */
+static void
+copy_text(char *dst, const char *src, size_t len)
+{
+	len = Min(len, ERRTEXT_LEN - 1);
+	memcpy(dst, src, len);
+	dst[len] = '\0';
+}
+
+/* The text of a failed round trip, copied from the connection. */
+static void
+round_trip_error(char *errtext)
+{
+	if (conn && conn->err)
+		copy_text(errtext, conn->errstr, strlen(conn->errstr));
+	else
+		strlcpy(errtext, "It did not answer within cachier.redis_timeout.", ERRTEXT_LEN);
+}
+
+/*
+ * A command whose reply must not be an error (AUTH, SELECT); false with
+ * the reason in errtext if it fails.
+ */
 static bool
-setup_command(int argc, const char **argv, TimestampTz deadline)
+setup_command(int argc, const char **argv, TimestampTz deadline, char *errtext)
 {
 	size_t		lens[3];
 	redisReply *reply;
@@ -195,52 +286,152 @@ setup_command(int argc, const char **argv, TimestampTz deadline)
 	for (i = 0; i < argc; i++)
 		lens[i] = strlen(argv[i]);
 	reply = round_trip(argc, argv, lens, deadline);
-	ok = reply && reply->type != REDIS_REPLY_ERROR;
-	if (reply)
-		freeReplyObject(reply);
+	if (reply == NULL)
+	{
+		round_trip_error(errtext);
+		return false;
+	}
+	ok = reply->type != REDIS_REPLY_ERROR;
+	if (!ok)
+		copy_text(errtext, reply->str, reply->len);
+	freeReplyObject(reply);
 	return ok;
+}
+
+/* Remember which server conn_url names, for messages: host:port or path. */
+static void
+describe(const RedisTarget *t)
+{
+	if (t->path)
+		strlcpy(conn_where, t->path, sizeof(conn_where));
+	else if (strchr(t->host, ':'))
+		snprintf(conn_where, sizeof(conn_where), "[%s]:%d", t->host, t->port);
+	else
+		snprintf(conn_where, sizeof(conn_where), "%s:%d", t->host, t->port);
+}
+
+/* A URL that does not parse: say so without showing any of it. */
+static void
+fail_malformed(void)
+{
+	if (going_down())
+		ereport(WARNING,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cachier.redis_url is not a valid Redis address"),
+				 errdetail("It must be redis://[user:password@]host[:port][/db] or an absolute unix socket path; it is not shown because it may contain a password."),
+				 errhint("Calls use the table or compute until it is corrected.")));
+}
+
+/* Open the socket and wait until it is connected; false if it failed. */
+static bool
+open_socket(const RedisTarget *t, TimestampTz deadline)
+{
+	char		errtext[ERRTEXT_LEN];
+	int			err = 0;
+	socklen_t	errlen = sizeof(err);
+
+	conn = t->path ? redisConnectUnixNonBlock(t->path) : redisConnectNonBlock(t->host, t->port);
+	if (conn == NULL || conn->err)
+	{
+		if (conn)
+			copy_text(errtext, conn->errstr, strlen(conn->errstr));
+		else
+			strlcpy(errtext, "out of memory", ERRTEXT_LEN);
+		fail(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION, errtext);
+		return false;
+	}
+	if (!wait_socket(WL_SOCKET_WRITEABLE, deadline))
+	{
+		fail(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+			 "It did not accept the connection within cachier.redis_timeout.");
+		return false;
+	}
+	if (getsockopt(conn->fd, SOL_SOCKET, SO_ERROR, &err, &errlen) != 0 || err != 0)
+	{
+		fail(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+			 err ? strerror(err) : strerror(errno));
+		return false;
+	}
+	return true;
 }
 
 static bool
 connect_before(TimestampTz deadline)
 {
 	RedisTarget t;
-	int			err = 0;
-	socklen_t	errlen = sizeof(err);
+	char		errtext[ERRTEXT_LEN];
 	char		db[16];
 
 	if (!parse_url(cachier_redis_url, &t))
 	{
-		fail(psprintf("cachier.redis_url \"%s\" is not redis://[user:password@]host[:port][/db] or a socket path",
-					  cachier_redis_url));
+		strlcpy(conn_where, "(an invalid cachier.redis_url)", sizeof(conn_where));
+		fail_malformed();
 		return false;
 	}
-	conn = t.path ? redisConnectUnixNonBlock(t.path) : redisConnectNonBlock(t.host, t.port);
-	if (conn == NULL || conn->err)
-	{
-		fail(conn ? pstrdup(conn->errstr) : "out of memory");
+	describe(&t);
+	if (!open_socket(&t, deadline))
 		return false;
-	}
-	if (!wait_socket(WL_SOCKET_WRITEABLE, deadline) ||
-		getsockopt(conn->fd, SOL_SOCKET, SO_ERROR, &err, &errlen) != 0 || err != 0)
-	{
-		fail(err ? strerror(err) : "connection timed out");
-		return false;
-	}
 	if (t.password &&
-		!(t.user ? setup_command(3, (const char *[]) {"AUTH", t.user, t.password}, deadline) :
-		  setup_command(2, (const char *[]) {"AUTH", t.password}, deadline)))
+		!(t.user ? setup_command(3, (const char *[]) {"AUTH", t.user, t.password}, deadline, errtext) :
+		  setup_command(2, (const char *[]) {"AUTH", t.password}, deadline, errtext)))
 	{
-		fail("authentication failed");
+		fail(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+			 psprintf("Authentication failed: %s", errtext));
 		return false;
 	}
 	snprintf(db, sizeof(db), "%d", t.db);
-	if (t.db != 0 && !setup_command(2, (const char *[]) {"SELECT", db}, deadline))
+	if (t.db != 0 && !setup_command(2, (const char *[]) {"SELECT", db}, deadline, errtext))
 	{
-		fail("SELECT of the database failed");
+		fail(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+			 psprintf("SELECT of database %d failed: %s", t.db, errtext));
 		return false;
 	}
 	return true;
+}
+
+/* An allocation that returns NULL instead of throwing. */
+static void *
+alloc_or_null(size_t size)
+{
+	return MemoryContextAllocExtended(CurrentMemoryContext, size,
+									  MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+}
+
+/*
+ * Copy a hiredis reply into palloc'd memory without throwing (NULL if
+ * memory ran out), so that the reply can be freed before anything else.
+ */
+static RedisResult *
+copy_reply(const redisReply *r)
+{
+	RedisResult *out = alloc_or_null(sizeof(RedisResult));
+	size_t		i;
+
+	if (out == NULL)
+		return NULL;
+	memset(out, 0, sizeof(*out));
+	out->type = r->type;
+	out->integer = r->integer;
+	if (r->str)
+	{
+		if ((out->str = alloc_or_null(r->len + 1)) == NULL)
+			return NULL;
+		memcpy(out->str, r->str, r->len);
+		out->str[r->len] = '\0';
+		out->len = r->len;
+	}
+	if (r->type == REDIS_REPLY_ARRAY && r->elements > 0)
+	{
+		if ((out->element = alloc_or_null(sizeof(RedisResult *) * r->elements)) == NULL)
+			return NULL;
+		for (i = 0; i < r->elements; i++)
+		{
+			if ((out->element[i] = copy_reply(r->element[i])) == NULL)
+				return NULL;
+		}
+		out->elements = r->elements;
+	}
+	return out;
 }
 
 /* Whether Redis is configured and not known to be down. */
@@ -250,28 +441,36 @@ cachier_redis_configured(void)
 	return cachier_redis_url != NULL && cachier_redis_url[0] != '\0';
 }
 
+/* A new cachier.redis_url: forget the connection and the last failure. */
+static void
+follow_url(void)
+{
+	if (conn_url != NULL && strcmp(conn_url, cachier_redis_url) == 0)
+		return;
+	disconnect();
+	down_until = 0;
+	if (conn_url)
+		free(conn_url);
+	conn_url = strdup(cachier_redis_url);
+}
+
 /*
- * Run one command.  The reply or NULL when Redis is not configured, down,
- * slow or answering garbage; the caller goes on without it.  The only
- * error reply passed on is WRONGTYPE (a key holding another type).
+ * Run one command.  The reply (palloc'd, see RedisResult) or NULL when
+ * Redis is not configured, down, slow or answering garbage; the caller
+ * goes on without it.  The only error reply passed on is WRONGTYPE (a key
+ * holding another type).
  */
-redisReply *
+RedisResult *
 cachier_redis_command(int argc, const char **argv, const size_t *lens)
 {
 	TimestampTz deadline;
 	redisReply *reply;
+	RedisResult *result;
+	char		errtext[ERRTEXT_LEN];
 
 	if (!cachier_redis_configured())
 		return NULL;
-	if (conn_url == NULL || strcmp(conn_url, cachier_redis_url) != 0)
-	{
-		/* another server: forget the connection and the last failure */
-		disconnect();
-		down_until = 0;
-		if (conn_url)
-			free(conn_url);
-		conn_url = strdup(cachier_redis_url);
-	}
+	follow_url();
 	if (GetCurrentTimestamp() < down_until)
 		return NULL;
 	deadline = GetCurrentTimestamp() + (int64) cachier_redis_timeout_ms * 1000;
@@ -280,18 +479,21 @@ cachier_redis_command(int argc, const char **argv, const size_t *lens)
 	reply = round_trip(argc, argv, lens, deadline);
 	if (reply == NULL)
 	{
-		fail(conn && conn->err ? pstrdup(conn->errstr) : "no answer within cachier.redis_timeout");
+		round_trip_error(errtext);
+		fail(ERRCODE_CONNECTION_FAILURE, errtext);
 		return NULL;
 	}
 	/* a key of another type is the key's problem, not Redis's */
-	if (reply->type == REDIS_REPLY_ERROR &&
-		strncmp(reply->str, "WRONGTYPE", 9) != 0)
+	if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "WRONGTYPE", 9) != 0)
 	{
-		char	   *msg = pnstrdup(reply->str, reply->len);
-
+		copy_text(errtext, reply->str, reply->len);
 		freeReplyObject(reply);
-		fail(psprintf("error reply: %s", msg));
+		fail(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION, psprintf("It answered with an error: %s", errtext));
 		return NULL;
 	}
-	return reply;
+	result = copy_reply(reply);
+	freeReplyObject(reply);
+	if (result == NULL)
+		fail(ERRCODE_OUT_OF_MEMORY, "Its reply did not fit in memory.");
+	return result;
 }

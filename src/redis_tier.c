@@ -4,18 +4,31 @@
  *	  The cache in Redis: keys, the stored value format, the cross-server
  *	  computing lock and clearing.
  *
- * Key:   <cachier.redis_key_prefix>v1:<function identity>:<argument key>
+ * Key:   <cachier.redis_key_prefix>v2:<namespace>:<function identity>:<argument key>
+ *        namespace = "db.<system identifier>.<database OID>" (decimal) by
+ *        default: this database of this cluster and its physical standbys,
+ *        which have the same both; or "ns.<cachier.redis_namespace>" when
+ *        a superuser set it, with every byte outside [A-Za-z0-9_.-]
+ *        written as %XX, so that a namespace never holds ':' or a glob
+ *        character and no namespace can spell another's key prefix.
  *        identity = the first 16 bytes of the function's identity digest
  *        (signature and definition, see function_info.c), argument key =
  *        SHA-256 of the keyed bytes (key.c), both in hex: the same on every
  *        server of a major version.  The lock of a key is "<key>:lock".
+ *        Databases, and clusters, share entries only through a namespace
+ *        that a superuser gave each of them (cachier.redis_namespace is
+ *        PGC_SUSET: only a superuser sets it, also with ALTER DATABASE or
+ *        ALTER ROLE ... SET).
  * Value: "CCH1", a flags byte (1: NULL result, 2: text form), created_at
  *        (int64, big-endian microseconds since 2000), compute_ms (float8
  *        bits, big-endian), the result type's qualified name (uint16
  *        length + bytes) and the value's binary (or text) form.
  *
  * Nothing read from Redis is trusted: a value with another magic, type,
- * form or length is a miss plus a WARNING, and its bytes are only ever
+ * form or length, or one created more than CLOCK_SKEW in the future, is a
+ * miss plus a WARNING (and is overwritten by the recomputed value); a
+ * created_at less than CLOCK_SKEW ahead of this server's clock is taken
+ * as now (another server's clock may be a little ahead).  Its bytes are only ever
  * decoded by the type's receive or input function, in a subtransaction
  * (cached_call.c).  Entries expire by themselves: the TTL follows the
  * shelf life.  Clearing uses SCAN and UNLINK, never KEYS.
@@ -26,8 +39,10 @@
 
 #include <math.h>
 
+#include "access/xlog.h"
 #include "cachier_redis.h"
 #include "common/hashfn.h"
+#include "miscadmin.h"
 #include "port/pg_bswap.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
@@ -36,6 +51,9 @@
 #define FLAG_NULL		1
 #define FLAG_TEXT		2
 #define HEADER_LEN		(4 + 1 + 8 + 8 + 2)
+#define CLOCK_SKEW		(10 * USECS_PER_SEC)
+
+char	   *cachier_redis_namespace = NULL;
 
 static char *
 hex(const uint8 *bytes, int n)
@@ -47,11 +65,36 @@ hex(const uint8 *bytes, int n)
 	return out;
 }
 
+/* The namespace part of the keys (see the top of the file). */
+static char *
+key_namespace(void)
+{
+	StringInfoData buf;
+	const unsigned char *p;
+
+	initStringInfo(&buf);
+	if (cachier_redis_namespace == NULL || cachier_redis_namespace[0] == '\0')
+	{
+		appendStringInfo(&buf, "db." UINT64_FORMAT ".%u", GetSystemIdentifier(), MyDatabaseId);
+		return buf.data;
+	}
+	appendStringInfoString(&buf, "ns.");
+	for (p = (const unsigned char *) cachier_redis_namespace; *p; p++)
+	{
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			(*p >= '0' && *p <= '9') || *p == '_' || *p == '.' || *p == '-')
+			appendStringInfoChar(&buf, (char) *p);
+		else
+			appendStringInfo(&buf, "%%%02X", *p);
+	}
+	return buf.data;
+}
+
 static char *
 function_prefix(const FunctionInfo *info)
 {
-	return psprintf("%sv1:%s:", cachier_redis_key_prefix ? cachier_redis_key_prefix : "",
-					hex(info->identity, 16));
+	return psprintf("%sv2:%s:%s:", cachier_redis_key_prefix ? cachier_redis_key_prefix : "",
+					key_namespace(), hex(info->identity, 16));
 }
 
 static char *
@@ -63,7 +106,7 @@ entry_key(const FunctionInfo *info, const StringInfo keyed)
 	return psprintf("%s%s", function_prefix(info), hex(digest, CACHIER_DIGEST_LEN));
 }
 
-static redisReply *
+static RedisResult *
 command(int argc, const char **argv, const size_t *lens)
 {
 	size_t		own[8];
@@ -83,8 +126,23 @@ warn_malformed(const char *key, const char *why)
 {
 	ereport(WARNING,
 			(errcode(ERRCODE_DATA_CORRUPTED),
-			 errmsg("cachier: the value of Redis key \"%s\" is malformed; recomputing it", key),
+			 errmsg("the value of Redis key \"%s\" is malformed; recomputing it", key),
 			 errdetail("%s", why)));
+}
+
+/*
+ * A created_at read from Redis: in the future by less than CLOCK_SKEW, it
+ * is taken as now; further in the future, it is not believed (false).
+ */
+static bool
+trusted_created_at(TimestampTz created, TimestampTz *out)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (created > now && created - now > CLOCK_SKEW)
+		return false;
+	*out = Min(created, now);
+	return true;
 }
 
 /* Check the header of a value read from Redis; fill entry from it. */
@@ -123,9 +181,13 @@ parse_value(const char *key, const char *data, size_t len, const TypeCodec *code
 		warn_malformed(key, "Its compute time is not a duration.");
 		return false;
 	}
+	if (!trusted_created_at((TimestampTz) pg_ntoh64(created), &entry->created_at))
+	{
+		warn_malformed(key, "It was created in the future.");
+		return false;
+	}
 	entry->found = true;
 	entry->isnull = (flags & FLAG_NULL) != 0;
-	entry->created_at = (TimestampTz) pg_ntoh64(created);
 	entry->compute_ms = ms;
 	entry->value = NULL;
 	if (!entry->isnull)
@@ -151,7 +213,7 @@ cachier_redis_get(const FunctionInfo *info, const StringInfo keyed,
 {
 	char	   *key = entry_key(info, keyed);
 	const char *argv[2] = {"GET", key};
-	redisReply *reply;
+	RedisResult *reply;
 	bool		ok = false;
 
 	entry->found = false;
@@ -162,7 +224,6 @@ cachier_redis_get(const FunctionInfo *info, const StringInfo keyed,
 		ok = parse_value(key, reply->str, reply->len, codec, entry);
 	else if (reply->type != REDIS_REPLY_NIL)
 		warn_malformed(key, "It is not a string.");	/* WRONGTYPE too */
-	freeReplyObject(reply);
 	return ok;
 }
 
@@ -181,8 +242,7 @@ cachier_redis_put(const FunctionInfo *info, const StringInfo keyed,
 	char		ttl[32];
 	const char *argv[5];
 	size_t		lens[5];
-	redisReply *reply;
-	bool		stored;
+	RedisResult *reply;
 
 	memcpy(&ms_bits, &compute_ms, 8);
 	ms_bits = pg_hton64(ms_bits);
@@ -213,9 +273,7 @@ cachier_redis_put(const FunctionInfo *info, const StringInfo keyed,
 	reply = command(ttl_us > 0 ? 5 : 3, argv, lens);
 	if (reply == NULL)
 		return false;
-	stored = reply->type == REDIS_REPLY_STATUS;
-	freeReplyObject(reply);
-	return stored;
+	return reply->type == REDIS_REPLY_STATUS;
 }
 
 /*
@@ -230,10 +288,9 @@ cachier_redis_lock(const FunctionInfo *info, const StringInfo keyed, int64 ttl_u
 	uint8		random[16];
 	char		ttl[32];
 	const char *argv[6];
-	redisReply *reply;
-	int			result;
+	RedisResult *reply;
 
-	snprintf(lock->key, sizeof(lock->key), "%s:lock", entry_key(info, keyed));
+	lock->key = psprintf("%s:lock", entry_key(info, keyed));
 	if (!pg_strong_random(random, sizeof(random)))
 		memset(random, 0, sizeof(random));
 	hex_encode((const char *) random, sizeof(random), lock->token);
@@ -248,9 +305,7 @@ cachier_redis_lock(const FunctionInfo *info, const StringInfo keyed, int64 ttl_u
 	reply = command(6, argv, NULL);
 	if (reply == NULL)
 		return -1;
-	result = reply->type == REDIS_REPLY_STATUS ? 1 : 0;
-	freeReplyObject(reply);
-	return result;
+	return reply->type == REDIS_REPLY_STATUS ? 1 : 0;
 }
 
 /* Give the lock back, if it is still ours. */
@@ -261,10 +316,8 @@ cachier_redis_unlock(RedisLock *lock)
 		"if redis.call('get', KEYS[1]) == ARGV[1] then "
 		"return redis.call('del', KEYS[1]) else return 0 end",
 	"1", lock->key, lock->token};
-	redisReply *reply = command(5, argv, NULL);
 
-	if (reply)
-		freeReplyObject(reply);
+	(void) command(5, argv, NULL);
 }
 
 /* A glob pattern matching the keys that start with prefix. */
@@ -287,11 +340,11 @@ glob_prefix(const char *prefix)
 
 /* UNLINK the keys of one SCAN page; how many were removed. */
 static int64
-unlink_page(redisReply *keys)
+unlink_page(const RedisResult *keys)
 {
 	const char **argv;
 	size_t	   *lens;
-	redisReply *reply;
+	RedisResult *reply;
 	int64		removed = 0;
 	size_t		i;
 
@@ -307,12 +360,8 @@ unlink_page(redisReply *keys)
 		lens[i + 1] = keys->element[i]->len;
 	}
 	reply = cachier_redis_command(keys->elements + 1, argv, lens);
-	if (reply)
-	{
-		if (reply->type == REDIS_REPLY_INTEGER)
-			removed = reply->integer;
-		freeReplyObject(reply);
-	}
+	if (reply && reply->type == REDIS_REPLY_INTEGER)
+		removed = reply->integer;
 	return removed;
 }
 
@@ -330,32 +379,23 @@ cachier_redis_clear(const FunctionInfo *info, const StringInfo keyed)
 	if (keyed)
 	{
 		const char *argv[2] = {"UNLINK", entry_key(info, keyed)};
-		redisReply *reply = command(2, argv, NULL);
+		RedisResult *reply = command(2, argv, NULL);
 
-		if (reply)
-		{
-			removed = reply->type == REDIS_REPLY_INTEGER ? reply->integer : 0;
-			freeReplyObject(reply);
-		}
+		if (reply && reply->type == REDIS_REPLY_INTEGER)
+			removed = reply->integer;
 		return removed;
 	}
 	do
 	{
 		const char *argv[6] = {"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"};
-		redisReply *reply = command(6, argv, NULL);
+		RedisResult *reply = command(6, argv, NULL);
 
-		if (reply == NULL)
-			break;
-		if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+		if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
 			reply->element[0]->type != REDIS_REPLY_STRING ||
 			reply->element[1]->type != REDIS_REPLY_ARRAY)
-		{
-			freeReplyObject(reply);
 			break;
-		}
 		strlcpy(cursor, reply->element[0]->str, sizeof(cursor));
 		removed += unlink_page(reply->element[1]);
-		freeReplyObject(reply);
 	} while (strcmp(cursor, "0") != 0);
 	return removed;
 }

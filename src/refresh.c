@@ -178,7 +178,7 @@ report_failure(MemoryContext cxt, RefreshItem *item)
 			 errdetail_internal("%s", edata->message),
 			 errhint("The stale value stays in the cache.")));
 	FreeErrorData(edata);
-	cachier_count(cachier_stats_entry(item->funcid), STAT_REFRESH_FAILED, 0);
+	cachier_count_function(item->funcid, STAT_REFRESH_FAILED, 0);
 }
 
 /* Run one queued refresh in its own transaction; a failure is a WARNING. */
@@ -198,7 +198,7 @@ cachier_run_refresh(RefreshItem *item)
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 		if (refreshed)
-			cachier_count(cachier_stats_entry(item->funcid), STAT_REFRESH_DONE, 0);
+			cachier_count_function(item->funcid, STAT_REFRESH_DONE, 0);
 	}
 	PG_CATCH();
 	{

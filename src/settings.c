@@ -20,6 +20,7 @@
 #include "cachier_shared.h"
 #include "common/int.h"
 #include "datatype/timestamp.h"
+#include "miscadmin.h"
 #include "utils/datetime.h"
 #include "utils/guc.h"
 
@@ -41,6 +42,8 @@ static int64 wait_timeout_us = 30 * USECS_PER_SEC;
 static int64 cleanup_interval_us = USECS_PER_DAY;
 static int64 entry_size_limit = CACHIER_NEVER;
 static bool max_age_set = false;
+static int	max_entry_size = 10 * 1024 * 1024;	/* bytes, -1: unlimited */
+static int	max_role_kb = 1024 * 1024;	/* kB, -1: unlimited */
 static int64 max_age_us = 0;
 
 /* the largest duration we keep: far beyond any shelf life, safe to add */
@@ -68,6 +71,20 @@ int64
 cachier_default_entry_size_limit(void)
 {
 	return entry_size_limit;
+}
+
+/* cachier.max_entry_size in bytes, CACHIER_NEVER when unlimited */
+int64
+cachier_max_entry_size(void)
+{
+	return max_entry_size < 0 ? CACHIER_NEVER : (int64) max_entry_size;
+}
+
+/* cachier.max_role_bytes in bytes, CACHIER_NEVER when unlimited */
+int64
+cachier_max_role_bytes(void)
+{
+	return max_role_kb < 0 ? CACHIER_NEVER : (int64) max_role_kb * 1024;
 }
 
 /* cachier.max_age, when set; a value <= 0 means "recompute every time" */
@@ -413,6 +430,32 @@ cachier_define_settings(void)
 							   NULL,
 							   &cachier_redis_key_prefix, "cachier:", PGC_SUSET, 0,
 							   NULL, NULL, NULL);
+	/* [C] the namespace of this database's keys in Redis (redis_tier.c) */
+	DefineCustomStringVariable("cachier.redis_namespace",
+							   "Namespace of this database's Redis entries; databases in one namespace share them.",
+							   "Empty: this cluster's system identifier and this database's OID, so only this database and its physical standbys share.",
+							   &cachier_redis_namespace, "", PGC_SUSET, 0,
+							   NULL, NULL, NULL);
+
+	/* [E] limits of what a role can store: only a superuser raises them */
+	DefineCustomIntVariable("cachier.max_entry_size",
+							"Largest cached value any call stores; it caps entry_size_limit.",
+							"Larger values are returned but not stored. -1 means no limit.",
+							&max_entry_size, 10 * 1024 * 1024, -1, INT_MAX,
+							PGC_SUSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
+	DefineCustomIntVariable("cachier.max_role_bytes",
+							"Largest total size of the cache entries that one role's calls stored.",
+							"Counts each entry's arguments, value and a per-row overhead. -1 means no limit.",
+							&max_role_kb, 1024 * 1024, -1, INT_MAX,
+							PGC_SUSET, GUC_UNIT_KB, NULL, NULL, NULL);
+
+	/* [D] statistics: the size of the fixed shared table, fixed at start */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomIntVariable("cachier.max_tracked_functions",
+								"Most functions with statistics in shared memory.",
+								"When the table is full the least used entries are evicted; cachier_stats_info counts evictions.",
+								&cachier_max_tracked_functions, 1000, 100, 100000,
+								PGC_POSTMASTER, 0, NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("cachier");
 }

@@ -5,11 +5,12 @@
  *	  shared_preload_libraries: per-function statistics, the queue of
  *	  background refreshes, and what the background workers share.
  *
- * Locking rule: one LWLock (cachier_shared->lock) protects the statistics
- * hash's structure and the refresh queue with its index: shared to look a function up,
- * exclusive to add one, to reset, and to change the queue.  The counters
- * of one function are protected by that function's spinlock, held only
- * for a few additions.
+ * Locking rule: one LWLock per structure.  cachier_shared->lock protects
+ * the refresh queue with its index (exclusive to change it).
+ * cachier_shared->stats_lock protects the statistics hash, a fixed table of
+ * cachier.max_tracked_functions entries: shared to look a function up and
+ * to count (plus the entry's spinlock, held only for a few additions),
+ * exclusive to add, evict or reset entries.
  *
  *-------------------------------------------------------------------------
  */
@@ -19,6 +20,7 @@
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/shmem.h"
+#include "utils/timestamp.h"
 #include "utils/hsearch.h"
 
 CachierShared *cachier_shared = NULL;
@@ -32,7 +34,8 @@ static Size
 shared_size(void)
 {
 	return add_size(add_size(MAXALIGN(sizeof(CachierShared)),
-							 hash_estimate_size(CACHIER_MAX_FUNCTIONS, sizeof(FunctionStats))),
+							 hash_estimate_size(cachier_max_tracked_functions,
+												sizeof(FunctionStats))),
 					hash_estimate_size(CACHIER_QUEUE_SIZE, sizeof(RefreshIndexEntry)));
 }
 
@@ -42,7 +45,7 @@ request_shared(void)
 	if (prev_shmem_request)
 		prev_shmem_request();
 	RequestAddinShmemSpace(shared_size());
-	RequestNamedLWLockTranche("cachier", 1);
+	RequestNamedLWLockTranche("cachier", 2);
 }
 
 static void
@@ -58,15 +61,20 @@ attach_shared(void)
 	cachier_shared = ShmemInitStruct("cachier", sizeof(CachierShared), &found);
 	if (!found)
 	{
+		LWLockPadded *locks = GetNamedLWLockTranche("cachier");
+
 		memset(cachier_shared, 0, sizeof(CachierShared));
-		cachier_shared->lock = &(GetNamedLWLockTranche("cachier"))->lock;
+		cachier_shared->lock = &locks[0].lock;
+		cachier_shared->stats_lock = &locks[1].lock;
+		cachier_shared->stats_reset = GetCurrentTimestamp();
 		SpinLockInit(&cachier_shared->mutex);
 	}
 	ctl.keysize = sizeof(StatsKey);
 	ctl.entrysize = sizeof(FunctionStats);
 	cachier_stats_hash = ShmemInitHash("cachier statistics",
-									   CACHIER_MAX_FUNCTIONS, CACHIER_MAX_FUNCTIONS,
-									   &ctl, HASH_ELEM | HASH_BLOBS);
+									   cachier_max_tracked_functions,
+									   cachier_max_tracked_functions,
+									   &ctl, HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
 	ctl.keysize = sizeof(RefreshKey);
 	ctl.entrysize = sizeof(RefreshIndexEntry);
 	cachier_refresh_index = ShmemInitHash("cachier refresh queue index",

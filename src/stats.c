@@ -2,12 +2,20 @@
  *
  * stats.c
  *	  Per-function counters in shared memory, in the manner of
- *	  pg_stat_statements: the view cachier_stats reads them through
- *	  cachier.stats(), cachier_stats_reset() zeroes them.
+ *	  pg_stat_statements: a fixed table of cachier.max_tracked_functions
+ *	  entries; when it is full the least used entries are evicted (and
+ *	  counted).  The view cachier_stats reads them through cachier.stats(),
+ *	  cachier_stats_info through cachier.stats_info(), and
+ *	  cachier_stats_reset() zeroes them.
  *
- * A call site finds its function's entry once and keeps the pointer:
- * entries are never removed (a reset zeroes them), so it stays valid.
- * Locking: see shared_state.c.
+ * A call site keeps a StatsHandle (the key it counts for and a hint of
+ * where its entry is), never a bare entry pointer: an eviction may give
+ * the entry to another function, so every access checks the key first.
+ *
+ * Locking: stats_lock shared to find an entry and to count into it (the
+ * counters under the entry's spinlock as well), exclusive to create, evict
+ * or reset entries.  A key changes only under stats_lock exclusive.  No
+ * catalog access while stats_lock is held.
  *
  *-------------------------------------------------------------------------
  */
@@ -17,45 +25,141 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
-#include "utils/syscache.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
 
-/* The statistics entry of a function of this database, or NULL. */
-FunctionStats *
-cachier_stats_entry(Oid funcid)
+int			cachier_max_tracked_functions = 1000;
+
+#define USAGE_INIT			1.0 /* usage of a new entry */
+#define USAGE_DECAY			0.99	/* usage kept at each eviction pass */
+#define EVICT_PERCENT		5	/* share of the entries one pass evicts */
+#define EVICT_MIN			10	/* ... and at least this many */
+
+static void
+make_key(StatsKey *key, Oid funcid)
 {
-	StatsKey	key;
+	memset(key, 0, sizeof(*key));
+	key->dbid = MyDatabaseId;
+	key->funcid = funcid;
+}
+
+static bool
+same_key(const StatsKey *a, const StatsKey *b)
+{
+	return a->dbid == b->dbid && a->funcid == b->funcid;
+}
+
+static int
+compare_usage(const void *a, const void *b)
+{
+	double		ua = (*(FunctionStats *const *) a)->usage;
+	double		ub = (*(FunctionStats *const *) b)->usage;
+
+	return (ua > ub) - (ua < ub);
+}
+
+/*
+ * Evict the least used EVICT_PERCENT of the entries (at least EVICT_MIN,
+ * so that passes stay rare in a small table) and age the others' usage;
+ * stats_lock held exclusively.  A removed entry's key is cleared, so that
+ * a handle still pointing there sees it is not its own.
+ */
+static void
+evict_least_used(void)
+{
+	long		n = hash_get_num_entries(cachier_stats_hash);
+	FunctionStats **all = palloc(Max(n, 1) * sizeof(FunctionStats *));
+	HASH_SEQ_STATUS status;
+	FunctionStats *fs;
+	long		victims;
+	long		i = 0;
+
+	hash_seq_init(&status, cachier_stats_hash);
+	while ((fs = hash_seq_search(&status)) != NULL)
+	{
+		fs->usage *= USAGE_DECAY;
+		all[i++] = fs;
+	}
+	qsort(all, i, sizeof(FunctionStats *), compare_usage);
+	victims = Min(i, Max(EVICT_MIN, i * EVICT_PERCENT / 100));
+	for (n = 0; n < victims; n++)
+	{
+		fs = hash_search(cachier_stats_hash, &all[n]->key, HASH_REMOVE, NULL);
+		if (fs)
+			memset(&fs->key, 0, sizeof(fs->key));
+	}
+	cachier_shared->stats_evictions += victims;
+	pfree(all);
+}
+
+/* Find or create key's entry; stats_lock held exclusively.  NULL: no room. */
+static FunctionStats *
+enter_entry(const StatsKey *key)
+{
 	FunctionStats *fs;
 	bool		found;
 
-	if (!cachier_preloaded())
-		return NULL;
-	memset(&key, 0, sizeof(key));
-	key.dbid = MyDatabaseId;
-	key.funcid = funcid;
-	LWLockAcquire(cachier_shared->lock, LW_SHARED);
-	fs = hash_search(cachier_stats_hash, &key, HASH_FIND, NULL);
-	LWLockRelease(cachier_shared->lock);
+	fs = hash_search(cachier_stats_hash, key, HASH_FIND, NULL);
 	if (fs)
 		return fs;
-
-	LWLockAcquire(cachier_shared->lock, LW_EXCLUSIVE);
-	fs = hash_search(cachier_stats_hash, &key, HASH_ENTER_NULL, &found);
+	if (hash_get_num_entries(cachier_stats_hash) >= cachier_max_tracked_functions)
+		evict_least_used();
+	fs = hash_search(cachier_stats_hash, key, HASH_ENTER_NULL, &found);
 	if (fs && !found)
 	{
 		memset((char *) fs + offsetof(FunctionStats, mutex), 0,
 			   sizeof(FunctionStats) - offsetof(FunctionStats, mutex));
 		SpinLockInit(&fs->mutex);
+		fs->usage = USAGE_INIT;
 	}
-	LWLockRelease(cachier_shared->lock);
-	return fs;					/* NULL when the table is full */
+	return fs;
 }
 
-void
-cachier_count(FunctionStats *fs, StatsEvent event, double ms)
+/*
+ * The handle's entry, with stats_lock held (shared if it existed, else
+ * exclusive); NULL (and no lock held) when it is missing and create is
+ * false, or when there is no room.  The caller releases stats_lock.
+ */
+static FunctionStats *
+acquire_entry(StatsHandle *handle, bool create)
 {
-	if (fs == NULL)
-		return;
+	LWLockAcquire(cachier_shared->stats_lock, LW_SHARED);
+	if (handle->entry == NULL || !same_key(&handle->entry->key, &handle->key))
+		handle->entry = hash_search(cachier_stats_hash, &handle->key, HASH_FIND, NULL);
+	if (handle->entry != NULL)
+		return handle->entry;
+	LWLockRelease(cachier_shared->stats_lock);
+	if (!create)
+		return NULL;
+	LWLockAcquire(cachier_shared->stats_lock, LW_EXCLUSIVE);
+	handle->entry = enter_entry(&handle->key);
+	if (handle->entry == NULL)
+		LWLockRelease(cachier_shared->stats_lock);
+	return handle->entry;
+}
+
+/*
+ * A handle for counting funcid's events in this database, allocated in
+ * mcxt; NULL when cachier is not preloaded (cachier_count ignores it).
+ */
+StatsHandle *
+cachier_stats_handle(Oid funcid, MemoryContext mcxt)
+{
+	StatsHandle *handle;
+
+	if (!cachier_preloaded())
+		return NULL;
+	handle = MemoryContextAlloc(mcxt, sizeof(StatsHandle));
+	make_key(&handle->key, funcid);
+	handle->entry = NULL;
+	return handle;
+}
+
+static void
+add_event(FunctionStats *fs, StatsEvent event, double ms)
+{
 	SpinLockAcquire(&fs->mutex);
+	fs->usage += 1.0;
 	switch (event)
 	{
 		case STAT_HIT:
@@ -94,6 +198,75 @@ cachier_count(FunctionStats *fs, StatsEvent event, double ms)
 	SpinLockRelease(&fs->mutex);
 }
 
+/* Count one event of the handle's function (creating its entry). */
+void
+cachier_count(StatsHandle *handle, StatsEvent event, double ms)
+{
+	FunctionStats *fs;
+
+	if (handle == NULL)
+		return;
+	fs = acquire_entry(handle, true);
+	if (fs == NULL)
+		return;
+	add_event(fs, event, ms);
+	LWLockRelease(cachier_shared->stats_lock);
+}
+
+/* Count one event of funcid, for callers that keep no handle. */
+void
+cachier_count_function(Oid funcid, StatsEvent event, double ms)
+{
+	StatsHandle handle;
+
+	if (!cachier_preloaded())
+		return;
+	make_key(&handle.key, funcid);
+	handle.entry = NULL;
+	cachier_count(&handle, event, ms);
+}
+
+/* When the background worker last cleaned funcid up; 0: not known. */
+TimestampTz
+cachier_stats_last_cleanup(Oid funcid)
+{
+	StatsHandle handle;
+	FunctionStats *fs;
+	TimestampTz last;
+
+	if (!cachier_preloaded())
+		return 0;
+	make_key(&handle.key, funcid);
+	handle.entry = NULL;
+	fs = acquire_entry(&handle, false);
+	if (fs == NULL)
+		return 0;
+	SpinLockAcquire(&fs->mutex);
+	last = fs->last_cleanup;
+	SpinLockRelease(&fs->mutex);
+	LWLockRelease(cachier_shared->stats_lock);
+	return last;
+}
+
+void
+cachier_stats_set_last_cleanup(Oid funcid, TimestampTz when)
+{
+	StatsHandle handle;
+	FunctionStats *fs;
+
+	if (!cachier_preloaded())
+		return;
+	make_key(&handle.key, funcid);
+	handle.entry = NULL;
+	fs = acquire_entry(&handle, true);
+	if (fs == NULL)
+		return;
+	SpinLockAcquire(&fs->mutex);
+	fs->last_cleanup = when;
+	SpinLockRelease(&fs->mutex);
+	LWLockRelease(cachier_shared->stats_lock);
+}
+
 static void
 require_preloaded(void)
 {
@@ -104,53 +277,128 @@ require_preloaded(void)
 				 errhint("Add cachier to shared_preload_libraries in postgresql.conf and restart the server.")));
 }
 
-#define STATS_COLS 12
+/* Copies of this database's entries, taken under stats_lock; *n set. */
+static FunctionStats *
+copy_database_entries(int *n)
+{
+	FunctionStats *copies;
+	HASH_SEQ_STATUS status;
+	FunctionStats *fs;
 
-/* cachier.stats(): the counters of this database's functions */
+	*n = 0;
+	LWLockAcquire(cachier_shared->stats_lock, LW_SHARED);
+	copies = palloc(Max(hash_get_num_entries(cachier_stats_hash), 1) * sizeof(FunctionStats));
+	hash_seq_init(&status, cachier_stats_hash);
+	while ((fs = hash_seq_search(&status)) != NULL)
+	{
+		if (fs->key.dbid != MyDatabaseId)
+			continue;
+		SpinLockAcquire(&fs->mutex);
+		copies[(*n)++] = *fs;
+		SpinLockRelease(&fs->mutex);
+	}
+	LWLockRelease(cachier_shared->stats_lock);
+	return copies;
+}
+
+#define STATS_COLS 14
+
+static void
+put_stats_row(ReturnSetInfo *rsinfo, Oid funcid, const FunctionStats *fs,
+			  const EntryTotals *totals)
+{
+	Datum		values[STATS_COLS];
+	bool		nulls[STATS_COLS] = {false};
+	FunctionStats zero;
+
+	if (fs == NULL)
+	{
+		memset(&zero, 0, sizeof(zero));
+		fs = &zero;
+	}
+	values[0] = ObjectIdGetDatum(funcid);
+	values[1] = Int64GetDatum(fs->hits);
+	values[2] = Int64GetDatum(fs->misses);
+	values[3] = Int64GetDatum(fs->stale_hits);
+	values[4] = Int64GetDatum(fs->waits);
+	values[5] = Int64GetDatum(fs->wait_timeouts);
+	values[6] = Int64GetDatum(fs->computations);
+	values[7] = Int64GetDatum(fs->refreshes_queued);
+	values[8] = Int64GetDatum(fs->refreshes_done);
+	values[9] = Int64GetDatum(fs->refreshes_failed);
+	values[10] = Float8GetDatum(fs->compute_ms);
+	values[11] = Float8GetDatum(fs->saved_ms);
+	values[12] = Int64GetDatum(totals ? totals->entries : 0);
+	values[13] = Int64GetDatum(totals ? totals->bytes : 0);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/*
+ * cachier.stats(): per function of this database that still exists and
+ * that the caller may see (cachier_may_see_function), its counters and its
+ * entries in the table: a function with either has a row.
+ */
 PG_FUNCTION_INFO_V1(cachier_stats);
 Datum
 cachier_stats(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	HTAB	   *totals;
+	FunctionStats *copies;
+	EntryTotals *t;
 	HASH_SEQ_STATUS status;
-	FunctionStats *fs;
+	int			n;
+	int			i;
 
 	require_preloaded();
 	InitMaterializedSRF(fcinfo, 0);
-	LWLockAcquire(cachier_shared->lock, LW_SHARED);
-	hash_seq_init(&status, cachier_stats_hash);
-	while ((fs = hash_seq_search(&status)) != NULL)
+	totals = cachier_entry_totals();
+	copies = copy_database_entries(&n);
+	for (i = 0; i < n; i++)
 	{
-		Datum		values[STATS_COLS];
-		bool		nulls[STATS_COLS] = {false};
-		FunctionStats copy;
+		Oid			funcid = copies[i].key.funcid;
+		bool		found;
 
-		/* this database's functions that still exist */
-		if (fs->key.dbid != MyDatabaseId ||
-			!SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(fs->key.funcid)))
-			continue;
-		SpinLockAcquire(&fs->mutex);
-		copy = *fs;
-		SpinLockRelease(&fs->mutex);
-		values[0] = ObjectIdGetDatum(copy.key.funcid);
-		values[1] = Int64GetDatum(copy.hits);
-		values[2] = Int64GetDatum(copy.misses);
-		values[3] = Int64GetDatum(copy.stale_hits);
-		values[4] = Int64GetDatum(copy.waits);
-		values[5] = Int64GetDatum(copy.wait_timeouts);
-		values[6] = Int64GetDatum(copy.computations);
-		values[7] = Int64GetDatum(copy.refreshes_queued);
-		values[8] = Int64GetDatum(copy.refreshes_done);
-		values[9] = Int64GetDatum(copy.refreshes_failed);
-		values[10] = Float8GetDatum(copy.compute_ms);
-		values[11] = Float8GetDatum(copy.saved_ms);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		t = hash_search(totals, &funcid, HASH_FIND, &found);
+		if (cachier_may_see_function(funcid))
+			put_stats_row(rsinfo, funcid, &copies[i], t);
+		if (found)
+			hash_search(totals, &funcid, HASH_REMOVE, NULL);
 	}
-	LWLockRelease(cachier_shared->lock);
+	/* functions with entries but no counters (evicted, or since restart) */
+	hash_seq_init(&status, totals);
+	while ((t = hash_seq_search(&status)) != NULL)
+	{
+		if (cachier_may_see_function(t->funcid))
+			put_stats_row(rsinfo, t->funcid, NULL, t);
+	}
 	return (Datum) 0;
 }
 
-/* cachier_stats_reset(): zero the counters of this database's functions */
+/* cachier.stats_info(OUT evictions bigint, OUT stats_reset timestamptz) */
+PG_FUNCTION_INFO_V1(cachier_stats_info);
+Datum
+cachier_stats_info(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	require_preloaded();
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	LWLockAcquire(cachier_shared->stats_lock, LW_SHARED);
+	values[0] = Int64GetDatum(cachier_shared->stats_evictions);
+	values[1] = TimestampTzGetDatum(cachier_shared->stats_reset);
+	LWLockRelease(cachier_shared->stats_lock);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+/*
+ * cachier_stats_reset(): zero the counters of this database's functions
+ * (keeping when each was last cleaned up), the count of evictions, and
+ * note the time in stats_reset.
+ */
 PG_FUNCTION_INFO_V1(cachier_stats_reset);
 Datum
 cachier_stats_reset(PG_FUNCTION_ARGS)
@@ -159,21 +407,17 @@ cachier_stats_reset(PG_FUNCTION_ARGS)
 	FunctionStats *fs;
 
 	require_preloaded();
-	LWLockAcquire(cachier_shared->lock, LW_EXCLUSIVE);
+	LWLockAcquire(cachier_shared->stats_lock, LW_EXCLUSIVE);
 	hash_seq_init(&status, cachier_stats_hash);
 	while ((fs = hash_seq_search(&status)) != NULL)
 	{
-		TimestampTz last_cleanup;
-
 		if (fs->key.dbid != MyDatabaseId)
 			continue;
-		SpinLockAcquire(&fs->mutex);
-		last_cleanup = fs->last_cleanup;
 		memset((char *) fs + offsetof(FunctionStats, hits), 0,
-			   sizeof(FunctionStats) - offsetof(FunctionStats, hits));
-		fs->last_cleanup = last_cleanup;
-		SpinLockRelease(&fs->mutex);
+			   offsetof(FunctionStats, last_cleanup) - offsetof(FunctionStats, hits));
 	}
-	LWLockRelease(cachier_shared->lock);
+	cachier_shared->stats_evictions = 0;
+	cachier_shared->stats_reset = GetCurrentTimestamp();
+	LWLockRelease(cachier_shared->stats_lock);
 	PG_RETURN_VOID();
 }

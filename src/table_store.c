@@ -29,16 +29,31 @@
 #include "miscadmin.h"
 #include "storage/proc.h"
 #include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 
 /* Columns of cachier.entries, in table order. */
 enum
 {
 	Col_function_id = 1, Col_key, Col_fingerprint, Col_created_at,
-	Col_compute_ms, Col_args, Col_value
+	Col_compute_ms, Col_args, Col_value, Col_role_id
 };
 
+#define PUT_NARGS	Col_role_id
+
 static SPIPlanPtr put_plan = NULL;
+static bool put_plan_has_roles = false;
+
+/*
+ * Whether cachier.entries has the role_id column (0.4 on).  The library
+ * can be newer than the installed SQL objects until ALTER EXTENSION
+ * UPDATE: until then entries are stored without their role.
+ */
+bool
+cachier_entries_have_roles(void)
+{
+	return get_attnum(cachier_relations()->entries, "role_id") != InvalidAttrNumber;
+}
 
 /* Whether a stored entry's keyed bytes are exactly the call's. */
 static bool
@@ -116,26 +131,35 @@ cachier_can_write(const char **why)
 
 typedef struct PutArgs
 {
-	Datum		values[7];
-	char		nulls[7];
+	Datum		values[PUT_NARGS];
+	char		nulls[PUT_NARGS];
 } PutArgs;
 
 static void
-prepare_put(void)
+prepare_put(bool with_roles)
 {
-	Oid			types[7] = {REGPROCEDUREOID, INT8OID, INT8OID, TIMESTAMPTZOID,
-	FLOAT8OID, BYTEAOID, BYTEAOID};
+	Oid			types[PUT_NARGS] = {REGPROCEDUREOID, INT8OID, INT8OID, TIMESTAMPTZOID,
+	FLOAT8OID, BYTEAOID, BYTEAOID, OIDOID};
 
-	if (put_plan != NULL)
+	if (put_plan != NULL && put_plan_has_roles == with_roles)
 		return;
-	put_plan = SPI_prepare("INSERT INTO cachier.entries AS e"
-						   " (function_id, key, fingerprint, created_at, compute_ms, args, value)"
-						   " VALUES ($1, $2, $3, $4, $5, $6, $7)"
-						   " ON CONFLICT (function_id, key) DO UPDATE SET"
-						   " fingerprint = excluded.fingerprint, args = excluded.args,"
-						   " value = excluded.value, created_at = excluded.created_at,"
-						   " compute_ms = excluded.compute_ms",
-						   7, types);
+	if (put_plan != NULL)
+	{
+		SPI_freeplan(put_plan);
+		put_plan = NULL;
+	}
+	put_plan = SPI_prepare(psprintf("INSERT INTO cachier.entries AS e"
+									" (function_id, key, fingerprint, created_at, compute_ms, args, value%s)"
+									" VALUES ($1, $2, $3, $4, $5, $6, $7%s)"
+									" ON CONFLICT (function_id, key) DO UPDATE SET"
+									" fingerprint = excluded.fingerprint, args = excluded.args,"
+									" value = excluded.value, created_at = excluded.created_at,"
+									" compute_ms = excluded.compute_ms%s",
+									with_roles ? ", role_id" : "",
+									with_roles ? ", $8" : "",
+									with_roles ? ", role_id = excluded.role_id" : ""),
+						   with_roles ? PUT_NARGS : PUT_NARGS - 1, types);
+	put_plan_has_roles = with_roles;
 	if (put_plan == NULL || SPI_keepplan(put_plan) != 0)
 		elog(ERROR, "cachier: could not prepare the store statement: %s",
 			 SPI_result_code_string(SPI_result));
@@ -146,7 +170,7 @@ run_put(PutArgs *args)
 {
 	int			rc;
 
-	prepare_put();
+	prepare_put(cachier_entries_have_roles());
 	rc = SPI_execute_plan(put_plan, args->values, args->nulls, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "cachier: storing an entry failed: %s",
@@ -171,6 +195,13 @@ put_as_owner(void *arg)
 }
 
 /*
+ * A store's own deadlock check runs this soon: if the store ever waits in
+ * a cycle with another transaction (see key_in_flight), it is the store
+ * that gives up, never the other transaction.
+ */
+#define STORE_DEADLOCK_CHECK_MS	5
+
+/*
  * Run put as the storage owner in a subtransaction (which restores the
  * user on the way out).  False, with a WARNING, when it failed.
  */
@@ -180,11 +211,13 @@ put_protected(PutArgs *args, int64 wait_us)
 	Oid			save_userid;
 	int			save_sec;
 	int			saved_lock_timeout = LockTimeout;
+	int			saved_deadlock_timeout = DeadlockTimeout;
 	ErrorData  *error;
 	volatile bool ok = false;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	LockTimeout = cachier_timeout_ms(wait_us);
+	DeadlockTimeout = Min(DeadlockTimeout, STORE_DEADLOCK_CHECK_MS);
 	PG_TRY();
 	{
 		ok = cachier_run_guarded(put_as_owner, args, &error);
@@ -192,24 +225,57 @@ put_protected(PutArgs *args, int64 wait_us)
 	PG_FINALLY();
 	{
 		LockTimeout = saved_lock_timeout;
+		DeadlockTimeout = saved_deadlock_timeout;
 		SetUserIdAndSecContext(save_userid, save_sec);
 	}
 	PG_END_TRY();
 	if (ok)
 		return STORED;
-	if (error->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
+	if (error->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
+		error->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED)
 		return STORE_BUSY;
 	ereport(WARNING,
 			(errcode(error->sqlerrcode),
-			 errmsg("cachier: could not store a cache entry: %s", error->message),
-			 errdetail("The result was returned but not cached.")));
+			 errmsg("could not store a cache entry; the result was returned without it"),
+			 errdetail_internal("%s", error->message)));
 	FreeErrorData(error);
 	return STORE_FAILED;
 }
 
 /*
- * Store an entry.  Waiting for another transaction that inserted the same
- * key and has not committed yet is bounded by wait_us: then STORE_BUSY.
+ * Whether another transaction, still in progress, has written the key: a
+ * store would have to wait for it, and that transaction might be waiting
+ * for us.  A dirty snapshot shows its tuple.  Then nothing is stored.
+ */
+static bool
+key_in_flight(Oid funcid, int64 key)
+{
+	const CachierRelations *rels = cachier_relations();
+	SnapshotData dirty;
+	ScanKeyData skey[2];
+	Relation	rel;
+	SysScanDesc scan;
+	bool		busy = false;
+
+	InitDirtySnapshot(dirty);
+	rel = table_open(rels->entries, AccessShareLock);
+	ScanKeyInit(&skey[0], Col_function_id, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(funcid));
+	ScanKeyInit(&skey[1], Col_key, BTEqualStrategyNumber, F_INT8EQ,
+				Int64GetDatum(key));
+	scan = systable_beginscan(rel, rels->entries_pkey, true, &dirty, 2, skey);
+	while (!busy && HeapTupleIsValid(systable_getnext(scan)))
+		busy = TransactionIdIsValid(dirty.xmin) || TransactionIdIsValid(dirty.xmax);
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return busy;
+}
+
+/*
+ * Store an entry.  When another transaction inserted the same key and has
+ * not committed yet, nothing is stored (STORE_BUSY).  Other lock waits (a
+ * relation extension, a writer that appears after our look) are bounded
+ * by wait_us.
  */
 StoreResult
 cachier_store_put(Oid funcid, int64 key, int64 fingerprint,
@@ -227,64 +293,10 @@ cachier_store_put(Oid funcid, int64 key, int64 fingerprint,
 	put.values[5] = PointerGetDatum(args);
 	put.values[6] = PointerGetDatum(value);
 	put.nulls[6] = value == NULL ? 'n' : ' ';
+	put.values[7] = ObjectIdGetDatum(GetUserId());	/* before we become the owner */
+	if (key_in_flight(funcid, key))
+		return STORE_BUSY;
 	return put_protected(&put, wait_us);
-}
-
-/*
- * Run one statement as the storage owner in the caller's transaction.
- * Errors propagate: this serves explicit requests.  Returns the number of
- * rows processed; *oids, if wanted, gets the first column (OIDs) of the
- * rows returned, in the caller's memory context.
- */
-int64
-cachier_exec_as_owner(const char *sql, int nargs, Oid *types, Datum *values,
-					  const char *nulls, List **oids)
-{
-	MemoryContext caller = CurrentMemoryContext;
-	Oid			save_userid;
-	int			save_sec;
-	int64		processed;
-	uint64		i;
-	int			rc;
-
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(cachier_relations()->owner,
-						   save_sec | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "cachier: SPI_connect failed");
-	rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
-	if (rc < 0)
-		elog(ERROR, "cachier: \"%s\" failed: %s", sql, SPI_result_code_string(rc));
-	processed = (int64) SPI_processed;
-	if (oids)
-		*oids = NIL;
-	for (i = 0; oids && SPI_tuptable && i < SPI_processed; i++)
-	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
-									  1, &isnull);
-		MemoryContext old;
-
-		if (isnull)
-			continue;
-		old = MemoryContextSwitchTo(caller);
-		*oids = lappend_oid(*oids, DatumGetObjectId(d));
-		MemoryContextSwitchTo(old);
-	}
-	SPI_finish();
-	SetUserIdAndSecContext(save_userid, save_sec);
-	return processed;
-}
-
-/* The first OID a statement returns, or InvalidOid. */
-Oid
-cachier_first_oid_as_owner(const char *sql, Oid type, Datum value)
-{
-	List	   *oids;
-
-	cachier_exec_as_owner(sql, 1, &type, &value, NULL, &oids);
-	return oids ? linitial_oid(oids) : InvalidOid;
 }
 
 /* Remove one entry (key given) or all entries of a function. */
@@ -296,9 +308,12 @@ cachier_store_delete(Oid funcid, const int64 *key)
 
 	values[0] = ObjectIdGetDatum(funcid);
 	if (key == NULL)
-		return cachier_exec_as_owner("DELETE FROM cachier.entries WHERE function_id = $1",
+		return cachier_exec_as_owner("DELETE FROM cachier.entries"
+									 " WHERE function_id OPERATOR(pg_catalog.=) $1",
 									 1, types, values, NULL, NULL);
 	values[1] = Int64GetDatum(*key);
-	return cachier_exec_as_owner("DELETE FROM cachier.entries WHERE function_id = $1 AND key = $2",
+	return cachier_exec_as_owner("DELETE FROM cachier.entries"
+								 " WHERE function_id OPERATOR(pg_catalog.=) $1"
+								 " AND key OPERATOR(pg_catalog.=) $2",
 								 2, types, values, NULL, NULL);
 }

@@ -1,12 +1,21 @@
 # 010_redis.pl: the Redis tier shared by several servers.
-#  1. Two independent clusters A and B (not replicas) with the same function
-#     definitions share one Redis: a value computed on A is a hit on B and
+#  0. Namespaces.  By default a key holds this cluster's system identifier
+#     and this database's OID: two independent clusters A and B with the
+#     same function definitions, and two databases of one cluster, never
+#     read each other's entries.  A non-superuser cannot set
+#     cachier.redis_namespace.  A database of A and the cluster B given the
+#     same namespace by a superuser (ALTER DATABASE ... SET, ALTER SYSTEM)
+#     share, and the namespace is encoded in the key (':', ' ' and '*' as
+#     %XX), while A's other database still does not.
+#  1. Two independent clusters A and B (not replicas) in one namespace
+#     (cachier.redis_namespace) share one Redis: a value computed on A is a hit on B and
 #     the other way round (keys are made of the signature, the definition
 #     and the argument bytes, never of OIDs), through the wrapper and
 #     through cachier_wrap; with storage 'both' too (B's table misses, Redis
 #     hits).  A different definition is a different key.  The key and the
 #     value have the documented format.
-#  2. A streaming hot standby: a miss of a 'redis' or 'both' function
+#  2. A streaming hot standby, in the default namespace (which it shares
+#     with its primary: same system identifier, same database OID): a miss of a 'redis' or 'both' function
 #     computes and stores in Redis without an error and without writing the
 #     table; the next call on the standby is a hit; values cross between
 #     the primary and the standby through Redis in both directions.
@@ -127,11 +136,36 @@ sub executions
 	return $node->safe_psql('postgres', 'SELECT executions()');
 }
 
-# "cachier:v1:<identity>:" of a key
+# "cachier:v2:<namespace>:<identity>:" of a key
 sub function_prefix
 {
 	my ($key) = @_;
-	return $key =~ /^(cachier:v1:[0-9a-f]{32}:)[0-9a-f]{64}$/ ? $1 : undef;
+	return $key =~ /^(cachier:v2:(?:db\.\d+\.\d+|ns\.[A-Za-z0-9_.%-]+):[0-9a-f]{32}:)[0-9a-f]{64}$/
+	  ? $1
+	  : undef;
+}
+
+# The default namespace of a database: "db.<system identifier>.<OID>".
+sub default_namespace
+{
+	my ($node, $db) = @_;
+	return 'db.'
+	  . $node->safe_psql($db,
+		q{SELECT system_identifier || '.' || d.oid FROM pg_control_system(), pg_database d
+		   WHERE d.datname = current_database()});
+}
+
+# Run SQL in database $db of $node with cachier.verbose on; (stdout, stderr).
+sub verbose_in
+{
+	my ($node, $db, $sql) = @_;
+	my ($stdout, $stderr);
+	$node->psql(
+		$db, "SET cachier.\"verbose\" = on;\n$sql",
+		stdout => \$stdout,
+		stderr => \$stderr,
+		on_error_stop => 1);
+	return ($stdout, $stderr);
 }
 
 # A value read from Redis, split into its fields.
@@ -156,10 +190,74 @@ sub pg_now_us
 	return int((time() - 946684800) * 1_000_000);
 }
 
-# ------------------------------------------ 1. two clusters, one Redis
+# ------------------------------------------------------- 0. namespaces
 
 my @keys;
 my $value;
+my ($out0, $err0);
+my $ns_a = default_namespace($node_a, 'postgres');
+my $ns_b = default_namespace($node_b, 'postgres');
+isnt($ns_a, $ns_b, 'A and B have different default namespaces');
+
+@keys = new_keys($redis,
+	sub { $node_a->safe_psql('postgres', 'SELECT shared_cached(100)') });
+my $hash100 = int_arg_hash(100);
+my ($identity) =
+  (scalar @keys == 1 ? $keys[0] : '') =~ /^cachier:v2:\Q$ns_a\E:([0-9a-f]{32}):$hash100$/;
+ok(defined $identity,
+	'default namespace: the key is <prefix>v2:db.<system identifier>.<database OID>:...')
+  or diag "keys: @keys";
+
+($out0, $err0) = verbose_in($node_b, 'postgres', 'SELECT shared_cached(100)');
+is($out0, 'shared 100 from B', 'default namespace: B computes shared(100) itself');
+like($err0, qr/cachier: miss: public\.shared\(100\)/, "... as a miss: A's entry is not B's");
+ok($redis->command('EXISTS', "cachier:v2:$ns_b:$identity:" . int_arg_hash(100)),
+	"... and stores it in B's namespace");
+
+$node_a->safe_psql('postgres', 'CREATE DATABASE db2');
+$node_a->safe_psql('db2', $setup);
+isnt(default_namespace($node_a, 'db2'), $ns_a, 'db2 of A has its own default namespace');
+($out0, $err0) = verbose_in($node_a, 'db2', 'SELECT shared_cached(100)');
+like($err0, qr/cachier: miss: public\.shared\(100\)/,
+	"default namespace: another database of A misses the entry of A's postgres");
+is($node_a->safe_psql('db2', 'SELECT executions()'), 1, '... and computes it');
+
+# only a superuser sets the namespace
+$node_a->safe_psql('postgres', 'CREATE ROLE plain LOGIN');
+my ($rc0, $o0, $e0) = $node_a->psql('postgres',
+	"SET cachier.redis_namespace = 'mine'", extra_params => [ '-U', 'plain' ]);
+like($e0, qr/permission denied to set parameter "cachier\.redis_namespace"/,
+	'a non-superuser cannot set cachier.redis_namespace');
+
+# shared on purpose: A's db2 (ALTER DATABASE) and B (ALTER SYSTEM)
+my $fleet = 'fleet: east*';
+my $fleet_ns = 'ns.fleet%3A%20east%2A';
+$node_a->safe_psql('postgres', "ALTER DATABASE db2 SET cachier.redis_namespace = '$fleet'");
+$node_b->safe_psql('postgres', "ALTER SYSTEM SET cachier.redis_namespace = '$fleet'");
+$node_b->reload;
+@keys = new_keys($redis,
+	sub { $node_b->safe_psql('postgres', 'SELECT shared_cached(101)') });
+is_deeply(\@keys, [ "cachier:v2:$fleet_ns:$identity:" . int_arg_hash(101) ],
+	"namespace '$fleet': the key holds it encoded, 'ns.fleet%3A%20east%2A'");
+($out0, $err0) = verbose_in($node_a, 'db2', 'SELECT shared_cached(101)');
+is($out0, 'shared 101 from B', "same namespace: A's db2 returns B's value");
+like($err0, qr/cachier: hit: public\.shared\(101\)/, '... as a hit');
+($out0, $err0) = verbose_in($node_a, 'postgres', 'SELECT shared_cached(101)');
+like($err0, qr/cachier: miss: public\.shared\(101\)/,
+	"... while A's postgres, in its default namespace, does not share it");
+is( $node_a->safe_psql('db2', q{SELECT cachier_clear('shared')}),
+	1, "cachier_clear in A's db2 removes the namespace's one key of shared");
+is($redis->command('EXISTS', "cachier:v2:$ns_a:$identity:" . int_arg_hash(101)),
+	1, "... and not the key of A's postgres");
+
+# From here on A and B share one namespace; start from an empty Redis.
+$node_a->safe_psql('postgres', "ALTER SYSTEM SET cachier.redis_namespace = '$fleet'");
+$node_a->reload;
+$redis->command('FLUSHALL');
+$_->safe_psql('postgres', 'ALTER SEQUENCE calls RESTART') for ($node_a, $node_b);
+
+# ------------------------------------------ 1. two clusters, one Redis
+
 @keys = new_keys(
 	$redis,
 	sub {
@@ -170,7 +268,7 @@ is(executions($node_a), 1, 'A: the function ran once');
 is(scalar @keys, 1, 'A: the value went to Redis under one key');
 my $shared_prefix = function_prefix($keys[0]);
 ok(defined $shared_prefix,
-	'the key is <prefix>v1:<32 hex identity>:<64 hex argument hash>')
+	'the key is <prefix>v2:<namespace>:<32 hex identity>:<64 hex argument hash>')
   or diag "key: $keys[0]";
 is($keys[0], $shared_prefix . int_arg_hash(1),
 	'the argument part of the key is the SHA-256 of the keyed argument bytes');
@@ -257,9 +355,17 @@ $standby->start;
 is($standby->safe_psql('postgres', 'SELECT pg_is_in_recovery()'),
 	't', 'the standby is in recovery');
 
+# A and the standby inherited namespace 'fleet: east*' (ALTER SYSTEM): go
+# back to the default one, which the standby shares with its primary.
+my $default_ns = "SET cachier.redis_namespace = '';";
+is(default_namespace($standby, 'postgres'), $ns_a,
+	"the standby's default namespace is its primary's");
 foreach my $fn ('stamp', 'stamp_both')
 {
-	($rc, $stdout, $stderr) = verbose_psql($standby, "SELECT ${fn}_cached(1)");
+	@keys = new_keys($redis,
+		sub { ($rc, $stdout, $stderr) = verbose_psql($standby, "$default_ns SELECT ${fn}_cached(1)"); });
+	like($keys[0] // '', qr/^cachier:v2:\Q$ns_a\E:/,
+		"standby: $fn(1) is stored in the primary's default namespace");
 	is($rc, 0, "standby: a miss of $fn succeeds");
 	like($stdout, qr/^1 on S at /, "standby: $fn(1) is computed on the standby");
 	my $v1 = $stdout;
@@ -270,17 +376,17 @@ foreach my $fn ('stamp', 'stamp_both')
 	unlike($stderr, qr/cachier: stored: |WARNING|ERROR/,
 		"standby: $fn(1) is not stored in the table; no warning or error");
 
-	($rc, $stdout, $stderr) = verbose_psql($standby, "SELECT ${fn}_cached(1)");
+	($rc, $stdout, $stderr) = verbose_psql($standby, "$default_ns SELECT ${fn}_cached(1)");
 	is($stdout, $v1, "standby: a second call of $fn(1) returns the same value");
 	like($stderr, qr/cachier: hit: public\.$fn\(1\)/, 'standby: ... as a hit');
 
-	($rc, $stdout, $stderr) = verbose_psql($node_a, "SELECT ${fn}_cached(1)");
+	($rc, $stdout, $stderr) = verbose_psql($node_a, "$default_ns SELECT ${fn}_cached(1)");
 	is($stdout, $v1, "primary: $fn(1) returns the value computed on the standby");
 	like($stderr, qr/cachier: hit: public\.$fn\(1\)/, 'primary: ... as a hit');
 
-	my $v2 = $node_a->safe_psql('postgres', "SELECT ${fn}_cached(2)");
+	my $v2 = $node_a->safe_psql('postgres', "$default_ns SELECT ${fn}_cached(2)");
 	like($v2, qr/^2 on A at /, "primary: $fn(2) is computed on the primary");
-	($rc, $stdout, $stderr) = verbose_psql($standby, "SELECT ${fn}_cached(2)");
+	($rc, $stdout, $stderr) = verbose_psql($standby, "$default_ns SELECT ${fn}_cached(2)");
 	is($stdout, $v2, "standby: $fn(2) returns the primary's value");
 	like($stderr, qr/cachier: hit: public\.$fn\(2\)/, 'standby: ... as a hit');
 }
@@ -399,7 +505,7 @@ is($rc, 0, 'wrong password: the calls succeed');
 is($stdout, "secret 2\nsecret 2\nsecret 1", 'wrong password: the right values');
 like(
 	$stderr,
-	qr/WARNING:  cachier: Redis is unavailable: authentication failed/,
+	qr/WARNING:  Redis at 127\.0\.0\.1:\d+ is unavailable\nDETAIL:  Authentication failed: /,
 	'wrong password: a WARNING says that authentication failed');
 is(scalar(() = $stderr =~ /WARNING/g), 1, 'wrong password: one WARNING for three calls');
 unlike($stderr, qr/ERROR/, 'wrong password: no error');
@@ -410,12 +516,12 @@ unlike($stderr, qr/ERROR/, 'wrong password: no error');
 is($stdout, "secret 2\nsecret 2", 'wrong password, then the right one: the right values');
 like(
 	$stderr,
-	qr/WARNING:  cachier: Redis is unavailable: .*cachier: stored in Redis: public\.secret\(2\)/s,
+	qr/WARNING:  Redis at \S+ is unavailable.*cachier: stored in Redis: public\.secret\(2\)/s,
 	'... the new URL is used at once, not a second later');
 
 ($rc, $stdout, $stderr) = with_url($secure->url(password => undef), 'SELECT secret_cached(3)');
 is($stdout, 'secret 3', 'no password: the right value');
-like($stderr, qr/WARNING:  cachier: Redis is unavailable: /, 'no password: a WARNING');
+like($stderr, qr/WARNING:  Redis at \S+ is unavailable/, 'no password: a WARNING');
 unlike($stderr, qr/ERROR/, 'no password: no error');
 
 ($rc, $stdout, $stderr) = with_url($redis->url(db => 3),

@@ -25,6 +25,16 @@
 #     is cancelled by pg_cancel_backend at once, and by statement_timeout.
 #  5. A computation that fails (an error, a cancel) gives its Redis lock back
 #     at once: the next caller computes and stores without waiting.
+#  6. A value created in the future: less than 10 s ahead (clock skew
+#     between servers) it is served; further ahead it is a miss plus a
+#     WARNING and is overwritten.
+#  7. No secret in any message: an unprivileged role whose cachier.redis_url
+#     (set by a superuser with ALTER ROLE) has a wrong password, a user
+#     name, an unreachable port or a malformed form gets the right values
+#     and WARNINGs with an SQLSTATE that name host and port only (or say
+#     the URL is invalid without showing it); neither its messages nor the
+#     server log's WARNINGs show the password or the user name, and the
+#     role cannot read the setting.
 
 use strict;
 use warnings;
@@ -115,10 +125,16 @@ sub key_of
 	{
 		my ($key) = new_keys($redis,
 			sub { $node->safe_psql('postgres', "SELECT ${fn}_cached(0)") });
-		($prefix{$fn}) = $key =~ /^(cachier:v1:[0-9a-f]{32}:)/
+		($prefix{$fn}) = $key =~ /^(cachier:v2:[^:]+:[0-9a-f]{32}:)/
 		  or die "no key for $fn";
 	}
 	return $prefix{$fn} . int_arg_hash($x);
+}
+
+# microseconds since 2000-01-01, PostgreSQL's timestamp epoch
+sub pg_now_us
+{
+	return int((time() - 946684800) * 1_000_000);
 }
 
 # A value: "CCH1", flags, created_at, compute_ms, type name, payload.
@@ -126,7 +142,7 @@ sub make_value
 {
 	my (%v) = @_;
 	return pack('a4 C q> d> n', 'CCH1', $v{flags} // 0,
-		$v{created} // int((time() - 946684800) * 1_000_000),
+		$v{created} // pg_now_us(),
 		$v{compute_ms} // 1.5, length($v{type}))
 	  . $v{type} . $v{payload};
 }
@@ -160,7 +176,7 @@ foreach my $c (@outage_calls)
 is_deeply(\@wrong, [], 'Redis killed: a connected backend computes the right values');
 like(
 	$stderr_all,
-	qr/WARNING:  cachier: Redis is unavailable: .*\nDETAIL:  Calls use the table or compute until it answers again\./,
+	qr/WARNING:  Redis at 127\.0\.0\.1:${\ $redis->port} is unavailable\nDETAIL:  .*\nHINT:  Calls use the table or compute until it answers again\./,
 	'Redis killed: a WARNING says that Redis is unavailable');
 is(scalar(() = $stderr_all =~ /WARNING/g), 1,
 	'Redis killed: one WARNING in the backend for six calls over more than a second');
@@ -183,7 +199,7 @@ foreach my $c (
 	$slowest = $secs if $secs > $slowest;
 }
 is_deeply(\@wrong, [], 'Redis killed: a new backend computes the right values');
-is(scalar(() = $stderr_all =~ /WARNING:  cachier: Redis is unavailable: /g),
+is(scalar(() = $stderr_all =~ /WARNING:  Redis at \S+ is unavailable/g),
 	1, 'Redis killed: the new backend gives its own WARNING, once');
 like($stderr_all, qr/cachier: hit: public\.fb\(1\)/,
 	"Redis killed: storage 'both' still caches in the table");
@@ -243,7 +259,7 @@ ok($secs < 1.5, 'Redis asleep: ... long before Redis answers')
   or diag "took ${secs}s";
 like(
 	$err,
-	qr/WARNING:  cachier: Redis is unavailable: no answer within cachier\.redis_timeout/,
+	qr/WARNING:  Redis at \S+ is unavailable\nDETAIL:  It did not answer within cachier\.redis_timeout\./,
 	'Redis asleep: ... with a WARNING that Redis did not answer in time');
 ($out, $err, $secs) = call($s3, 'SELECT f_cached(10)');
 is($out, 'value of 10', 'Redis asleep: the next call returns the right value');
@@ -254,7 +270,7 @@ my ($s4) = session($node, 'SET cachier.redis_timeout = 100');
 ($out, $err, $secs) = call($s4, 'SELECT f_cached(12)');
 is($out, 'value of 12', 'Redis asleep: a new backend returns the right value');
 ok($secs < 1.5, '... long before Redis answers') or diag "took ${secs}s";
-like($err, qr/WARNING:  cachier: Redis is unavailable: /, '... with a WARNING');
+like($err, qr/WARNING:  Redis at \S+ is unavailable/, '... with a WARNING');
 
 # redis_timeout = 10s: the call waits for Redis, and a cancel ends the wait
 start_fresh_statement($sc, 'SELECT f_cached(14);');
@@ -292,7 +308,7 @@ $_->quit for ($s1, $s2, $s3, $s4);
 my ($sp) = session($node, 'SET cachier."verbose" = on');
 
 my $warning =
-  qr/WARNING:  cachier: (the value of Redis key "[^"]*" is malformed; recomputing it|the cached value of \S+ could not be read; recomputing it)/;
+  qr/WARNING:  (the value of Redis key "[^"]*" is malformed; recomputing it|(cachier: )?the cached value of \S+ could not be read; recomputing it)/;
 
 # Each case writes bytes on the key of fn(1) and calls fn_cached(1).
 #  warn:    the right value, a WARNING, and the key holds a valid value again
@@ -371,8 +387,14 @@ foreach my $fn (qw(pint ptext pnum parr))
 			my $what = sprintf('byte %d ^ 0x%02x', $pos, $mask);
 			if ($pos >= 5 && $pos < 21)
 			{
-				# created_at and compute_ms: any bytes are a valid value
-				poison($fn, 'flipped', 'correct', $bytes, $what);
+				# created_at and compute_ms: any bytes are a valid value,
+				# except a created_at more than 10 s in the future
+				my $ahead = unpack('q>', substr($bytes, 5, 8)) - pg_now_us();
+				my $expect =
+				    $ahead > 15_000_000 ? 'warn'
+				  : $ahead < 5_000_000 ? 'correct'
+				  :                      'survive';
+				poison($fn, 'flipped', $expect, $bytes, $what);
 			}
 			elsif ($pos < $header)
 			{
@@ -495,7 +517,7 @@ $redis->command('RPUSH', $kind_key, 'x', 'y');
 my ($sk) = session($node, 'SET cachier."verbose" = on');
 ($out, $err) = call($sk, 'SELECT pkind_cached(1)');
 is($out, '1', 'a key holding a list: the right value');
-like($err, qr/WARNING:  cachier: /, '... with a WARNING');
+like($err, qr/WARNING:  the value of Redis key "[^"]*" is malformed/, '... with a WARNING');
 is($redis->command('TYPE', $kind_key), 'string',
 	'... and the key holds a value again');
 ($out, $err) = call($sk, 'SELECT pint_cached(1)');
@@ -577,6 +599,85 @@ is($out, 'gated 1', 'the next call returns the right value');
 ok($secs < 1.5, '... without waiting') or diag "took ${secs}s";
 like($err, qr/cachier: stored in Redis: public\.gated\(1\)/, '... and stores it');
 $_->quit for ($s6, $s7);
+
+# ----------------------------------------- 6. a value created in the future
+
+my $future_key = key_of('pint', 2);
+my ($s8) = session($node, 'SET cachier."verbose" = on');
+$redis->command('SET', $future_key,
+	make_value(type => 'integer', payload => pack('l>', 4242), created => pg_now_us() + 3_000_000));
+($out, $err) = call($s8, 'SELECT pint_cached(2)');
+is($out, '4242', 'created 3 s in the future (clock skew): the value is served');
+like($err, qr/cachier: hit: public\.pint\(2\)/, '... as a hit');
+unlike($err, qr/WARNING/, '... without a warning');
+
+$redis->command('SET', $future_key,
+	make_value(type => 'integer', payload => pack('l>', 4242), created => pg_now_us() + 3_600_000_000));
+($out, $err) = call($s8, 'SELECT pint_cached(2)');
+is($out, '2007', 'created an hour in the future: the value is not served, the call computes');
+like(
+	$err,
+	qr/WARNING:  the value of Redis key "\Q$future_key\E" is malformed; recomputing it\nDETAIL:  It was created in the future\./,
+	'... with a WARNING that it was created in the future');
+my $rewritten = $redis->command('GET', $future_key);
+ok(abs(unpack('q>', substr($rewritten, 5, 8)) - pg_now_us()) < 60_000_000
+	  && substr($rewritten, -4) eq pack('l>', 2007),
+	'... and the key holds the recomputed value, created now');
+$s8->quit;
+
+# ------------------------------------------- 7. no secret in any message
+
+my $locked = RedisServer->new('locked', password => 'C0rrect-Pw-0');
+my $lport = $locked->port;
+my $closed_port = PostgreSQL::Test::Cluster::get_free_port();
+$node->safe_psql('postgres',
+	'CREATE ROLE tenant LOGIN; GRANT USAGE ON SEQUENCE calls TO tenant');
+my $unavailable = sub {
+	my ($port) = @_;
+	return qr/WARNING:  08001: Redis at 127\.0\.0\.1:$port is unavailable\nDETAIL:  .+\nHINT:  Calls use the table or compute until it answers again\./;
+};
+my $malformed =
+  qr/WARNING:  22023: cachier\.redis_url is not a valid Redis address\nDETAIL:  It must be redis:\/\/\[user:password\@\]host\[:port\]\[\/db\] or an absolute unix socket path; it is not shown because it may contain a password\.\nHINT:  /;
+my @url_cases = (
+	[ 'wrong password', "redis://:Wr0ng-Pw-1\@127.0.0.1:$lport", $unavailable->($lport), 'Wr0ng-Pw-1' ],
+	[ 'user name and wrong password', "redis://alice:Wr0ng-Pw-2\@127.0.0.1:$lport",
+		$unavailable->($lport), 'Wr0ng-Pw-2', 'alice' ],
+	[ 'unreachable port', "redis://:Unr3ach-Pw-3\@127.0.0.1:$closed_port/2",
+		$unavailable->($closed_port), 'Unr3ach-Pw-3' ],
+	[ 'no scheme', "//:M4lformed-Pw-4\@127.0.0.1:$lport", $malformed, 'M4lformed-Pw-4' ],
+	[ 'no @ after the password', "redis://:M4lformed-Pw-5 127.0.0.1:$lport", $malformed, 'M4lformed-Pw-5' ],
+	[ 'a port that is not a number', "redis://:M4lformed-Pw-6\@127.0.0.1:63x9", $malformed, 'M4lformed-Pw-6' ],
+	[ 'another scheme', "rediss://bob:M4lformed-Pw-7\@127.0.0.1:$lport", $malformed, 'M4lformed-Pw-7', 'bob' ]);
+my $log_offset = -s $node->logfile;
+my $n = 40;
+foreach my $case (@url_cases)
+{
+	my ($what, $url, $expected, @secrets) = @$case;
+	$node->safe_psql('postgres', "ALTER ROLE tenant SET cachier.redis_url = '$url'");
+	$n++;
+	my ($stdout, $stderr);
+	$node->psql(
+		'postgres', "\\set VERBOSITY verbose\nSELECT f_cached($n);\nSELECT f_cached($n);",
+		stdout => \$stdout,
+		stderr => \$stderr,
+		extra_params => [ '-U', 'tenant' ]);
+	is($stdout, "value of $n\nvalue of $n", "$what: an unprivileged role gets the right values");
+	like($stderr, $expected, "$what: ... and a WARNING with an SQLSTATE naming host and port only");
+	is(scalar(() = $stderr =~ /WARNING/g), 1, "$what: ... once");
+	unlike($stderr, qr/\Q$_\E/, "$what: ... that does not show '$_'") for @secrets;
+}
+my ($rc, $stdout, $stderr) = $node->psql('postgres', 'SHOW cachier.redis_url',
+	extra_params => [ '-U', 'tenant' ]);
+like($stderr, qr/ERROR:  must be superuser or have privileges of pg_read_all_settings/,
+	'the unprivileged role cannot read cachier.redis_url');
+my @log_messages = grep { /WARNING|DETAIL|HINT/ }
+  split /\n/, slurp_file($node->logfile, $log_offset);
+ok(scalar(grep { /unavailable|not a valid Redis address/ } @log_messages) >= scalar @url_cases,
+	"the server log has the WARNINGs too");
+is_deeply([ grep { /Pw-\d|alice|bob/ } @log_messages ], [],
+	'... and none of them shows a password or a user name');
+$node->safe_psql('postgres', 'ALTER ROLE tenant RESET cachier.redis_url');
+$locked->stop;
 
 $node->stop;
 $redis->stop;

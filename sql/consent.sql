@@ -1,0 +1,120 @@
+-- Consent and limits: entries are shared between roles only for functions
+-- whose owner configured caching; otherwise each role has its own.  Only
+-- the owner sets values other roles are served.  A superuser bounds what
+-- any role can store.
+\set SHOW_CONTEXT never
+CREATE EXTENSION cachier;
+CREATE SCHEMA consent_test;
+GRANT USAGE ON SCHEMA consent_test TO PUBLIC;
+SET search_path = consent_test, public;
+CREATE ROLE consent_owner;
+CREATE ROLE consent_a;
+CREATE ROLE consent_b;
+GRANT CREATE ON SCHEMA consent_test TO consent_owner;
+
+-- a function whose result depends on the caller
+SET ROLE consent_owner;
+CREATE FUNCTION who(x int) RETURNS text LANGUAGE sql STABLE
+    AS $$ SELECT current_user || ' ' || x $$;
+CREATE FUNCTION shared_who(x int) RETURNS text LANGUAGE sql STABLE
+    AS $$ SELECT current_user || ' ' || x $$;
+SELECT cachier_memoize('shared_who(int)');
+RESET ROLE;
+
+-- not configured by its owner: cachier_wrap keeps each role's entries to
+-- that role, so every role gets what a direct call gives it
+SET ROLE consent_a;
+SELECT cachier_wrap('who', 1) AS a_first, who(1) AS a_direct;
+SET ROLE consent_b;
+SELECT cachier_wrap('who', 1) AS b_first, who(1) AS b_direct;
+SET ROLE consent_a;
+SELECT cachier_wrap('who', 1) AS a_again;
+RESET ROLE;
+SELECT role_id::regrole AS role, count(*) FROM cachier.entries
+ WHERE function_id = 'who(int)'::regprocedure GROUP BY 1 ORDER BY 1;
+
+-- configured by its owner (memoized): one entry, shared by every role
+SET ROLE consent_a;
+SELECT shared_who_cached(1);
+SET ROLE consent_b;
+SELECT shared_who_cached(1);
+RESET ROLE;
+SELECT count(*) AS shared_entries FROM cachier.entries
+ WHERE function_id = 'shared_who(int)'::regprocedure;
+
+-- precache: another role may not set a shared value ...
+SET ROLE consent_a;
+SELECT cachier_precache('shared_who', 'poison'::text, 2);
+-- ... but may set its own entry of an unconfigured function, which
+-- nobody else is served
+SELECT cachier_precache('who', 'mine'::text, 7);
+SELECT cachier_wrap('who', 7) AS a_sees_own;
+SET ROLE consent_b;
+SELECT cachier_wrap('who', 7) AS b_unaffected;
+-- the owner sets shared values
+SET ROLE consent_owner;
+SELECT cachier_precache('shared_who', 'from the owner'::text, 2);
+SET ROLE consent_b;
+SELECT shared_who_cached(2);
+RESET ROLE;
+
+-- per-role keys hold the role's OID: a new role with a dropped role's
+-- name does not get its entries
+CREATE ROLE consent_c;
+SET ROLE consent_c;
+SELECT cachier_wrap('who', 3) AS c_first;
+RESET ROLE;
+DROP ROLE consent_c;
+CREATE ROLE consent_c;
+SET ROLE consent_c;
+SET cachier."verbose" = on;
+SELECT cachier_wrap('who', 3) AS new_c;
+RESET cachier."verbose";
+RESET ROLE;
+DROP ROLE consent_c;
+
+-- limits that only a superuser can raise
+SET ROLE consent_a;
+SET cachier.max_entry_size = '1GB';
+SET cachier.max_role_bytes = -1;
+RESET ROLE;
+-- cachier.max_entry_size caps every entry, whatever entry_size_limit says
+SET cachier.max_entry_size = '1kB';
+SET ROLE consent_a;
+SET cachier.entry_size_limit = 'unlimited';
+SET cachier."verbose" = on;
+SELECT length(cachier_wrap('repeat', 'x'::text, 2000)) AS not_stored;
+SELECT length(cachier_wrap('repeat', 'x'::text, 1000)) AS stored;
+RESET cachier."verbose";
+RESET ROLE;
+RESET cachier.max_entry_size;
+-- cachier.max_role_bytes bounds the total a role's calls store
+ALTER ROLE consent_b SET cachier.max_role_bytes = '8kB';
+SET cachier.max_role_bytes = '8kB';
+SET ROLE consent_b;
+SELECT count(*) AS returned
+  FROM generate_series(1, 20) i
+ WHERE length(cachier_wrap('repeat', 'y'::text, 1000 + i)) = 1000 + i;
+RESET ROLE;
+-- (each entry counts its arguments, its value and 64 bytes of overhead;
+-- the role's earlier entries of who() count too)
+SELECT count(*) FILTER (WHERE function_id = 'repeat(text,integer)'::regprocedure)
+           BETWEEN 1 AND 7 AS some_stored,
+       sum(octet_length(value) + octet_length(args) + 64) <= 8192 AS within_limit
+  FROM cachier.entries WHERE role_id = 'consent_b'::regrole;
+-- a clear makes room again
+SELECT cachier_clear('repeat') > 0 AS cleared;
+SET ROLE consent_b;
+SET cachier."verbose" = on;
+SELECT length(cachier_wrap('repeat', 'z'::text, 100)) AS stored_again;
+RESET cachier."verbose";
+RESET ROLE;
+RESET cachier.max_role_bytes;
+ALTER ROLE consent_b RESET cachier.max_role_bytes;
+
+SET client_min_messages = warning;
+DROP SCHEMA consent_test CASCADE;
+DROP EXTENSION cachier;
+DROP ROLE consent_owner;
+DROP ROLE consent_a;
+DROP ROLE consent_b;

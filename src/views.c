@@ -1,0 +1,465 @@
+/*-------------------------------------------------------------------------
+ *
+ * views.c
+ *	  The set-returning functions behind the views cachier_entries and
+ *	  cachier_functions, and the entry totals of cachier_stats.  They read
+ *	  cachier.entries and cachier.functions directly (a heap scan under
+ *	  the caller's snapshot, no SQL text) and return only the rows the
+ *	  calling role may see, so the views can be readable by PUBLIC.
+ *
+ * Who sees what, as in pg_stat_statements: members of pg_read_all_stats
+ * (superusers too) see every row.  Any other role sees the options,
+ * statistics and entries of the functions it owns (has_privs_of_role with
+ * the owner) and the entries its own calls stored (role_id).  An entry's
+ * arguments are shown to the function's owner, to the entry's role and to
+ * pg_read_all_stats; to anybody else they are NULL.
+ *
+ * Robustness: the lock table is read once per call of cachier.entry_rows.
+ * An entry whose function was dropped shows no options and "?" arguments.
+ * Arguments whose type may refuse its stored form (an enum label renamed)
+ * are decoded in a subtransaction and show "?" when that fails, so one bad
+ * row never makes the view fail for everyone.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/detoast.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "cachier_shared.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_proc.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+/* What the entry view needs to know about one function, found once. */
+typedef struct FunctionView
+{
+	Oid			funcid;			/* hash key */
+	bool		exists;
+	bool		owned;			/* the caller has the owner's privileges */
+	bool		may_fail;		/* an argument type may refuse its bytes */
+	int64		stale_after_us; /* CACHIER_NEVER: never stale */
+} FunctionView;
+
+/* Where the columns of a scanned table are (by name: columns get added). */
+typedef struct Columns
+{
+	AttrNumber	function;
+	AttrNumber	key;
+	AttrNumber	created_at;
+	AttrNumber	compute_ms;
+	AttrNumber	args;
+	AttrNumber	value;
+	AttrNumber	role;			/* InvalidAttrNumber before role_id exists */
+	AttrNumber	wrapper;
+	AttrNumber	updated_at;
+} Columns;
+
+/* Whether the caller sees every row: a member of pg_read_all_stats. */
+bool
+cachier_sees_all_stats(void)
+{
+	return has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
+}
+
+static bool
+owns_function(Oid funcid, bool *exists)
+{
+	HeapTuple	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
+	Oid			owner;
+
+	*exists = HeapTupleIsValid(tuple);
+	if (!*exists)
+		return false;
+	owner = ((Form_pg_proc) GETSTRUCT(tuple))->proowner;
+	ReleaseSysCache(tuple);
+	return has_privs_of_role(GetUserId(), owner);
+}
+
+/*
+ * Whether the caller may see funcid's statistics and options: it exists,
+ * and the caller owns it or reads all statistics.
+ */
+bool
+cachier_may_see_function(Oid funcid)
+{
+	bool		exists;
+	bool		owned = owns_function(funcid, &exists);
+
+	return exists && (owned || cachier_sees_all_stats());
+}
+
+static AttrNumber
+column(TupleDesc desc, const char *name)
+{
+	int			i;
+
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
+			return att->attnum;
+	}
+	return InvalidAttrNumber;
+}
+
+static Datum
+get_column(HeapTuple tuple, TupleDesc desc, AttrNumber attnum, bool *isnull)
+{
+	if (attnum == InvalidAttrNumber)
+	{
+		*isnull = true;
+		return (Datum) 0;
+	}
+	return heap_getattr(tuple, attnum, desc, isnull);
+}
+
+static void
+find_columns(TupleDesc desc, Columns *cols)
+{
+	cols->function = column(desc, "function_id");
+	cols->key = column(desc, "key");
+	cols->created_at = column(desc, "created_at");
+	cols->compute_ms = column(desc, "compute_ms");
+	cols->args = column(desc, "args");
+	cols->value = column(desc, "value");
+	cols->role = column(desc, "role_id");
+	cols->wrapper = column(desc, "wrapper");
+	cols->updated_at = column(desc, "updated_at");
+}
+
+/* ---------------------------------------------------------------- locks */
+
+/*
+ * The keys whose computing lock some session holds in this database, from
+ * one read of the lock table.
+ */
+static HTAB *
+computing_keys(void)
+{
+	LockData   *data = GetLockStatusData();
+	HASHCTL		ctl;
+	HTAB	   *keys;
+	int			i;
+
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(int64);
+	ctl.hcxt = CurrentMemoryContext;
+	keys = hash_create("cachier computing keys", 64, &ctl,
+					   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	for (i = 0; i < data->nelements; i++)
+	{
+		LockInstanceData *lock = &data->locks[i];
+		const LOCKTAG *tag = &lock->locktag;
+		int64		key;
+
+		if (tag->locktag_type != LOCKTAG_ADVISORY ||
+			tag->locktag_field1 != MyDatabaseId ||
+			tag->locktag_field4 != CACHIER_LOCKSPACE ||
+			(lock->holdMask & LOCKBIT_ON(ExclusiveLock)) == 0)
+			continue;
+		key = (int64) (((uint64) tag->locktag_field2 << 32) | tag->locktag_field3);
+		(void) hash_search(keys, &key, HASH_ENTER, NULL);
+	}
+	return keys;
+}
+
+/* ---------------------------------------------------------------- functions */
+
+static HTAB *
+function_views(void)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(FunctionView);
+	ctl.hcxt = CurrentMemoryContext;
+	return hash_create("cachier function views", 64, &ctl,
+					   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+static FunctionView *
+function_view(HTAB *views, Oid funcid)
+{
+	FunctionView *fv;
+	bool		found;
+	int			i;
+
+	fv = hash_search(views, &funcid, HASH_ENTER, &found);
+	if (found)
+		return fv;
+	fv->owned = owns_function(funcid, &fv->exists);
+	fv->may_fail = false;
+	fv->stale_after_us = CACHIER_NEVER;
+	if (fv->exists)
+	{
+		FunctionInfo *info = cachier_function_info(funcid);
+		EffectiveOptions eff;
+
+		cachier_effective_options(info, &eff);
+		fv->stale_after_us = eff.stale_after_us;
+		for (i = 0; i < info->nargs; i++)
+			fv->may_fail |= cachier_decode_may_fail(info->argtypes[i]);
+	}
+	return fv;
+}
+
+/* ---------------------------------------------------------------- arguments */
+
+typedef struct FormatArgs
+{
+	Oid			funcid;
+	bytea	   *args;
+	char	   *text;
+} FormatArgs;
+
+static void
+format_args(void *arg)
+{
+	FormatArgs *fa = arg;
+
+	fa->text = cachier_format_args_text(fa->funcid, VARDATA_ANY(fa->args),
+										VARSIZE_ANY_EXHDR(fa->args));
+}
+
+/* The readable arguments of an entry; "?" when they cannot be read. */
+static text *
+readable_args(FunctionView *fv, Datum args)
+{
+	FormatArgs	fa;
+	ErrorData  *error;
+
+	if (!fv->exists)
+		return cstring_to_text("?");
+	fa.funcid = fv->funcid;
+	fa.args = DatumGetByteaPP(args);
+	fa.text = NULL;
+	if (!fv->may_fail)
+		format_args(&fa);
+	else if (!cachier_run_guarded(format_args, &fa, &error))
+	{
+		FreeErrorData(error);
+		return cstring_to_text("?");
+	}
+	return cstring_to_text(fa.text);
+}
+
+/* ---------------------------------------------------------------- entries */
+
+#define ENTRY_COLS 10
+
+typedef struct EntryScan
+{
+	Relation	rel;
+	TableScanDesc scan;
+	Columns		cols;
+} EntryScan;
+
+static void
+entry_scan_begin(EntryScan *es, Oid relid)
+{
+	es->rel = table_open(relid, AccessShareLock);
+	es->scan = table_beginscan(es->rel, GetActiveSnapshot(), 0, NULL);
+	find_columns(RelationGetDescr(es->rel), &es->cols);
+}
+
+static HeapTuple
+entry_scan_next(EntryScan *es)
+{
+	return heap_getnext(es->scan, ForwardScanDirection);
+}
+
+static void
+entry_scan_end(EntryScan *es)
+{
+	table_endscan(es->scan);
+	table_close(es->rel, AccessShareLock);
+}
+
+static bool
+is_own_entry(Datum role, bool role_null)
+{
+	return !role_null && has_privs_of_role(GetUserId(), DatumGetObjectId(role));
+}
+
+/* One visible entry's row; false when the caller may not see it. */
+static bool
+entry_row(HeapTuple tuple, TupleDesc desc, const Columns *cols, HTAB *views,
+		  HTAB *computing, bool sees_all, Datum *values, bool *nulls)
+{
+	FunctionView *fv;
+	bool		isnull;
+	bool		args_null;
+	Datum		args;
+	Datum		value;
+	int64		key;
+	TimestampTz created_at;
+
+	fv = function_view(views, DatumGetObjectId(get_column(tuple, desc, cols->function, &isnull)));
+	values[9] = get_column(tuple, desc, cols->role, &nulls[9]);
+	if (!sees_all && !fv->owned && !is_own_entry(values[9], nulls[9]))
+		return false;
+	key = DatumGetInt64(get_column(tuple, desc, cols->key, &isnull));
+	created_at = DatumGetTimestampTz(get_column(tuple, desc, cols->created_at, &isnull));
+	values[0] = ObjectIdGetDatum(fv->funcid);
+	values[1] = Int64GetDatum(key);
+	/*
+	 * Arguments are for the owner, the entry's role and pg_read_all_stats:
+	 * today exactly the roles that see the row at all.
+	 */
+	args = get_column(tuple, desc, cols->args, &args_null);
+	nulls[2] = args_null;
+	if (!args_null)
+		values[2] = PointerGetDatum(readable_args(fv, args));
+	values[3] = TimestampTzGetDatum(created_at);
+	nulls[4] = !fv->exists;
+	values[4] = BoolGetDatum(fv->stale_after_us != CACHIER_NEVER &&
+							 created_at + fv->stale_after_us <= GetCurrentTimestamp());
+	values[5] = BoolGetDatum(hash_search(computing, &key, HASH_FIND, NULL) != NULL);
+	values[6] = BoolGetDatum(true);
+	value = get_column(tuple, desc, cols->value, &isnull);
+	values[7] = Int32GetDatum(isnull ? 0 : (int32) (toast_raw_datum_size(value) - VARHDRSZ));
+	values[8] = get_column(tuple, desc, cols->compute_ms, &nulls[8]);
+	return true;
+}
+
+/*
+ * cachier.entry_rows(): the entries of cachier.entries the caller may see,
+ * with stale and processing computed now.
+ */
+PG_FUNCTION_INFO_V1(cachier_entry_rows);
+Datum
+cachier_entry_rows(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	HTAB	   *views = function_views();
+	HTAB	   *computing = computing_keys();
+	bool		sees_all = cachier_sees_all_stats();
+	EntryScan	es;
+	HeapTuple	tuple;
+
+	InitMaterializedSRF(fcinfo, 0);
+	entry_scan_begin(&es, cachier_relations()->entries);
+	while ((tuple = entry_scan_next(&es)) != NULL)
+	{
+		Datum		values[ENTRY_COLS];
+		bool		nulls[ENTRY_COLS] = {false};
+
+		CHECK_FOR_INTERRUPTS();
+		if (entry_row(tuple, RelationGetDescr(es.rel), &es.cols, views, computing,
+					  sees_all, values, nulls))
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	entry_scan_end(&es);
+	return (Datum) 0;
+}
+
+/*
+ * The number and bytes of the entries of each function, for
+ * cachier_stats: a hash of EntryTotals by function, in CurrentMemoryContext.
+ * The caller decides which functions to show.
+ */
+HTAB *
+cachier_entry_totals(void)
+{
+	HASHCTL		ctl;
+	HTAB	   *totals;
+	EntryScan	es;
+	HeapTuple	tuple;
+
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(EntryTotals);
+	ctl.hcxt = CurrentMemoryContext;
+	totals = hash_create("cachier entry totals", 64, &ctl,
+						 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	entry_scan_begin(&es, cachier_relations()->entries);
+	while ((tuple = entry_scan_next(&es)) != NULL)
+	{
+		TupleDesc	desc = RelationGetDescr(es.rel);
+		bool		isnull;
+		Oid			funcid = DatumGetObjectId(get_column(tuple, desc, es.cols.function, &isnull));
+		Datum		value = get_column(tuple, desc, es.cols.value, &isnull);
+		EntryTotals *t;
+		bool		found;
+
+		CHECK_FOR_INTERRUPTS();
+		t = hash_search(totals, &funcid, HASH_ENTER, &found);
+		if (!found)
+			t->entries = t->bytes = 0;
+		t->entries++;
+		t->bytes += isnull ? 0 : toast_raw_datum_size(value) - VARHDRSZ;
+	}
+	entry_scan_end(&es);
+	return totals;
+}
+
+/* ---------------------------------------------------------------- options */
+
+#define FUNCTION_COLS 12
+
+/* The effective options of a function, as cachier.effective_options shows them. */
+static void
+option_values(Oid funcid, Datum *values, bool *nulls)
+{
+	EffectiveOptions eff;
+
+	cachier_effective_options(cachier_function_info(funcid), &eff);
+	nulls[0] = eff.stale_after_us == CACHIER_NEVER;
+	values[0] = IntervalPGetDatum(cachier_us_interval(eff.stale_after_us));
+	values[1] = BoolGetDatum(eff.next_time);
+	values[2] = IntervalPGetDatum(cachier_us_interval(eff.wait_timeout_us));
+	values[3] = BoolGetDatum(eff.allow_null);
+	nulls[4] = eff.entry_size_limit == CACHIER_NEVER;
+	values[4] = Int64GetDatum(eff.entry_size_limit);
+	values[5] = BoolGetDatum(eff.cleanup_stale);
+	values[6] = IntervalPGetDatum(cachier_us_interval(eff.cleanup_interval_us));
+	values[7] = BoolGetDatum(eff.per_role);
+	values[8] = CStringGetTextDatum(cachier_storage_name(eff.storage));
+}
+
+/*
+ * cachier.function_rows(): the configured functions the caller may see,
+ * with their effective options.
+ */
+PG_FUNCTION_INFO_V1(cachier_function_rows);
+Datum
+cachier_function_rows(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	EntryScan	es;
+	HeapTuple	tuple;
+
+	InitMaterializedSRF(fcinfo, 0);
+	entry_scan_begin(&es, cachier_relations()->functions);
+	es.cols.function = column(RelationGetDescr(es.rel), "fn");
+	while ((tuple = entry_scan_next(&es)) != NULL)
+	{
+		TupleDesc	desc = RelationGetDescr(es.rel);
+		Datum		values[FUNCTION_COLS];
+		bool		nulls[FUNCTION_COLS] = {false};
+		bool		isnull;
+		Oid			funcid = DatumGetObjectId(get_column(tuple, desc, es.cols.function, &isnull));
+
+		CHECK_FOR_INTERRUPTS();
+		if (!cachier_may_see_function(funcid))
+			continue;
+		values[0] = ObjectIdGetDatum(funcid);
+		values[1] = get_column(tuple, desc, es.cols.wrapper, &nulls[1]);
+		option_values(funcid, values + 2, nulls + 2);
+		values[11] = get_column(tuple, desc, es.cols.updated_at, &nulls[11]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	entry_scan_end(&es);
+	return (Datum) 0;
+}
