@@ -199,6 +199,7 @@ typedef struct WorkerSlot
 {
 	Oid			dbid;			/* InvalidOid: free */
 	TimestampTz next_cleanup;	/* DT_NOEND: nothing due */
+	bool		cleanup_again;	/* made due while its cleanup worker ran */
 	bool		started[WORKER_KINDS];
 	pid_t		pid[WORKER_KINDS];
 	bool		unreachable;	/* a worker could not connect: dropped */

@@ -54,8 +54,9 @@ db_worker_exit(int code, Datum arg)
 	{
 		if (slot->pid[my_kind] == MyProcPid)
 			slot->pid[my_kind] = 0;
+		/* made due while we ran (options changed): run again at once */
 		if (my_kind == WORKER_CLEANUP)
-			slot->next_cleanup = next_cleanup;
+			slot->next_cleanup = slot->cleanup_again ? 0 : next_cleanup;
 		if (!connected)
 			slot->unreachable = true;
 	}

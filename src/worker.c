@@ -222,6 +222,17 @@ adopt_workers(void)
 	LWLockRelease(cachier_shared->lock);
 }
 
+/*
+ * A database's cleanup is due now; if its cleanup worker is running, it
+ * runs again after it (lock held exclusively).
+ */
+static void
+cleanup_due(WorkerSlot *slot)
+{
+	slot->next_cleanup = 0;
+	slot->cleanup_again = slot->started[WORKER_CLEANUP];
+}
+
 /* After a reload: cleanup_interval may be shorter now, so re-plan. */
 static void
 all_databases_due(void)
@@ -230,7 +241,7 @@ all_databases_due(void)
 
 	LWLockAcquire(cachier_shared->lock, LW_EXCLUSIVE);
 	for (i = 0; i < CACHIER_MAX_DATABASES; i++)
-		cachier_workers->slots[i].next_cleanup = 0;
+		cleanup_due(&cachier_workers->slots[i]);
 	LWLockRelease(cachier_shared->lock);
 }
 
@@ -362,7 +373,11 @@ start_due_workers(void)
 			if (workers_started() >= cachier_max_workers)
 				continue;		/* a worker's exit wakes us */
 			if (start_worker(i, k, slot->dbid))
+			{
 				slot->started[k] = true;
+				if (k == WORKER_CLEANUP)
+					slot->cleanup_again = false;
+			}
 			else				/* no background worker slot free */
 				next = Min(next, now + USECS_PER_SEC);
 		}
@@ -484,7 +499,7 @@ cachier_database_due(Oid dbid)
 	LWLockAcquire(cachier_shared->lock, LW_EXCLUSIVE);
 	slot = get_slot(dbid);
 	if (slot)
-		slot->next_cleanup = 0;
+		cleanup_due(slot);
 	LWLockRelease(cachier_shared->lock);
 	cachier_wake_launcher();
 }
