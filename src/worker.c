@@ -9,7 +9,8 @@
  * db_worker.c): a cleanup worker when the database's next cleanup is due,
  * and a refresh worker when a refresh of one of its keys is queued.  The
  * two kinds are independent, so a slow refresh never delays a cleanup.  At
- * most cachier.max_workers database workers run at once.
+ * most cachier.max_workers database workers run at once, and refresh
+ * workers leave one of them to cleanup workers (unless max_workers is 1).
  *
  * The launcher keeps the BackgroundWorkerHandle of every worker it
  * started; only the handle decides that a worker has stopped.  It is told
@@ -303,16 +304,34 @@ reap_workers(void)
 	}
 }
 
+/* How many database workers of the kind run (WORKER_KINDS: of any kind). */
 static int
-workers_started(void)
+workers_started(WorkerKind kind)
 {
 	int			i;
+	int			k;
 	int			n = 0;
 
 	for (i = 0; i < CACHIER_MAX_DATABASES; i++)
-		n += cachier_workers->slots[i].started[WORKER_CLEANUP] +
-			cachier_workers->slots[i].started[WORKER_REFRESH];
+		for (k = 0; k < WORKER_KINDS; k++)
+			if (cachier_workers->slots[i].started[k] &&
+				(kind == WORKER_KINDS || k == (int) kind))
+				n++;
 	return n;
+}
+
+/*
+ * Whether a worker of the kind may start under cachier.max_workers.
+ * Refresh workers leave one of them to cleanup (unless there is only
+ * one), so slow refreshes everywhere never stop every cleanup.
+ */
+static bool
+worker_allowed(WorkerKind kind)
+{
+	if (workers_started(WORKER_KINDS) >= cachier_max_workers)
+		return false;
+	return kind != WORKER_REFRESH ||
+		workers_started(WORKER_REFRESH) < Max(cachier_max_workers - 1, 1);
 }
 
 static bool
@@ -370,7 +389,7 @@ start_due_workers(void)
 					next = Min(next, slot->next_cleanup);
 				continue;
 			}
-			if (workers_started() >= cachier_max_workers)
+			if (!worker_allowed(k))
 				continue;		/* a worker's exit wakes us */
 			if (start_worker(i, k, slot->dbid))
 			{
