@@ -411,7 +411,7 @@ cachier_define_settings(void)
 	/* [B] background workers */
 	DefineCustomIntVariable("cachier.refresh_timeout",
 							"Longest time a background refresh may run; one that takes longer fails.",
-							"-1 means no limit.  A shorter statement_timeout of the refreshing role applies too.",
+							"-1 (or 0) means no limit.  A shorter statement_timeout of the refreshing role applies too.",
 							&cachier_refresh_timeout_ms, -1, -1, INT_MAX, PGC_SIGHUP,
 							GUC_UNIT_MS, NULL, NULL, NULL);
 
