@@ -175,4 +175,53 @@ extern void cachier_database_due(Oid dbid);
 extern void cachier_database_due_at_commit(void);
 extern void cachier_stop_database_worker(Oid dbid);
 
+/* ==== [B] background workers (worker.c, db_worker.c, refresh.c, refresh_queue.c) ==== */
+
+/* A role, and a database, may hold at most this many queue slots. */
+#define CACHIER_QUEUE_PER_ROLE		(CACHIER_QUEUE_SIZE / 16)
+#define CACHIER_QUEUE_PER_DATABASE	(CACHIER_QUEUE_SIZE / 4)
+
+/* Each database has up to one worker of each kind at a time. */
+typedef enum WorkerKind
+{
+	WORKER_CLEANUP = 0,
+	WORKER_REFRESH,
+	WORKER_KINDS
+} WorkerKind;
+
+/*
+ * What the launcher knows of one database.  "started" is the launcher's
+ * own record, cleared only once the worker's handle says it stopped; pid
+ * is set by the worker once connected and cleared by it (under the lock)
+ * before it exits, so a pid read under the lock is a live worker's.
+ */
+typedef struct WorkerSlot
+{
+	Oid			dbid;			/* InvalidOid: free */
+	TimestampTz next_cleanup;	/* DT_NOEND: nothing due */
+	bool		cleanup_again;	/* made due while its cleanup worker ran */
+	bool		started[WORKER_KINDS];
+	pid_t		pid[WORKER_KINDS];
+	bool		unreachable;	/* a worker could not connect: dropped */
+} WorkerSlot;
+
+typedef struct WorkerShared
+{
+	bool		rescan;			/* a backend found no free slot */
+	WorkerSlot	slots[CACHIER_MAX_DATABASES];
+} WorkerShared;
+
+/* under cachier_shared->lock */
+extern WorkerShared *cachier_workers;
+
+/* worker.c */
+extern WorkerSlot *cachier_worker_slot(Oid dbid);
+
+/* db_worker.c */
+extern void cachier_worker_connect(Oid dbid, WorkerKind kind, const char *appname);
+
+/* refresh.c */
+extern int	cachier_refresh_timeout_ms;
+extern void cachier_run_refresh(RefreshItem *item);
+
 #endif							/* CACHIER_SHARED_H */

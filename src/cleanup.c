@@ -38,9 +38,12 @@ delete_batch(Oid funcid, TimestampTz cutoff)
 	values[0] = ObjectIdGetDatum(funcid);
 	values[1] = TimestampTzGetDatum(cutoff);
 	values[2] = Int32GetDatum(CLEANUP_BATCH);
-	return cachier_exec_as_owner("DELETE FROM cachier.entries WHERE ctid = ANY (ARRAY("
+	/* every operator qualified: immune to the search_path it runs under */
+	return cachier_exec_as_owner("DELETE FROM cachier.entries"
+								 " WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
 								 " SELECT ctid FROM cachier.entries"
-								 " WHERE function_id = $1 AND created_at <= $2 LIMIT $3))",
+								 " WHERE function_id OPERATOR(pg_catalog.=) $1"
+								 " AND created_at OPERATOR(pg_catalog.<=) $2 LIMIT $3))",
 								 3, types, values, NULL, NULL);
 }
 

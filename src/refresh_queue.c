@@ -7,8 +7,12 @@
  * An item stays in the queue, queued and then running, until the worker
  * has finished with it, so a key is refreshed at most once at a time: a
  * second stale hit finds it in the queue's index (a shared hash from key
- * to slot) and queues nothing.  When the queue is full a
- * stale hit is still served and queues nothing; a later one will.
+ * to slot) and queues nothing.  Fair shares: a role holds at most
+ * CACHIER_QUEUE_PER_ROLE slots and a database CACHIER_QUEUE_PER_DATABASE,
+ * and a database's refresh worker takes its items one role after another
+ * (round-robin by role OID), so nobody fills the queue or makes the others
+ * wait behind a long list.  When the queue or a share is full a stale hit
+ * is still served and queues nothing; a later one will.
  * Locking: cachier_shared->lock, exclusive for every change (see
  * shared_state.c); the launcher's latch under cachier_shared->mutex.
  *
@@ -55,8 +59,38 @@ free_slot(int slot)
 }
 
 /*
+ * A free slot, if the role and the database have not used up their
+ * shares of the queue; -1 otherwise.  Caller holds the lock exclusively.
+ */
+static int
+free_slot_within_shares(Oid dbid, Oid roleid)
+{
+	int			first_free = -1;
+	int			of_role = 0;
+	int			of_database = 0;
+	int			i;
+
+	for (i = 0; i < CACHIER_QUEUE_SIZE; i++)
+	{
+		RefreshItem *item = &cachier_shared->queue[i];
+
+		if (item->state == REFRESH_FREE)
+		{
+			if (first_free < 0)
+				first_free = i;
+			continue;
+		}
+		of_role += item->roleid == roleid;
+		of_database += item->dbid == dbid;
+	}
+	if (of_role >= CACHIER_QUEUE_PER_ROLE || of_database >= CACHIER_QUEUE_PER_DATABASE)
+		return -1;
+	return first_free;
+}
+
+/*
  * Queue a refresh of the key; false if it is queued or running already,
- * or the queue is full.  "Already queued" is the common answer under a
+ * or the queue (or the role's or the database's share of it) is full.  "Already queued" is the common answer under a
  * burst of stale hits, so it is found with the lock in shared mode.
  */
 bool
@@ -75,10 +109,8 @@ cachier_queue_refresh(Oid funcid, int64 key)
 		return false;
 
 	LWLockAcquire(cachier_shared->lock, LW_EXCLUSIVE);
-	for (i = 0; i < CACHIER_QUEUE_SIZE; i++)
-		if (cachier_shared->queue[i].state == REFRESH_FREE)
-			break;
-	entry = i < CACHIER_QUEUE_SIZE ?
+	i = free_slot_within_shares(MyDatabaseId, GetUserId());
+	entry = i >= 0 ?
 		hash_search(cachier_refresh_index, &k, HASH_ENTER_NULL, &found) : NULL;
 	if (entry == NULL || found)
 	{
@@ -100,10 +132,35 @@ cachier_queue_refresh(Oid funcid, int64 key)
 	return true;
 }
 
-/* Take the next queued refresh of a database; it is then running. */
+/*
+ * Whether queued item a comes before b in the round-robin after role
+ * "last": roles above last first, in OID order, then the others from the
+ * lowest; within a role, the lower slot.
+ */
+static bool
+comes_before(const RefreshItem *a, int slot_a, const RefreshItem *b, int slot_b, Oid last)
+{
+	bool		a_next = a->roleid > last;
+	bool		b_next = b->roleid > last;
+
+	if (a_next != b_next)
+		return a_next;
+	if (a->roleid != b->roleid)
+		return a->roleid < b->roleid;
+	return slot_a < slot_b;
+}
+
+/*
+ * Take the next queued refresh of a database; it is then running.  The
+ * roles take turns: after a refresh of role r comes one of the next role
+ * with queued refreshes (the only caller is the database's refresh worker,
+ * which keeps r).
+ */
 bool
 cachier_next_refresh(Oid dbid, RefreshItem *taken, int *slot)
 {
+	static Oid	last_role = InvalidOid;
+	int			best = -1;
 	int			i;
 
 	LWLockAcquire(cachier_shared->lock, LW_EXCLUSIVE);
@@ -111,18 +168,23 @@ cachier_next_refresh(Oid dbid, RefreshItem *taken, int *slot)
 	{
 		RefreshItem *item = &cachier_shared->queue[i];
 
-		if (item->state == REFRESH_QUEUED && item->dbid == dbid)
-		{
-			item->state = REFRESH_RUNNING;
-			item->attempts++;
-			*taken = *item;
-			*slot = i;
-			LWLockRelease(cachier_shared->lock);
-			return true;
-		}
+		if (item->state != REFRESH_QUEUED || item->dbid != dbid)
+			continue;
+		if (best < 0 || comes_before(item, i, &cachier_shared->queue[best], best, last_role))
+			best = i;
+	}
+	if (best >= 0)
+	{
+		RefreshItem *item = &cachier_shared->queue[best];
+
+		item->state = REFRESH_RUNNING;
+		item->attempts++;
+		*taken = *item;
+		*slot = best;
+		last_role = item->roleid;
 	}
 	LWLockRelease(cachier_shared->lock);
-	return false;
+	return best >= 0;
 }
 
 /* Forget the queued refreshes of a database (the extension is gone). */

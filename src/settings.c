@@ -408,6 +408,13 @@ cachier_define_settings(void)
 							&cachier_max_workers, 8, 1, 64, PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 
+	/* [B] background workers */
+	DefineCustomIntVariable("cachier.refresh_timeout",
+							"Longest time a background refresh may run; one that takes longer fails.",
+							"-1 (or 0) means no limit.  A shorter statement_timeout of the refreshing role applies too.",
+							&cachier_refresh_timeout_ms, -1, -1, INT_MAX, PGC_SIGHUP,
+							GUC_UNIT_MS, NULL, NULL, NULL);
+
 	DefineCustomStringVariable("cachier.redis_url",
 							   "Where the Redis tier is: redis://[user:password@]host[:port][/db] or a unix socket path.",
 							   "Empty: no Redis tier; functions whose storage is 'redis' are not cached.",

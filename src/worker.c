@@ -1,33 +1,42 @@
 /*-------------------------------------------------------------------------
  *
  * worker.c
- *	  cachier's background workers (with shared_preload_libraries only).
+ *	  cachier's launcher (with shared_preload_libraries only) and what
+ *	  backends ask of it.
  *
- * The launcher, connected to no database, keeps a list of the databases
- * that allow connections and starts, for each one that is due, a short-
- * lived database worker: due when its next cleanup time has come or when
- * a refresh of one of its keys is queued.  At most cachier.max_workers
- * database workers run at once.  A database worker checks that the
- * extension exists there, removes the stale entries of each function with
- * cleanup_stale whose cleanup_interval has passed (bounded batches, each
- * its own transaction), runs the queued refreshes (each its own
- * transaction, as the role whose call queued it), reports when it should
- * run next and exits.
+ * The launcher, connected to no database, keeps a slot per database and
+ * starts, for each one, up to two short-lived database workers (see
+ * db_worker.c): a cleanup worker when the database's next cleanup is due,
+ * and a refresh worker when a refresh of one of its keys is queued.  The
+ * two kinds are independent, so a slow refresh never delays a cleanup.  At
+ * most cachier.max_workers database workers run at once, and refresh
+ * workers leave one of them to cleanup workers (unless max_workers is 1).
  *
- * Locking: the database slots and the queue are under
- * cachier_shared->lock (see shared_state.c).  The launcher starts after
- * recovery has finished, so nothing here ever writes on a standby.
+ * The launcher keeps the BackgroundWorkerHandle of every worker it
+ * started; only the handle decides that a worker has stopped.  It is told
+ * of every start and stop (bgw_notify_pid), and backends set its latch
+ * when they queue a refresh or change cleanup options, so it sleeps until
+ * the next cleanup is due or something happens, never polling.
+ *
+ * Locking: cachier_workers (the slots) and the refresh queue are under
+ * cachier_shared->lock, exclusive to change; the launcher's latch is under
+ * cachier_shared->mutex.  A worker's pid in its slot is cleared by the
+ * worker itself, under the lock, before it exits: so a pid read under the
+ * lock belongs to that live worker (DROP DATABASE signals it only then).
+ * The launcher starts after recovery has finished, so nothing here ever
+ * writes on a standby.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#include <signal.h>
 
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
 #include "cachier_shared.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_database.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -35,38 +44,60 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
-#include "storage/proc.h"
+#include "storage/shmem.h"
 #include "tcop/tcopprot.h"
-#include "utils/acl.h"
-#include "utils/guc.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/regproc.h"
-#include "utils/snapmgr.h"
-#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 PGDLLEXPORT void cachier_launcher_main(Datum arg);
-PGDLLEXPORT void cachier_db_worker_main(Datum arg);
 
 int			cachier_max_workers = 8;
+WorkerShared *cachier_workers = NULL;
 
-#define DATABASE_SCAN_INTERVAL	(60 * USECS_PER_SEC)
-#define NO_EXTENSION_RECHECK	(5 * 60 * USECS_PER_SEC)
-#define LONGEST_SLEEP_MS		60000L
+static shmem_request_hook_type prev_shmem_request = NULL;
+static shmem_startup_hook_type prev_shmem_startup = NULL;
+
+/* the launcher's handles, by slot and kind (launcher only) */
+static BackgroundWorkerHandle *handles[CACHIER_MAX_DATABASES][WORKER_KINDS];
+
+static const char *const worker_functions[WORKER_KINDS] = {
+	"cachier_cleanup_main", "cachier_refresh_main"
+};
 
 /* ---------------------------------------------------------------- registration */
 
 static void
-fill_worker(BackgroundWorker *bgw, const char *function, const char *name)
+request_workers_shmem(void)
+{
+	if (prev_shmem_request)
+		prev_shmem_request();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(WorkerShared)));
+}
+
+static void
+attach_workers_shmem(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup)
+		prev_shmem_startup();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	cachier_workers = ShmemInitStruct("cachier workers", sizeof(WorkerShared), &found);
+	if (!found)
+		memset(cachier_workers, 0, sizeof(WorkerShared));
+	LWLockRelease(AddinShmemInitLock);
+}
+
+static void
+fill_worker(BackgroundWorker *bgw, const char *function, const char *type)
 {
 	memset(bgw, 0, sizeof(*bgw));
 	bgw->bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 	bgw->bgw_start_time = BgWorkerStart_RecoveryFinished;
 	snprintf(bgw->bgw_library_name, BGW_MAXLEN, "cachier");
 	snprintf(bgw->bgw_function_name, BGW_MAXLEN, "%s", function);
-	snprintf(bgw->bgw_name, BGW_MAXLEN, "%s", name);
-	snprintf(bgw->bgw_type, BGW_MAXLEN, "%s", name);
+	snprintf(bgw->bgw_name, BGW_MAXLEN, "%s", type);
+	snprintf(bgw->bgw_type, BGW_MAXLEN, "%s", type);
 }
 
 /* Called from _PG_init while preloading. */
@@ -75,25 +106,63 @@ cachier_worker_init(void)
 {
 	BackgroundWorker bgw;
 
+	prev_shmem_request = shmem_request_hook;
+	shmem_request_hook = request_workers_shmem;
+	prev_shmem_startup = shmem_startup_hook;
+	shmem_startup_hook = attach_workers_shmem;
+
 	fill_worker(&bgw, "cachier_launcher_main", "cachier launcher");
 	bgw.bgw_restart_time = 5;
 	RegisterBackgroundWorker(&bgw);
 }
 
-/* ---------------------------------------------------------------- launcher */
+/* ---------------------------------------------------------------- slots */
 
-static DatabaseSlot *
-find_slot(Oid dbid)
+/* The slot of a database, or NULL (caller holds the lock). */
+WorkerSlot *
+cachier_worker_slot(Oid dbid)
 {
 	int			i;
 
 	for (i = 0; i < CACHIER_MAX_DATABASES; i++)
-		if (cachier_shared->databases[i].dbid == dbid)
-			return &cachier_shared->databases[i];
+		if (cachier_workers->slots[i].dbid == dbid)
+			return &cachier_workers->slots[i];
 	return NULL;
 }
 
-/* Track every database that allows connections; new ones are due now. */
+static void
+init_slot(WorkerSlot *slot, Oid dbid)
+{
+	memset(slot, 0, sizeof(*slot));
+	slot->dbid = dbid;
+	slot->next_cleanup = 0;
+}
+
+/* A database's slot, taken if need be; NULL when all are taken. */
+static WorkerSlot *
+get_slot(Oid dbid)
+{
+	WorkerSlot *slot = cachier_worker_slot(dbid);
+
+	if (slot == NULL && (slot = cachier_worker_slot(InvalidOid)) != NULL)
+		init_slot(slot, dbid);
+	if (slot == NULL)
+		cachier_workers->rescan = true; /* free those of dropped databases */
+	return slot;
+}
+
+static bool
+slot_busy(WorkerSlot *slot)
+{
+	return slot->started[WORKER_CLEANUP] || slot->started[WORKER_REFRESH];
+}
+
+/* ---------------------------------------------------------------- launcher */
+
+/*
+ * Track every database that allows connections (all due now), and free
+ * the slots of the databases that are gone.
+ */
 static void
 scan_databases(void)
 {
@@ -119,27 +188,50 @@ scan_databases(void)
 	table_close(rel, AccessShareLock);
 
 	LWLockAcquire(cachier_shared->lock, LW_EXCLUSIVE);
+	cachier_workers->rescan = false;
 	for (i = 0; i < CACHIER_MAX_DATABASES; i++)
 	{
-		DatabaseSlot *slot = &cachier_shared->databases[i];
+		WorkerSlot *slot = &cachier_workers->slots[i];
 
-		if (OidIsValid(slot->dbid) && !slot->worker_running &&
+		if (OidIsValid(slot->dbid) && !slot_busy(slot) &&
 			!list_member_oid(dbids, slot->dbid))
 			slot->dbid = InvalidOid;	/* dropped */
 	}
 	foreach(lc, dbids)
-	{
-		DatabaseSlot *slot;
-
-		if (find_slot(lfirst_oid(lc)) || (slot = find_slot(InvalidOid)) == NULL)
-			continue;
-		slot->dbid = lfirst_oid(lc);
-		slot->next_run = 0;
-		slot->worker_running = false;
-	}
+		(void) get_slot(lfirst_oid(lc));
 	LWLockRelease(cachier_shared->lock);
 	CommitTransactionCommand();
 	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
+ * A launcher (re)starts: the workers a previous launcher started have no
+ * handle here.  Those connected (pid set) are followed by their pid; one
+ * not connected yet is forgotten, at worst two of a kind then overlap,
+ * which both kinds tolerate.
+ */
+static void
+adopt_workers(void)
+{
+	int			i;
+	int			k;
+
+	LWLockAcquire(cachier_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < CACHIER_MAX_DATABASES; i++)
+		for (k = 0; k < WORKER_KINDS; k++)
+			cachier_workers->slots[i].started[k] = cachier_workers->slots[i].pid[k] != 0;
+	LWLockRelease(cachier_shared->lock);
+}
+
+/*
+ * A database's cleanup is due now; if its cleanup worker is running, it
+ * runs again after it (lock held exclusively).
+ */
+static void
+cleanup_due(WorkerSlot *slot)
+{
+	slot->next_cleanup = 0;
+	slot->cleanup_again = slot->started[WORKER_CLEANUP];
 }
 
 /* After a reload: cleanup_interval may be shorter now, so re-plan. */
@@ -150,7 +242,7 @@ all_databases_due(void)
 
 	LWLockAcquire(cachier_shared->lock, LW_EXCLUSIVE);
 	for (i = 0; i < CACHIER_MAX_DATABASES; i++)
-		cachier_shared->databases[i].next_run = 0;
+		cleanup_due(&cachier_workers->slots[i]);
 	LWLockRelease(cachier_shared->lock);
 }
 
@@ -166,63 +258,151 @@ has_queued_refresh(Oid dbid)
 	return false;
 }
 
+/* Whether a worker this launcher, or a previous one, started has stopped. */
 static bool
-start_db_worker(Oid dbid)
+worker_stopped(int i, WorkerKind kind)
 {
-	BackgroundWorker bgw;
-	BackgroundWorkerHandle *handle;
+	pid_t		pid;
 
-	fill_worker(&bgw, "cachier_db_worker_main", "cachier worker");
-	bgw.bgw_restart_time = BGW_NEVER_RESTART;
-	bgw.bgw_main_arg = ObjectIdGetDatum(dbid);
-	bgw.bgw_notify_pid = 0;
-	return RegisterDynamicBackgroundWorker(&bgw, &handle);
+	if (handles[i][kind] == NULL)
+		return cachier_workers->slots[i].pid[kind] == 0;
+	return GetBackgroundWorkerPid(handles[i][kind], &pid) == BGWH_STOPPED;
 }
 
-/* Start the workers that are due; how long until the next one is (ms). */
-static long
+/*
+ * Note the workers that have stopped (caller holds the lock exclusively):
+ * a refresh worker's running refreshes go back to the queue, or away if
+ * it could not even connect (the database is gone; so is its slot).
+ */
+static void
+reap_workers(void)
+{
+	int			i;
+	int			k;
+
+	for (i = 0; i < CACHIER_MAX_DATABASES; i++)
+	{
+		WorkerSlot *slot = &cachier_workers->slots[i];
+
+		for (k = 0; k < WORKER_KINDS; k++)
+		{
+			if (!slot->started[k] || !worker_stopped(i, k))
+				continue;
+			slot->started[k] = false;
+			slot->pid[k] = 0;
+			if (handles[i][k])
+				pfree(handles[i][k]);
+			handles[i][k] = NULL;
+			if (k == WORKER_REFRESH)
+				cachier_release_refreshes(slot->dbid, !slot->unreachable);
+		}
+		if (OidIsValid(slot->dbid) && slot->unreachable && !slot_busy(slot))
+		{
+			cachier_release_refreshes(slot->dbid, false);
+			slot->dbid = InvalidOid;
+		}
+	}
+}
+
+/* How many database workers of the kind run (WORKER_KINDS: of any kind). */
+static int
+workers_started(WorkerKind kind)
+{
+	int			i;
+	int			k;
+	int			n = 0;
+
+	for (i = 0; i < CACHIER_MAX_DATABASES; i++)
+		for (k = 0; k < WORKER_KINDS; k++)
+			if (cachier_workers->slots[i].started[k] &&
+				(kind == WORKER_KINDS || k == (int) kind))
+				n++;
+	return n;
+}
+
+/*
+ * Whether a worker of the kind may start under cachier.max_workers.
+ * Refresh workers leave one of them to cleanup (unless there is only
+ * one), so slow refreshes everywhere never stop every cleanup.
+ */
+static bool
+worker_allowed(WorkerKind kind)
+{
+	if (workers_started(WORKER_KINDS) >= cachier_max_workers)
+		return false;
+	return kind != WORKER_REFRESH ||
+		workers_started(WORKER_REFRESH) < Max(cachier_max_workers - 1, 1);
+}
+
+static bool
+start_worker(int i, WorkerKind kind, Oid dbid)
+{
+	BackgroundWorker bgw;
+	MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+	bool		started;
+
+	fill_worker(&bgw, worker_functions[kind], "cachier worker");
+	bgw.bgw_restart_time = BGW_NEVER_RESTART;
+	bgw.bgw_main_arg = ObjectIdGetDatum(dbid);
+	bgw.bgw_notify_pid = MyProcPid;
+	started = RegisterDynamicBackgroundWorker(&bgw, &handles[i][kind]);
+	MemoryContextSwitchTo(oldcxt);
+	return started;
+}
+
+/* Whether a worker of this kind is due in the slot (lock held). */
+static bool
+worker_due(WorkerSlot *slot, WorkerKind kind, TimestampTz now)
+{
+	if (slot->started[kind] || slot->unreachable)
+		return false;
+	if (kind == WORKER_CLEANUP)
+		return slot->next_cleanup <= now;
+	return has_queued_refresh(slot->dbid);
+}
+
+/*
+ * Start the workers that are due; when the next cleanup is (DT_NOEND:
+ * nothing is due until a backend or a worker's exit wakes us).
+ */
+static TimestampTz
 start_due_workers(void)
 {
 	TimestampTz now = GetCurrentTimestamp();
-	TimestampTz next = now + LONGEST_SLEEP_MS * 1000;
-	List	   *to_start = NIL;
-	ListCell   *lc;
+	TimestampTz next = DT_NOEND;
 	int			i;
+	int			k;
 
 	LWLockAcquire(cachier_shared->lock, LW_EXCLUSIVE);
+	reap_workers();
 	for (i = 0; i < CACHIER_MAX_DATABASES; i++)
 	{
-		DatabaseSlot *slot = &cachier_shared->databases[i];
-		bool		due;
+		WorkerSlot *slot = &cachier_workers->slots[i];
 
-		if (!OidIsValid(slot->dbid) || slot->worker_running)
+		if (!OidIsValid(slot->dbid))
 			continue;
-		due = slot->next_run <= now || has_queued_refresh(slot->dbid);
-		if (due && cachier_shared->workers_running < cachier_max_workers)
+		for (k = 0; k < WORKER_KINDS; k++)
 		{
-			slot->worker_running = true;
-			cachier_shared->workers_running++;
-			to_start = lappend_oid(to_start, slot->dbid);
+			if (!worker_due(slot, k, now))
+			{
+				if (k == WORKER_CLEANUP && !slot->started[k])
+					next = Min(next, slot->next_cleanup);
+				continue;
+			}
+			if (!worker_allowed(k))
+				continue;		/* a worker's exit wakes us */
+			if (start_worker(i, k, slot->dbid))
+			{
+				slot->started[k] = true;
+				if (k == WORKER_CLEANUP)
+					slot->cleanup_again = false;
+			}
+			else				/* no background worker slot free */
+				next = Min(next, now + USECS_PER_SEC);
 		}
-		else if (!due)
-			next = Min(next, slot->next_run);
-		else
-			next = Min(next, now + 100 * 1000); /* wait for a free worker */
 	}
 	LWLockRelease(cachier_shared->lock);
-
-	foreach(lc, to_start)
-	{
-		if (start_db_worker(lfirst_oid(lc)))
-			continue;
-		/* no background worker slot free: try again soon */
-		LWLockAcquire(cachier_shared->lock, LW_EXCLUSIVE);
-		find_slot(lfirst_oid(lc))->worker_running = false;
-		cachier_shared->workers_running--;
-		LWLockRelease(cachier_shared->lock);
-		next = Min(next, now + USECS_PER_SEC);
-	}
-	return (long) Max((next - now) / 1000, 10);
+	return next;
 }
 
 static void
@@ -233,10 +413,27 @@ launcher_exit(int code, Datum arg)
 	SpinLockRelease(&cachier_shared->mutex);
 }
 
+static void
+launcher_sleep(TimestampTz next)
+{
+	long		ms;
+
+	if (next == DT_NOEND)
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1,
+						 PG_WAIT_EXTENSION);
+	else
+	{
+		ms = (long) Max((next - GetCurrentTimestamp()) / 1000 + 1, 10);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 ms, PG_WAIT_EXTENSION);
+	}
+	ResetLatch(MyLatch);
+}
+
 void
 cachier_launcher_main(Datum arg)
 {
-	TimestampTz next_scan = 0;
+	bool		rescan = true;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -248,11 +445,10 @@ cachier_launcher_main(Datum arg)
 	cachier_shared->launcher_latch = MyLatch;
 	SpinLockRelease(&cachier_shared->mutex);
 	before_shmem_exit(launcher_exit, (Datum) 0);
+	adopt_workers();
 
 	for (;;)
 	{
-		long		sleep_ms;
-
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
 		{
@@ -260,45 +456,16 @@ cachier_launcher_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 			all_databases_due();
 		}
-		if (GetCurrentTimestamp() >= next_scan)
-		{
+		if (rescan)
 			scan_databases();
-			next_scan = GetCurrentTimestamp() + DATABASE_SCAN_INTERVAL;
-		}
-		sleep_ms = Min(start_due_workers(), (next_scan - GetCurrentTimestamp()) / 1000 + 1);
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 Max(sleep_ms, 10), PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
+		launcher_sleep(start_due_workers());
+		LWLockAcquire(cachier_shared->lock, LW_SHARED);
+		rescan = cachier_workers->rescan;
+		LWLockRelease(cachier_shared->lock);
 	}
 }
 
-/* ---------------------------------------------------------------- database worker */
-
-static TimestampTz db_next_run;
-static bool db_connected = false;
-
-/* A database worker ends: free its slot and its refreshes. */
-static void
-db_worker_exit(int code, Datum arg)
-{
-	Oid			dbid = DatumGetObjectId(arg);
-	DatabaseSlot *slot;
-
-	LWLockAcquire(cachier_shared->lock, LW_EXCLUSIVE);
-	slot = find_slot(dbid);
-	if (slot)
-	{
-		slot->worker_running = false;
-		slot->worker_pid = 0;
-		slot->next_run = db_next_run;
-		if (!db_connected)
-			slot->dbid = InvalidOid;	/* the next scan adds it back if it exists */
-	}
-	cachier_release_refreshes(dbid, db_connected);
-	cachier_shared->workers_running--;
-	LWLockRelease(cachier_shared->lock);
-	cachier_wake_launcher();
-}
+/* ---------------------------------------------------------------- backends */
 
 static bool due_at_commit = false;
 
@@ -314,7 +481,7 @@ wake_at_commit(XactEvent event, void *arg)
 
 /*
  * This transaction changed cleanup options: once it commits (so that the
- * worker sees them), make the database's worker plan again.
+ * worker sees them), make the database's cleanup worker plan again.
  */
 void
 cachier_database_due_at_commit(void)
@@ -331,276 +498,49 @@ cachier_database_due_at_commit(void)
 	due_at_commit = true;
 }
 
-/* Whether a worker of the database is running (caller holds the lock). */
+/* Whether a refresh worker of the database is running (caller holds the lock). */
 bool
 cachier_worker_running_locked(Oid dbid)
 {
-	DatabaseSlot *slot = find_slot(dbid);
+	WorkerSlot *slot = cachier_worker_slot(dbid);
 
-	return slot != NULL && slot->worker_running;
+	return slot != NULL && slot->started[WORKER_REFRESH];
 }
 
-/* Make a database's worker run soon. */
+/* Make a database's cleanup worker run soon. */
 void
 cachier_database_due(Oid dbid)
 {
-	DatabaseSlot *slot;
+	WorkerSlot *slot;
 
 	if (!cachier_preloaded())
 		return;
 	LWLockAcquire(cachier_shared->lock, LW_EXCLUSIVE);
-	slot = find_slot(dbid);
-	if (slot == NULL && (slot = find_slot(InvalidOid)) != NULL)
-	{
-		slot->dbid = dbid;
-		slot->worker_running = false;
-	}
+	slot = get_slot(dbid);
 	if (slot)
-		slot->next_run = 0;
+		cleanup_due(slot);
 	LWLockRelease(cachier_shared->lock);
 	cachier_wake_launcher();
 }
 
-/* DROP DATABASE: ask our worker connected to it, if any, to stop. */
+/*
+ * DROP DATABASE: ask our workers connected to it, if any, to stop.  The
+ * signal is sent under the lock, while the pid is still in the slot: a
+ * worker clears it under the lock before it exits, so the pid cannot have
+ * been reused by another process.
+ */
 void
 cachier_stop_database_worker(Oid dbid)
 {
-	DatabaseSlot *slot;
-	pid_t		pid = 0;
+	WorkerSlot *slot;
+	int			k;
 
 	if (!cachier_preloaded() || !OidIsValid(dbid))
 		return;
 	LWLockAcquire(cachier_shared->lock, LW_SHARED);
-	slot = find_slot(dbid);
-	if (slot)
-		pid = slot->worker_pid;
+	slot = cachier_worker_slot(dbid);
+	for (k = 0; slot != NULL && k < WORKER_KINDS; k++)
+		if (slot->pid[k] != 0)
+			(void) kill(slot->pid[k], SIGTERM);
 	LWLockRelease(cachier_shared->lock);
-	if (pid != 0)
-		(void) kill(pid, SIGTERM);
-}
-
-static bool
-extension_present(void)
-{
-	bool		present;
-
-	StartTransactionCommand();
-	present = OidIsValid(get_namespace_oid("cachier", true)) &&
-		OidIsValid(get_relname_relid("entries", get_namespace_oid("cachier", true)));
-	CommitTransactionCommand();
-	return present;
-}
-
-typedef struct CleanupPlan
-{
-	Oid			funcid;
-	int64		stale_after_us;
-	int64		interval_us;
-} CleanupPlan;
-
-/* The functions with cleanup_stale and their effective options. */
-static List *
-cleanup_plans(void)
-{
-	List	   *fns;
-	List	   *plans = NIL;
-	ListCell   *lc;
-
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	cachier_exec_as_owner("SELECT fn FROM cachier.functions WHERE cleanup_stale",
-						  0, NULL, NULL, NULL, &fns);
-	foreach(lc, fns)
-	{
-		EffectiveOptions eff;
-		CleanupPlan *plan = MemoryContextAlloc(TopMemoryContext, sizeof(CleanupPlan));
-
-		cachier_effective_options(cachier_function_info(lfirst_oid(lc)), &eff);
-		plan->funcid = lfirst_oid(lc);
-		plan->stale_after_us = eff.stale_after_us;
-		plan->interval_us = eff.cleanup_interval_us;
-		plans = lappend(plans, plan);
-	}
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	return plans;
-}
-
-/* Clean up the functions that are due; when the next one is. */
-static TimestampTz
-run_cleanups(void)
-{
-	TimestampTz now = GetCurrentTimestamp();
-	TimestampTz next = now + USECS_PER_DAY;
-	List	   *plans = cleanup_plans();
-	ListCell   *lc;
-
-	foreach(lc, plans)
-	{
-		CleanupPlan *plan = lfirst(lc);
-		TimestampTz last = cachier_stats_last_cleanup(plan->funcid);
-		int64		removed;
-
-		if (last + plan->interval_us > now)
-		{
-			next = Min(next, last + plan->interval_us);
-			continue;
-		}
-		pgstat_report_activity(STATE_RUNNING, "removing stale cache entries");
-		removed = cachier_cleanup_function(plan->funcid, plan->stale_after_us, true);
-		cachier_stats_set_last_cleanup(plan->funcid, now);
-		ereport(DEBUG1,
-				(errmsg("cachier: removed " INT64_FORMAT " stale entries of function %u",
-						removed, plan->funcid)));
-		next = Min(next, now + plan->interval_us);
-	}
-	pgstat_report_activity(STATE_IDLE, NULL);
-	return next;
-}
-
-typedef struct ArgsCopy
-{
-	char	   *data;
-	int			len;
-	TimestampTz created_at;
-} ArgsCopy;
-
-static bool
-copy_args(HeapTuple tuple, TupleDesc desc, void *arg)
-{
-	ArgsCopy   *copy = (ArgsCopy *) arg;
-	bool		isnull;
-	bytea	   *args = DatumGetByteaPCopy(heap_getattr(tuple, 6, desc, &isnull));
-
-	if (isnull)
-		return false;
-	copy->data = VARDATA(args);
-	copy->len = VARSIZE(args) - VARHDRSZ;
-	copy->created_at = DatumGetTimestampTz(heap_getattr(tuple, 4, desc, &isnull));
-	return true;
-}
-
-static char refresh_target[NAMEDATALEN * 2 + 64];
-
-/*
- * One refresh, in the current transaction, as the role that queued it.
- * False when there was nothing to do (the function or the entry is gone,
- * the entry is fresh again, another session is computing it).
- */
-static bool
-refresh_in_transaction(RefreshItem *item)
-{
-	Oid			save_user;
-	int			save_sec;
-	AclResult	aclresult;
-	CallSite	site;
-	ArgsCopy	copy;
-	EffectiveOptions eff;
-	bool		refreshed;
-
-	snprintf(refresh_target, sizeof(refresh_target), "function %u", item->funcid);
-	if (!SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(item->funcid)))
-		return false;			/* dropped meanwhile */
-	strlcpy(refresh_target, format_procedure(item->funcid), sizeof(refresh_target));
-	if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(item->roleid)))
-		return false;
-	aclresult = pg_proc_aclcheck(item->funcid, item->roleid, ACL_EXECUTE);
-	if (aclresult != ACLCHECK_OK)
-		aclcheck_error(aclresult, OBJECT_FUNCTION, get_func_name(item->funcid));
-	cachier_check_cacheable(item->funcid);
-
-	memset(&site, 0, sizeof(site));
-	cachier_callsite_init(&site, item->funcid, CurTransactionContext);
-	if (!cachier_scan_entry(item->funcid, item->key, copy_args, &copy))
-		return false;			/* cleared meanwhile */
-	cachier_effective_options(site.info, &eff);
-	if (eff.stale_after_us == CACHIER_NEVER ||
-		GetCurrentTimestamp() - copy.created_at < eff.stale_after_us)
-		return false;			/* refreshed by a call meanwhile */
-
-	GetUserIdAndSecContext(&save_user, &save_sec);
-	SetUserIdAndSecContext(item->roleid, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	refreshed = cachier_refresh_entry(&site, item->key, copy.data, copy.len);
-	SetUserIdAndSecContext(save_user, save_sec);
-	return refreshed;
-}
-
-/* Run one queued refresh in its own transaction; a failure is a WARNING. */
-static void
-run_refresh(RefreshItem *item)
-{
-	MemoryContext oldcxt = CurrentMemoryContext;
-
-	pgstat_report_activity(STATE_RUNNING, "refreshing a stale cache entry");
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	PG_TRY();
-	{
-		bool		refreshed = refresh_in_transaction(item);
-
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-		if (refreshed)
-			cachier_count_function(item->funcid, STAT_REFRESH_DONE, 0);
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		ereport(WARNING,
-				(errmsg("cachier: background refresh of %s failed: %s",
-						refresh_target, edata->message),
-				 errdetail("The stale value stays in the cache.")));
-		FreeErrorData(edata);
-		cachier_count_function(item->funcid, STAT_REFRESH_FAILED, 0);
-	}
-	PG_END_TRY();
-	pgstat_report_activity(STATE_IDLE, NULL);
-}
-
-static void
-run_refreshes(Oid dbid)
-{
-	RefreshItem item;
-	int			slot;
-
-	while (cachier_next_refresh(dbid, &item, &slot))
-	{
-		CHECK_FOR_INTERRUPTS();
-		run_refresh(&item);
-		cachier_refresh_finished(slot);
-	}
-}
-
-void
-cachier_db_worker_main(Datum arg)
-{
-	Oid			dbid = DatumGetObjectId(arg);
-
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-	db_next_run = GetCurrentTimestamp() + USECS_PER_MINUTE;
-	before_shmem_exit(db_worker_exit, arg);
-	BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
-	pgstat_report_appname("cachier worker");
-	db_connected = true;
-	LWLockAcquire(cachier_shared->lock, LW_EXCLUSIVE);
-	if (find_slot(dbid))
-		find_slot(dbid)->worker_pid = MyProcPid;
-	LWLockRelease(cachier_shared->lock);
-
-	if (!extension_present())
-	{
-		db_next_run = GetCurrentTimestamp() + NO_EXTENSION_RECHECK;
-		cachier_drop_refreshes(dbid);
-		proc_exit(0);
-	}
-	db_next_run = run_cleanups();
-	run_refreshes(dbid);
-	proc_exit(0);
 }

@@ -125,13 +125,15 @@ SELECT count(*) = 1 FROM pg_stat_activity
    AND query = 'refreshing a stale cache entry' AND wait_event = 'PgSleep'};
 }
 
+# The pid of the refresh worker of db (its cleanup worker may run too).
 sub worker_pid
 {
 	my ($db) = @_;
 	return $node->safe_psql(
 		'postgres', qq{
 SELECT pid FROM pg_stat_activity
- WHERE backend_type = 'cachier worker' AND datname = '$db'});
+ WHERE backend_type = 'cachier worker' AND datname = '$db'
+   AND query = 'refreshing a stale cache entry'});
 }
 
 sub launcher_pid
