@@ -57,14 +57,16 @@ CREATE FUNCTION executions() RETURNS bigint LANGUAGE sql
 }
 
 # In database $db of $node, move created_at of the entries of $fn (e.g.
-# 'f(int)') for the given arguments (text forms, e.g. '(1)') back one day.
+# 'f(int)') for the given arguments (text forms, e.g. '(1)') back 90
+# minutes: stale for a shelf life of an hour, yet younger than the default
+# max_stale_age (twice the shelf life), so next_time still serves it.
 sub backdate
 {
 	my ($node, $db, $fn, @args) = @_;
 	my $list = join(', ', map { "'$_'" } @args);
 	$node->safe_psql(
 		$db, qq{
-UPDATE cachier.entries e SET created_at = e.created_at - interval '1 day'
+UPDATE cachier.entries e SET created_at = e.created_at - interval '90 minutes'
   FROM cachier_entries v
  WHERE v.function = e.function_id AND v.key = e.key
    AND v.function = '$fn'::regprocedure AND v.arguments IN ($list)});
