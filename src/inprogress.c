@@ -16,7 +16,9 @@
  * once, so any number wake together when the value is committed; only
  * when the computation failed do they queue for ExclusiveLock to compute
  * it one at a time.  A wait is bounded by wait_timeout (through
- * lock_timeout) and a deadlock is turned into "compute it yourself":
+ * lock_timeout, in rounds, each asking whether a holder is itself blocked
+ * and only then checking for deadlocks early) and a deadlock is turned
+ * into "compute it yourself":
  * neither reaches the caller as an error.  Cancellation and termination
  * do.  Nobody waits twice for a holder that is not making progress: once
  * a wait for a key's holder has run out of wait_timeout, later callers of
@@ -35,6 +37,7 @@
 #include "access/xact.h"
 #include "storage/lock.h"
 #include "storage/proc.h"
+#include "storage/sinvaladt.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
@@ -198,7 +201,7 @@ cachier_lock_is_held_elsewhere(int64 key)
  */
 #define MIN_ROUND_MS	100
 
-/* how soon a waiter checks for deadlocks, at most */
+/* how soon a waiter checks for deadlocks when one may be forming */
 #define EARLY_DEADLOCK_CHECK_MS	10
 
 int
@@ -233,14 +236,15 @@ wait_for_lock(void *arg)
  * transaction getting a deadlock error because of the cache.
  */
 static bool
-wait_round(WaitArgs *w, int slice_ms, ErrorData **error)
+wait_round(WaitArgs *w, int slice_ms, bool check_early, ErrorData **error)
 {
 	int			saved_lock_timeout = LockTimeout;
 	int			saved_deadlock_timeout = DeadlockTimeout;
 	volatile bool done = false;
 
 	LockTimeout = slice_ms;
-	DeadlockTimeout = Min(DeadlockTimeout, EARLY_DEADLOCK_CHECK_MS);
+	if (check_early)
+		DeadlockTimeout = Min(DeadlockTimeout, EARLY_DEADLOCK_CHECK_MS);
 	PG_TRY();
 	{
 		done = cachier_run_guarded(wait_for_lock, w, error);
@@ -259,6 +263,47 @@ static VirtualTransactionId *
 holders_of(const LOCKTAG *tag, int *count)
 {
 	return GetLockConflicts(tag, ShareLock, count);
+}
+
+/*
+ * Whether a holder of the key's lock is itself waiting for a lock: only
+ * then can a deadlock through our wait form, and only then is the early
+ * deadlock check (which takes every lock partition) worth running.  The
+ * holder's waitLock is read without its lock: a stale answer only moves
+ * the early check by one round, since every round asks again.
+ */
+static bool
+any_holder_blocked(const VirtualTransactionId *holders, int n)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		PGPROC	   *proc = BackendIdGetProc(holders[i].backendId);
+
+		if (proc != NULL && proc->waitLock != NULL)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * A round ended with a lock timeout.  If statement_timeout ran out in the
+ * same instant, PostgreSQL reported only the lock timeout: report the
+ * statement timeout now rather than wait on.
+ */
+static void
+raise_statement_timeout_if_due(void)
+{
+	TimestampTz due;
+
+	if (StatementTimeout <= 0)
+		return;
+	due = GetCurrentStatementStartTimestamp() + (int64) StatementTimeout * 1000;
+	if (GetCurrentTimestamp() >= due)
+		ereport(ERROR,
+				(errcode(ERRCODE_QUERY_CANCELED),
+				 errmsg("canceling statement due to statement timeout")));
 }
 
 /*
@@ -297,7 +342,9 @@ cachier_lock_wait(int64 key, int64 timeout_us, bool exclusive)
 			cachier_stalled_remember(key, holders, nholders);
 			return WAIT_TIMED_OUT;
 		}
-		if (wait_round(&w, Min(cachier_timeout_ms(left), Max(DeadlockTimeout / 2, MIN_ROUND_MS)), &error))
+		holders = holders_of(&w.tag, &nholders);
+		if (wait_round(&w, Min(cachier_timeout_ms(left), Max(DeadlockTimeout / 2, MIN_ROUND_MS)),
+					   any_holder_blocked(holders, nholders), &error))
 		{
 			if (exclusive)
 				remember_key(key);
@@ -308,5 +355,6 @@ cachier_lock_wait(int64 key, int64 timeout_us, bool exclusive)
 		if (error->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
 			ReThrowError(error);
 		FreeErrorData(error);
+		raise_statement_timeout_if_due();
 	}
 }

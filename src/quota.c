@@ -5,8 +5,9 @@
  *	  calls may keep in cachier.entries, so that no role can fill the disk
  *	  through the cache.
  *
- * The size of an entry is its stored arguments and value plus a fixed
- * per-row overhead.  What a role uses is known only approximately: an
+ * The size of an entry is its arguments and value (their full size, not
+ * what compression makes of them on disk: what the role asked to keep)
+ * plus a fixed per-row overhead.  What a role uses is known only approximately: an
  * estimate that every store adds to and nothing subtracts from (clears,
  * cleanups and rollbacks leave it too high, never too low).  When a store
  * would take the estimate past the limit, the role's entries are counted
@@ -123,7 +124,7 @@ stored_size(HeapTuple tuple, TupleDesc desc, int attno)
 	bool		isnull;
 	Datum		d = heap_getattr(tuple, attno, desc, &isnull);
 
-	return isnull ? 0 : (int64) toast_datum_size(d) - VARHDRSZ;
+	return isnull ? 0 : (int64) toast_raw_datum_size(d) - VARHDRSZ;
 }
 
 /* The exact size of the entries that roleid's calls stored (and ours). */

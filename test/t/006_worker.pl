@@ -397,7 +397,7 @@ my %mine;
 $mine{$_} = $node->safe_psql('postgres', "SET ROLE $_; SELECT mine_cached(1)")
   for qw(alice bob);
 $node->safe_psql('postgres',
-	q{UPDATE cachier.entries SET created_at = created_at - interval '1 day'
+	q{UPDATE cachier.entries SET created_at = created_at - interval '90 minutes'
 	   WHERE function_id = 'mine(int)'::regprocedure});
 $before = stats('mine(int)');
 is( join(', ',
@@ -575,7 +575,7 @@ CREATE FUNCTION stamp(x int) RETURNS text LANGUAGE plpgsql
     AS $$ BEGIN RETURN x || ':' || nextval('calls'); END $$;
 SELECT cachier_memoize('stamp(int)', stale_after => '1 hour', next_time => true);
 SELECT stamp_cached(i) FROM generate_series(1, 3) i;
-UPDATE cachier.entries SET created_at = created_at - interval '1 day';
+UPDATE cachier.entries SET created_at = created_at - interval '90 minutes';
 });
 is( $plain->safe_psql(
 		'postgres',

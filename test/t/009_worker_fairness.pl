@@ -160,7 +160,7 @@ SELECT count(*) = 1 FROM pg_stat_activity
 
 my $queued = counter('quick(int)', 'refreshes_queued');
 $node->safe_psql('postgres',
-	q{UPDATE cachier.entries SET created_at = created_at - interval '1 day'
+	q{UPDATE cachier.entries SET created_at = created_at - interval '90 minutes'
 	   WHERE function_id = 'quick(int)'::regprocedure});
 is( $node->safe_psql(
 		'postgres', q{

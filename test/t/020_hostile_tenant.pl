@@ -606,7 +606,8 @@ SELECT cachier_wrap('md5', 'victim-pin-8765'::text);
 });
 	my ($rc, $out, $err) = run_as($node, 'db1', 'attacker', 'SELECT * FROM cachier_entries');
 	is($rc, 0, 'the attacker can read cachier_entries') or diag $err;
-	unlike($out, qr/4111|8765/, 'cachier_entries never shows the victim\'s arguments');
+	unlike($out, qr/4111-1111|victim-pin-8765/,
+		'cachier_entries never shows the victim\'s arguments');
 	($rc, $out, $err) = run_as(
 		$node, 'db1', 'attacker', q{
 SELECT count(*) > 0,
