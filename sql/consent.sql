@@ -58,6 +58,23 @@ SET ROLE consent_b;
 SELECT shared_who_cached(2);
 RESET ROLE;
 
+-- cachier.overwrite_cache cannot replace a shared value: only the owner's
+-- setting counts; anyone may overwrite their own per-role entries
+SET ROLE consent_a;
+SET cachier.overwrite_cache = on;
+SET cachier."verbose" = on;
+SELECT shared_who_cached(2) AS not_overwritten;
+SELECT cachier_wrap('who', 7) AS own_overwritten;
+RESET cachier."verbose";
+RESET cachier.overwrite_cache;
+RESET ROLE;
+
+-- a call with a collation other than the default computes directly: the
+-- key does not hold the collation
+SET cachier."verbose" = on;
+SELECT cachier_wrap('lower', 'ABC'::text COLLATE "C") AS bypassed;
+RESET cachier."verbose";
+
 -- per-role keys hold the role's OID: a new role with a dropped role's
 -- name does not get its entries
 CREATE ROLE consent_c;

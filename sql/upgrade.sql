@@ -15,7 +15,7 @@ SET cachier."verbose" = on;
 SELECT f_cached(1);
 RESET cachier."verbose";
 SELECT function, wrapper, stale_after FROM cachier_functions;
-SELECT function, hits, entries FROM cachier_stats;
+SELECT function, hits, entries FROM cachier_stats WHERE function = 'f(int)'::regprocedure;
 SELECT cachier_cleanup('f(int)');
 SELECT indexname FROM pg_indexes WHERE schemaname = 'cachier' ORDER BY 1;
 

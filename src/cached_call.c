@@ -44,6 +44,7 @@ typedef struct Call
 	bool		use_table;		/* storage includes the table */
 	bool		use_redis;		/* storage includes Redis, and it is configured */
 	bool		shared;			/* served to every role (else keyed by role) */
+	bool		overwrite;		/* cachier.overwrite_cache, where honoured */
 } Call;
 
 /* ---------------------------------------------------------------- call sites */
@@ -195,9 +196,15 @@ redis_ttl_us(Call *c)
 	return c->eff.stale_after_us * (c->eff.next_time ? 2 : 1);
 }
 
+/*
+ * Store in the table: queued with the statement's other entries (pending.c)
+ * and written with them, unless the role's quota is used up or another
+ * transaction holds the key's uncommitted entry.
+ */
 static bool
 table_put(Call *c, bytea *encoded, TimestampTz created_at, double ms)
 {
+	EntryRow	row;
 	bytea	   *args;
 	int			value_len = encoded ? VARSIZE(encoded) - VARHDRSZ : 0;
 
@@ -207,21 +214,26 @@ table_put(Call *c, bytea *encoded, TimestampTz created_at, double ms)
 			 "The entries stored by this role's calls would take more than cachier.max_role_bytes.");
 		return false;
 	}
+	if (cachier_store_busy(c->site->funcid, c->key))
+	{
+		note(c, "not stored", "Another transaction has stored this key and not committed yet.");
+		return false;
+	}
 	args = palloc(VARHDRSZ + c->argbytes->len);
 	SET_VARSIZE(args, VARHDRSZ + c->argbytes->len);
 	memcpy(VARDATA(args), c->argbytes->data, c->argbytes->len);
-	switch (cachier_store_put(c->site->funcid, c->key, c->site->info->fingerprint,
-							  args, encoded, created_at, ms, c->eff.wait_timeout_us))
-	{
-		case STORED:
-			note(c, "stored", NULL);
-			return true;
-		case STORE_BUSY:
-			note(c, "not stored", "Another transaction has stored this key and not committed yet.");
-			return false;
-		default:
-			return false;
-	}
+	memset(&row, 0, sizeof(row));
+	row.funcid = c->site->funcid;
+	row.key = c->key;
+	row.fingerprint = c->site->info->fingerprint;
+	row.args = args;
+	row.value = encoded;
+	row.created_at = created_at;
+	row.compute_ms = ms;
+	row.roleid = GetUserId();
+	cachier_pending_add(&row, c->eff.wait_timeout_us);
+	note(c, "stored", NULL);
+	return true;
 }
 
 /*
@@ -455,7 +467,8 @@ find_entry(Call *c, StoredEntry *entry)
 
 	entry->found = false;
 	entry->untrusted = false;
-	if (c->use_table)
+	if (c->use_table &&
+		!cachier_pending_lookup(c->site->funcid, c->key, c->argbytes, entry))
 		cachier_store_lookup(c->site->funcid, c->key, c->argbytes, entry);
 	if (!c->use_redis || (entry->found && entry_age(c, entry, &limit) == AGE_FRESH))
 		return;
@@ -580,7 +593,7 @@ miss(Call *c, bool *isnull)
 	{
 		deadline = GetCurrentTimestamp() + c->eff.wait_timeout_us;
 		waited = wait_for(c, c->eff.wait_timeout_us, false);
-		if (waited == WAIT_DONE && !cachier_overwrite_cache &&
+		if (waited == WAIT_DONE && !c->overwrite &&
 			lookup(c, &value, isnull, "hit after waiting", true))
 			return value;
 		if (waited == WAIT_DONE)
@@ -589,7 +602,7 @@ miss(Call *c, bool *isnull)
 			return wait_gave_up(c, isnull, waited);
 	}
 	/* we hold the lock; someone may have stored the value before we got it */
-	if (!cachier_overwrite_cache && lookup(c, &value, isnull, "hit", true))
+	if (!c->overwrite && lookup(c, &value, isnull, "hit", true))
 	{
 		cachier_lock_release(c->key);
 		return value;
@@ -676,7 +689,15 @@ redis_single_flight(Call *c, bool *isnull, bool to_table)
 											 Max(c->eff.wait_timeout_us, 1000), &lock);
 
 		if (got > 0)
+		{
+			/* the server we waited for may have stored it just before */
+			if (waited && !c->overwrite && redis_fresh_value(c, &value, isnull))
+			{
+				cachier_redis_unlock(&lock);
+				return value;
+			}
 			return compute_holding_redis_lock(c, isnull, to_table, &lock);
+		}
 		if (got < 0)
 		{
 			TimestampTz started;
@@ -698,7 +719,7 @@ redis_single_flight(Call *c, bool *isnull, bool to_table)
 		}
 		sleep_interruptibly(pause_ms);
 		pause_ms = Min(pause_ms * 2, 50);
-		if (!cachier_overwrite_cache && redis_fresh_value(c, &value, isnull))
+		if (!c->overwrite && redis_fresh_value(c, &value, isnull))
 			return value;
 	}
 }
@@ -757,7 +778,34 @@ call_begin(Call *c, CallSite *site, Datum *args, bool *argnulls, Oid collation)
 	c->shared = site->info->options.has_row && !c->eff.per_role;
 	if (!c->shared)
 		cachier_append_role(c->argbytes);
+	c->overwrite = false;
 	c->key = cachier_make_key(site->info, c->argbytes);
+}
+
+/*
+ * A call with an explicit collation other than the default computes
+ * directly: the key does not hold the collation, so its value must
+ * neither be served to nor stored for calls under another.
+ */
+static bool
+bypass_collation(Oid collation)
+{
+	return OidIsValid(collation) && collation != DEFAULT_COLLATION_OID;
+}
+
+/*
+ * cachier.overwrite_cache replaces a value other roles are served only
+ * when the caller owns the function; anyone may overwrite their own
+ * per-role entries.  Otherwise any role could replace a shared value with
+ * one computed under its own settings.
+ */
+static void
+honour_overwrite(Call *c)
+{
+	c->overwrite = !c->shared || pg_proc_ownercheck(c->site->funcid, GetUserId());
+	if (!c->overwrite)
+		note(c, "overwrite ignored",
+			 "Only the function's owner may replace a value that other roles are served.");
 }
 
 Datum
@@ -777,7 +825,7 @@ cachier_cached_call(CallSite *site, Datum *args, bool *argnulls, Oid collation,
 			return (Datum) 0;
 		}
 	}
-	if (!cachier_enabled || cachier_skip_cache)
+	if (!cachier_enabled || cachier_skip_cache || bypass_collation(collation))
 	{
 		TimestampTz started;
 		double		ms;
@@ -789,12 +837,15 @@ cachier_cached_call(CallSite *site, Datum *args, bool *argnulls, Oid collation,
 		if (cachier_verbose)
 			ereport(NOTICE,
 					(errmsg("cachier: bypassed: %s", site->info->signature),
-					 errdetail("%s", cachier_enabled ? "cachier.skip_cache is on." :
-							   "cachier.enabled is off.")));
+					 errdetail("%s", !cachier_enabled ? "cachier.enabled is off." :
+							   cachier_skip_cache ? "cachier.skip_cache is on." :
+							   "The call has a collation other than the default, which cache keys do not hold.")));
 		return compute(&c, isnull, &started, &ms);
 	}
 	call_begin(&c, site, args, argnulls, collation);
 	if (cachier_overwrite_cache)
+		honour_overwrite(&c);
+	if (c.overwrite)
 		note(&c, "overwrite", "cachier.overwrite_cache is on: recomputing.");
 	else if (lookup(&c, &value, isnull, "hit", false))
 		return value;
@@ -832,6 +883,7 @@ cachier_precache_value(CallSite *site, Datum *args, bool *argnulls,
 		return false;
 	}
 	stored = store(&c, value, valuenull, GetCurrentTimestamp(), 0, true);
+	cachier_pending_flush();	/* an explicit request: write it now */
 	/* the lock budget holds for precached keys too */
 	if (!cachier_lock_keep_after_store())
 		cachier_lock_release(c.key);
@@ -846,6 +898,7 @@ cachier_clear_call(CallSite *site, Datum *args, bool *argnulls)
 	int64		removed = 0;
 
 	call_begin(&c, site, args, argnulls, InvalidOid);
+	cachier_pending_flush();	/* so that the delete sees this transaction's entries */
 	if (c.use_table)
 		removed += cachier_store_delete(site->funcid, &c.key);
 	if (c.use_redis)
@@ -859,7 +912,10 @@ cachier_clear_function(Oid funcid)
 {
 	FunctionInfo *info = cachier_function_info(funcid);
 	EffectiveOptions eff;
-	int64		removed = cachier_store_delete(funcid, NULL);
+	int64		removed;
+
+	cachier_pending_flush();	/* so that the delete sees this transaction's entries */
+	removed = cachier_store_delete(funcid, NULL);
 
 	cachier_effective_options(info, &eff);
 	if (eff.storage != STORAGE_TABLE && cachier_redis_configured())

@@ -24,8 +24,10 @@ static ProcessUtility_hook_type prev_process_utility = NULL;
 
 /*
  * Before any utility command: close the transaction's entries scan (so
- * DDL on the storage finds the table unused) and, for DROP DATABASE, stop
- * our background worker connected to that database.
+ * DDL on the storage finds the table unused), write the entries computed
+ * so far (so DDL and event triggers see them) and, for DROP DATABASE, stop
+ * our background worker connected to that database.  While it runs, the
+ * statements it runs are nested ones (pending.c).
  */
 static void
 before_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
@@ -36,12 +38,21 @@ before_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 	if (IsA(pstmt->utilityStmt, DropdbStmt))
 		cachier_stop_database_worker(get_database_oid(((DropdbStmt *) pstmt->utilityStmt)->dbname,
 													  true));
-	if (prev_process_utility)
-		prev_process_utility(pstmt, queryString, readOnlyTree, context,
-							 params, queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-								params, queryEnv, dest, qc);
+	cachier_pending_utility_begin();
+	PG_TRY();
+	{
+		if (prev_process_utility)
+			prev_process_utility(pstmt, queryString, readOnlyTree, context,
+								 params, queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+									params, queryEnv, dest, qc);
+	}
+	PG_FINALLY();
+	{
+		cachier_pending_utility_end();
+	}
+	PG_END_TRY();
 }
 
 void
@@ -51,6 +62,7 @@ _PG_init(void)
 	cachier_register_invalidation();
 	cachier_entry_scan_init();
 	cachier_inprogress_init();
+	cachier_pending_init();
 	prev_process_utility = ProcessUtility_hook;
 	ProcessUtility_hook = before_utility;
 	if (process_shared_preload_libraries_in_progress)

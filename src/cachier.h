@@ -19,6 +19,7 @@
 #include "access/tupdesc.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
 #include "storage/lock.h"
 #include "utils/timestamp.h"
 
@@ -221,17 +222,23 @@ typedef struct StoredEntry
 
 extern void cachier_store_lookup(Oid funcid, int64 key, const StringInfo keyed,
 								 StoredEntry *entry);
-typedef enum StoreResult
+/* One entry to write: what pending.c queues and table_store.c writes. */
+typedef struct EntryRow
 {
-	STORED,
-	STORE_FAILED,				/* with a WARNING */
-	STORE_BUSY					/* another transaction is storing the key */
-} StoreResult;
+	Oid			funcid;
+	int64		key;
+	int64		fingerprint;
+	bytea	   *args;			/* the keyed bytes */
+	bytea	   *value;			/* NULL: a NULL result */
+	TimestampTz created_at;
+	double		compute_ms;
+	Oid			roleid;			/* whose call stored it */
+	int			nest_level;		/* the subtransaction that computed it */
+	bool		dropped;		/* that subtransaction rolled back */
+} EntryRow;
 
-extern StoreResult cachier_store_put(Oid funcid, int64 key, int64 fingerprint,
-									 bytea *args, bytea *value,
-									 TimestampTz created_at, double compute_ms,
-									 int64 wait_us);
+extern bool cachier_store_busy(Oid funcid, int64 key);
+extern void cachier_store_write(List *rows, int64 wait_us);
 extern int64 cachier_store_delete(Oid funcid, const int64 *key);
 extern bool cachier_can_write(const char **why);
 extern bool cachier_entries_have_roles(void);
@@ -247,6 +254,17 @@ extern bool cachier_stalled_all(int64 key, const VirtualTransactionId *holders, 
 extern void cachier_quota_init(void);
 extern int64 cachier_entry_size(int args_len, int value_len);
 extern bool cachier_quota_admit(int64 bytes);
+
+/* ---------------------------------------------------------------- pending.c */
+
+extern void cachier_pending_init(void);
+extern void cachier_pending_add(const EntryRow *row, int64 wait_us);
+extern bool cachier_pending_lookup(Oid funcid, int64 key, const StringInfo keyed,
+								   StoredEntry *entry);
+extern void cachier_pending_flush(void);
+extern int64 cachier_pending_role_bytes(Oid roleid);
+extern void cachier_pending_utility_begin(void);
+extern void cachier_pending_utility_end(void);
 
 /* ---------------------------------------------------------------- inprogress.c */
 

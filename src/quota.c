@@ -127,7 +127,12 @@ stored_size(HeapTuple tuple, TupleDesc desc, int attno)
 	return isnull ? 0 : (int64) toast_raw_datum_size(d) - VARHDRSZ;
 }
 
-/* The exact size of the entries that roleid's calls stored (and ours). */
+/*
+ * The exact size of the entries that roleid's calls stored: in the table,
+ * uncommitted ones of every session included (a dirty snapshot, so that
+ * sessions of one role storing at once cannot each fill the quota), and
+ * this transaction's entries waiting to be written (pending.c).
+ */
 static int64
 count_exactly(Oid roleid)
 {
@@ -136,6 +141,7 @@ count_exactly(Oid roleid)
 	Relation	rel;
 	ScanKeyData skey;
 	SysScanDesc scan;
+	SnapshotData dirty;
 	HeapTuple	tuple;
 	int64		total = 0;
 
@@ -144,7 +150,8 @@ count_exactly(Oid roleid)
 		elog(ERROR, "cachier.entries has no role_id index");
 	ScanKeyInit(&skey, Col_role_id, BTEqualStrategyNumber, F_OIDEQ,
 				ObjectIdGetDatum(roleid));
-	scan = systable_beginscan(rel, index, true, SnapshotSelf, 1, &skey);
+	InitDirtySnapshot(dirty);
+	scan = systable_beginscan(rel, index, true, &dirty, 1, &skey);
 	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
 	{
 		CHECK_FOR_INTERRUPTS();
@@ -154,7 +161,7 @@ count_exactly(Oid roleid)
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
-	return total;
+	return total + cachier_pending_role_bytes(roleid);
 }
 
 /* This backend's estimates, when there is no shared memory. */

@@ -110,10 +110,18 @@ refresh_as_role(CallSite *site, RefreshItem *item, ArgsCopy *copy)
 
 	GetUserIdAndSecContext(&save_user, &save_sec);
 	nestlevel = NewGUCNestLevel();
-	apply_session_settings(item->roleid);
+
+	/*
+	 * Become the role first: its settings are then applied inside a
+	 * security-restricted operation, which refuses role and
+	 * session_authorization (a role's own ALTER ROLE ... SET role = 'x'
+	 * would otherwise change session_user for row-level security) exactly
+	 * where a login of that role would have checked them against itself.
+	 */
 	SetUserIdAndSecContext(item->roleid,
 						   save_sec | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
+	apply_session_settings(item->roleid);
 	limit = refresh_limit_ms();
 	if (limit > 0)
 		enable_timeout_after(STATEMENT_TIMEOUT, limit);

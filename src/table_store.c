@@ -7,12 +7,14 @@
  * Reads use SnapshotSelf: the latest committed entries plus the caller's
  * own, whatever the caller's isolation level, because a value committed
  * by another session after our snapshot was taken is exactly what a
- * shared cache should serve.  Writes run as the table's owner (PUBLIC has
- * no rights on it) inside a subtransaction, so that a failure to store
+ * shared cache should serve.  Writes come in batches from pending.c (the
+ * entries of a statement) and run as the table's owner (PUBLIC has no
+ * rights on it) inside one subtransaction, so that a failure to store
  * becomes a WARNING and never fails the caller's query; cancellation is
  * re-thrown.  Only the session that holds a key's in-progress lock
- * (inprogress.c) stores it, so INSERT ... ON CONFLICT never waits on a
- * concurrent insert of the same key.
+ * (inprogress.c) stores it, and a key whose uncommitted entry another
+ * transaction holds (beyond the lock budget) is skipped, so INSERT ... ON
+ * CONFLICT does not wait for a concurrent insert of the same key.
  *
  *-------------------------------------------------------------------------
  */
@@ -137,6 +139,21 @@ typedef struct PutArgs
 } PutArgs;
 
 static void
+put_args(const EntryRow *row, PutArgs *put)
+{
+	memset(put->nulls, ' ', sizeof(put->nulls));
+	put->values[0] = ObjectIdGetDatum(row->funcid);
+	put->values[1] = Int64GetDatum(row->key);
+	put->values[2] = Int64GetDatum(row->fingerprint);
+	put->values[3] = TimestampTzGetDatum(row->created_at);
+	put->values[4] = Float8GetDatum(row->compute_ms);
+	put->values[5] = PointerGetDatum(row->args);
+	put->values[6] = PointerGetDatum(row->value);
+	put->nulls[6] = row->value == NULL ? 'n' : ' ';
+	put->values[7] = ObjectIdGetDatum(row->roleid);
+}
+
+static void
 prepare_put(bool with_roles)
 {
 	Oid			types[PUT_NARGS] = {REGPROCEDUREOID, INT8OID, INT8OID, TIMESTAMPTZOID,
@@ -171,7 +188,6 @@ run_put(PutArgs *args)
 {
 	int			rc;
 
-	prepare_put(cachier_entries_have_roles());
 	rc = SPI_execute_plan(put_plan, args->values, args->nulls, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "storing a cache entry failed: %s",
@@ -180,16 +196,18 @@ run_put(PutArgs *args)
 
 /*
  * A store's own deadlock check runs this soon: if the store ever waits in
- * a cycle with another transaction (see key_in_flight), it is the store
+ * a cycle with another transaction (see cachier_store_busy), it is the store
  * that gives up, never the other transaction.
  */
 #define STORE_DEADLOCK_CHECK_MS	5
 
-typedef struct PutWork
+typedef struct WriteWork
 {
-	PutArgs    *args;
+	List	   *rows;			/* EntryRow * */
 	int64		wait_us;
-} PutWork;
+	int			written;
+} WriteWork;
+
 
 static void
 set_local(const char *name, int value)
@@ -202,58 +220,12 @@ set_local(const char *name, int value)
 }
 
 /*
- * Store as the storage owner (owner_exec.c: restricted, search_path
- * pinned), with this store's lock waits; runs inside cachier_run_guarded,
- * whose subtransaction undoes it all on error.
- */
-static void
-put_as_owner(void *arg)
-{
-	PutWork    *work = (PutWork *) arg;
-	OwnerContext owner;
-
-	cachier_owner_begin(&owner);
-	set_local("lock_timeout", cachier_timeout_ms(work->wait_us));
-	set_local("deadlock_timeout", Min(DeadlockTimeout, STORE_DEADLOCK_CHECK_MS));
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	run_put(work->args);
-	SPI_finish();
-	cachier_owner_end(&owner);
-}
-
-/*
- * Run put as the storage owner in a subtransaction (which restores the
- * user on the way out).  False, with a WARNING, when it failed.
- */
-static StoreResult
-put_protected(PutArgs *args, int64 wait_us)
-{
-	PutWork		work = {args, wait_us};
-	ErrorData  *error;
-	bool		ok;
-
-	ok = cachier_run_guarded(put_as_owner, &work, &error);
-	if (ok)
-		return STORED;
-	if (error->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
-		error->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED)
-		return STORE_BUSY;
-	ereport(WARNING,
-			(errcode(error->sqlerrcode),
-			 errmsg("could not store a cache entry; the result was returned without it"),
-			 errdetail_internal("%s", error->message)));
-	FreeErrorData(error);
-	return STORE_FAILED;
-}
-
-/*
  * Whether another transaction, still in progress, has written the key: a
  * store would have to wait for it, and that transaction might be waiting
  * for us.  A dirty snapshot shows its tuple.  Then nothing is stored.
  */
-static bool
-key_in_flight(Oid funcid, int64 key)
+bool
+cachier_store_busy(Oid funcid, int64 key)
 {
 	const CachierRelations *rels = cachier_relations();
 	SnapshotData dirty;
@@ -277,31 +249,85 @@ key_in_flight(Oid funcid, int64 key)
 }
 
 /*
- * Store an entry.  When another transaction inserted the same key and has
- * not committed yet, nothing is stored (STORE_BUSY).  Other lock waits (a
- * relation extension, a writer that appears after our look) are bounded
- * by wait_us.
+ * Write the rows as the storage owner (owner_exec.c: restricted,
+ * search_path pinned), with this store's lock waits; a row whose key
+ * another transaction is writing right now is skipped.  Runs inside
+ * cachier_run_guarded, whose subtransaction undoes it all on error.
  */
-StoreResult
-cachier_store_put(Oid funcid, int64 key, int64 fingerprint,
-				  bytea *args, bytea *value, TimestampTz created_at,
-				  double compute_ms, int64 wait_us)
+static void
+write_as_owner(void *arg)
 {
-	PutArgs		put;
+	WriteWork  *work = (WriteWork *) arg;
+	OwnerContext owner;
+	bool		with_roles = cachier_entries_have_roles();
+	ListCell   *lc;
 
-	memset(put.nulls, ' ', sizeof(put.nulls));
-	put.values[0] = ObjectIdGetDatum(funcid);
-	put.values[1] = Int64GetDatum(key);
-	put.values[2] = Int64GetDatum(fingerprint);
-	put.values[3] = TimestampTzGetDatum(created_at);
-	put.values[4] = Float8GetDatum(compute_ms);
-	put.values[5] = PointerGetDatum(args);
-	put.values[6] = PointerGetDatum(value);
-	put.nulls[6] = value == NULL ? 'n' : ' ';
-	put.values[7] = ObjectIdGetDatum(GetUserId());	/* before we become the owner */
-	if (key_in_flight(funcid, key))
-		return STORE_BUSY;
-	return put_protected(&put, wait_us);
+	cachier_owner_begin(&owner);
+	set_local("lock_timeout", cachier_timeout_ms(work->wait_us));
+	set_local("deadlock_timeout", Min(DeadlockTimeout, STORE_DEADLOCK_CHECK_MS));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	prepare_put(with_roles);
+	foreach(lc, work->rows)
+	{
+		EntryRow   *row = lfirst(lc);
+		PutArgs		put;
+
+		CHECK_FOR_INTERRUPTS();
+		if (row->dropped || cachier_store_busy(row->funcid, row->key))
+			continue;
+		put_args(row, &put);
+		run_put(&put);
+		work->written++;
+	}
+	SPI_finish();
+	cachier_owner_end(&owner);
+}
+
+/* Write the rows in one subtransaction; false and *error if it failed. */
+static bool
+write_rows(List *rows, int64 wait_us, ErrorData **error)
+{
+	WriteWork	work = {rows, wait_us, 0};
+
+	return cachier_run_guarded(write_as_owner, &work, error);
+}
+
+static bool
+is_busy(const ErrorData *error)
+{
+	return error->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
+		error->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED;
+}
+
+/*
+ * Write entries computed in this transaction (pending.c), all in one
+ * subtransaction: one XID for all of them.  If that fails, each row is
+ * written in a subtransaction of its own, so that one row the table
+ * refuses costs only that row: a failure to write it becomes a WARNING
+ * (its value was returned already), and another transaction holding the
+ * key's uncommitted entry, or a lock wait past wait_us, makes it quietly
+ * not stored.  Cancellation is re-thrown.
+ */
+void
+cachier_store_write(List *rows, int64 wait_us)
+{
+	ErrorData  *error;
+	ListCell   *lc;
+
+	if (write_rows(rows, wait_us, &error))
+		return;
+	FreeErrorData(error);
+	foreach(lc, rows)
+	{
+		if (write_rows(list_make1(lfirst(lc)), wait_us, &error) || is_busy(error))
+			continue;
+		ereport(WARNING,
+				(errcode(error->sqlerrcode),
+				 errmsg("could not store a cache entry; the result was returned without it"),
+				 errdetail_internal("%s", error->message)));
+		FreeErrorData(error);
+	}
 }
 
 /* Remove one entry (key given) or all entries of a function. */

@@ -6,6 +6,10 @@
 #     set_config(..., false); bob's refresh, run next by the same worker,
 #     sees neither: it computes under bob's own settings, those a new
 #     session of bob would have (ALTER ROLE bob SET, ALTER DATABASE SET).
+#     A role's own ALTER ROLE ... SET role does not take effect in its
+#     refresh (a login would have checked it against the role itself; the
+#     worker, a superuser, must not): no other role's rights, no
+#     session_user that row-level security policies would trust.
 #  2. now() inside a refresh is the refresh's own time, not the worker's
 #     start (issue 9, item 9).
 #  3. The worker's cleanup under a hostile search_path (issue 8, route 1,
@@ -137,6 +141,23 @@ $gate_session->quit;
 ok(wait_stat('greeting(int)', 'refreshes_done', 1), 'leak: alice\'s second refresh is done');
 like(stored('greeting(int)'), qr/^\(none\)1/,
 	'leak: alice\'s refresh does not see bob\'s role setting');
+
+# A role's own role setting: refused in the refresh's restricted context.
+$node->safe_psql(
+	'postgres', q{
+CREATE ROLE carol;
+ALTER ROLE carol SET role = 'bob';
+CREATE FUNCTION whoami(x int) RETURNS text LANGUAGE sql AS $$
+    SELECT current_user || ' ' || current_setting('role') || ' '
+        || x || ' ' || clock_timestamp() $$;
+SELECT cachier_memoize('whoami(int)', stale_after => '1 hour', next_time => true);
+});
+$node->safe_psql('postgres', 'SET ROLE carol; SELECT whoami_cached(1)');
+backdate($node, 'postgres', 'whoami(int)', '(1)');
+$node->safe_psql('postgres', 'SET ROLE carol; SELECT whoami_cached(1)');
+ok(wait_stat('whoami(int)', 'refreshes_done', 1), 'role setting: carol\'s refresh is done');
+like(stored('whoami(int)'), qr/^carol none 1 /,
+	'role setting: carol\'s refresh ran as carol, without her role setting');
 
 # ------------------------------------------------- 2. now() in a refresh
 
