@@ -187,13 +187,23 @@ storable(Call *c, Datum value, bool isnull, bytea **encoded)
 	return true;
 }
 
-/* The Redis TTL: the shelf life, plus as much again for next_time. */
+/*
+ * The Redis TTL: the shelf life, plus as much again for next_time, never
+ * more than the superuser's cachier.redis_max_ttl (0: none).  Nothing in
+ * Redis lives forever unless the superuser says so: a role cannot leave
+ * keys there that nobody can clear.
+ */
 static int64
 redis_ttl_us(Call *c)
 {
-	if (c->eff.stale_after_us == CACHIER_NEVER)
-		return 0;
-	return c->eff.stale_after_us * (c->eff.next_time ? 2 : 1);
+	int64		cap = cachier_redis_max_ttl_us();
+	int64		ttl = 0;
+
+	if (c->eff.stale_after_us != CACHIER_NEVER)
+		ttl = c->eff.stale_after_us * (c->eff.next_time ? 2 : 1);
+	if (cap != CACHIER_NEVER && (ttl == 0 || ttl > cap))
+		ttl = cap;
+	return ttl;
 }
 
 /*

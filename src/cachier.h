@@ -43,6 +43,7 @@ extern int64 cachier_default_entry_size_limit(void);
 extern bool cachier_max_age_us(int64 *max_age);
 extern int64 cachier_max_entry_size(void);
 extern int64 cachier_max_role_bytes(void);
+extern int64 cachier_redis_max_ttl_us(void);
 
 extern void cachier_define_settings(void);
 extern int64 cachier_interval_us(const Interval *span);

@@ -44,6 +44,7 @@ static int64 entry_size_limit = CACHIER_NEVER;
 static bool max_age_set = false;
 static int	max_entry_size = 10 * 1024 * 1024;	/* bytes, -1: unlimited */
 static int	max_role_kb = 1024 * 1024;	/* kB, -1: unlimited */
+static int	redis_max_ttl_s = 30 * 24 * 3600;	/* s, -1: none */
 static int64 max_age_us = 0;
 
 /* the largest duration we keep: far beyond any shelf life, safe to add */
@@ -85,6 +86,13 @@ int64
 cachier_max_role_bytes(void)
 {
 	return max_role_kb < 0 ? CACHIER_NEVER : (int64) max_role_kb * 1024;
+}
+
+/* cachier.redis_max_ttl in microseconds, CACHIER_NEVER when there is none */
+int64
+cachier_redis_max_ttl_us(void)
+{
+	return redis_max_ttl_s < 0 ? CACHIER_NEVER : (int64) redis_max_ttl_s * USECS_PER_SEC;
 }
 
 /* cachier.max_age, when set; a value <= 0 means "recompute every time" */
@@ -448,6 +456,11 @@ cachier_define_settings(void)
 							"Counts each entry's arguments, value and a per-row overhead. -1 means no limit.",
 							&max_role_kb, 1024 * 1024, -1, INT_MAX,
 							PGC_SUSET, GUC_UNIT_KB, NULL, NULL, NULL);
+	DefineCustomIntVariable("cachier.redis_max_ttl",
+							"Longest time any entry stays in Redis.",
+							"Caps the TTL that the shelf life gives; entries without a shelf life get it. -1 means no limit.",
+							&redis_max_ttl_s, 30 * 24 * 3600, -1, INT_MAX,
+							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
 
 	/* [D] statistics: the size of the fixed shared table, fixed at start */
 	if (process_shared_preload_libraries_in_progress)

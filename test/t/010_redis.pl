@@ -19,7 +19,8 @@
 #     computes and stores in Redis without an error and without writing the
 #     table; the next call on the standby is a hit; values cross between
 #     the primary and the standby through Redis in both directions.
-#  3. The TTL of a key follows the shelf life: stale_after, twice that with
+#  3. The TTL of a key follows the shelf life (never more than
+#     cachier.redis_max_ttl, which keys without one get): stale_after, twice that with
 #     next_time, none without stale_after.
 #  4. cachier_clear removes the function's keys from Redis (all, or the one
 #     of the given arguments), never another function's; with a
@@ -285,8 +286,10 @@ ok(abs(pg_now_us() - $fields->{created}) < 60_000_000,
 ok($fields->{compute_ms} >= 0 && $fields->{compute_ms} < 60_000,
 	'the value holds the compute time in milliseconds (float8, big-endian)')
   or diag "compute_ms: $fields->{compute_ms}";
-is($redis->command('PTTL', $keys[0]), -1,
-	'without stale_after the key has no TTL');
+my $pttl = $redis->command('PTTL', $keys[0]);
+ok($pttl > 29 * 86_400_000 && $pttl <= 30 * 86_400_000,
+	'without stale_after the key gets cachier.redis_max_ttl (30 days)')
+  or diag "PTTL: $pttl";
 
 my ($rc, $stdout, $stderr) = verbose_psql($node_b,
 	q{SELECT shared_cached(1); SELECT cachier_wrap('shared', 1);});
@@ -415,7 +418,26 @@ ok($ttl{ttl_short} > 5000 && $ttl{ttl_short} <= 10000,
 ok($ttl{ttl_next} > 10000 && $ttl{ttl_next} <= 20000,
 	"stale_after '10 seconds' with next_time: the key expires in at most 20 s")
   or diag "PTTL: $ttl{ttl_next}";
-is($ttl{ttl_never}, -1, 'no stale_after: the key does not expire');
+ok($ttl{ttl_never} > 29 * 86_400_000 && $ttl{ttl_never} <= 30 * 86_400_000,
+	'no stale_after: the key expires after cachier.redis_max_ttl (30 days)')
+  or diag "PTTL: $ttl{ttl_never}";
+$node_a->safe_psql('postgres',
+	q{ALTER SYSTEM SET cachier.redis_max_ttl = '5s'; SELECT pg_reload_conf();});
+$node_a->poll_query_until('postgres', q{SELECT current_setting('cachier.redis_max_ttl') = '5s'})
+  or die 'the reload did not take';
+foreach my $fn ('ttl_short', 'ttl_never')
+{
+	@keys = new_keys($redis,
+		sub { $node_a->safe_psql('postgres', "SELECT ${fn}_cached(2)"); });
+	$ttl{$fn} = $redis->command('PTTL', $keys[0]);
+	ok($ttl{$fn} > 0 && $ttl{$fn} <= 5000,
+		"$fn: cachier.redis_max_ttl '5s' caps the TTL")
+	  or diag "PTTL: $ttl{$fn}";
+}
+$node_a->safe_psql('postgres',
+	q{ALTER SYSTEM RESET cachier.redis_max_ttl; SELECT pg_reload_conf();});
+$node_a->poll_query_until('postgres', q{SELECT current_setting('cachier.redis_max_ttl') = '30d'})
+  or die 'the reload did not take';
 is_deeply([ $redis->keys('*:lock') ], [], 'no lock key is left behind');
 
 # ---------------------------------------------------------- 4. cachier_clear
