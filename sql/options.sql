@@ -61,6 +61,7 @@ CREATE FUNCTION whoami() RETURNS text LANGUAGE sql STABLE AS 'SELECT current_use
 CREATE ROLE cachier_alice;
 CREATE ROLE cachier_bob;
 GRANT cachier_alice, cachier_bob TO CURRENT_USER;
+GRANT USAGE ON SCHEMA options_test TO cachier_alice, cachier_bob;
 SELECT cachier_memoize('whoami()', per_role => true);
 SET ROLE cachier_alice;
 SELECT whoami_cached();
@@ -69,7 +70,8 @@ SELECT whoami_cached();
 RESET ROLE;
 SELECT count(*) AS entries_per_role FROM cachier.entries
  WHERE function_id = 'whoami()'::regprocedure;
--- without per_role the first caller's value is served to everyone
+-- without per_role the first caller's value is served to every role: the
+-- owner configured it to be shared
 SELECT cachier_memoize('whoami()', per_role => false);
 SET ROLE cachier_alice;
 SELECT whoami_cached();

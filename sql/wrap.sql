@@ -18,7 +18,7 @@ SELECT executions();
 SELECT cachier_wrap('slow_add', 1, 2)::int + 1 AS plus_one;
 
 -- schema-qualified names and signatures reach the same entry
-SELECT cachier_wrap('public.slow_add', 1, 2);
+SELECT cachier_wrap('wrap_test.slow_add', 1, 2);
 SELECT cachier_wrap('slow_add(int,int)', 1, 2);
 SELECT cachier_wrap('slow_add(integer, integer)', 1::smallint, 2::smallint);
 SELECT executions();
