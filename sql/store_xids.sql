@@ -63,6 +63,14 @@ SELECT count(*) AS visible FROM cachier.entries
 SELECT cachier_clear('sq', 4001) AS cleared;
 COMMIT;
 
+-- after commits, a statement's entries are still written when it ends:
+-- the next statement of the transaction reads them from the table
+BEGIN;
+SELECT sq_cached(5001);
+SELECT count(*) AS written FROM cachier_entries
+ WHERE function = 'sq(int)'::regprocedure AND arguments = '(5001)';
+COMMIT;
+
 SET client_min_messages = warning;
 DROP SCHEMA xids_test CASCADE;
 DROP EXTENSION cachier;

@@ -237,8 +237,8 @@ transaction_event(XactEvent event, void *arg)
 			pending_index = NULL;
 			pending_bytes = 0;
 			pending_wait_us = 0;
-			statement_depth = 0;
 			writing = false;
+			/* statement_depth is the hooks' own: a COMMIT runs inside one */
 			break;
 		default:
 			break;
