@@ -565,7 +565,8 @@ cachier_function_info(Oid funcid)
 	info = hash_search(function_cache, &funcid, HASH_ENTER, &found);
 	if (!found)
 	{
-		memset((char *) info + sizeof(Oid), 0, sizeof(FunctionInfo) - sizeof(Oid));
+		memset(info, 0, sizeof(FunctionInfo));
+		info->funcid = funcid;
 		info->proc_hash = GetSysCacheHashValue1(PROCOID, ObjectIdGetDatum(funcid));
 	}
 
