@@ -18,6 +18,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/regproc.h"
 
 /* The arguments of a VARIADIC "any" call, from position "first" on. */
@@ -29,11 +30,15 @@ typedef struct GivenArgs
 	Oid		   *types;
 } GivenArgs;
 
-/* State of one cachier_wrap / cachier_clear / cachier_precache call site. */
+/*
+ * State of one cachier_wrap / cachier_clear / cachier_precache call site;
+ * it and everything it points to live in site.mcxt, a child of fn_mcxt,
+ * freed when the site is prepared again.
+ */
 typedef struct WrapSite
 {
 	ResolvedCall *resolved;
-	uint64		generation;
+	uint64		generation;		/* cachier_proc_generation when resolved */
 	CallSite	site;
 	FmgrInfo	output;			/* result's output function (cachier_wrap) */
 } WrapSite;
@@ -101,27 +106,42 @@ same_resolution(const ResolvedCall *rc, const char *fntext, const GivenArgs *giv
 		memcmp(rc->supplied, given->types, sizeof(Oid) * given->n) == 0;
 }
 
-/* The call site for fntext and these argument types, prepared if needed. */
+/* A context for one call site, freed with fn_mcxt or when replaced. */
+static MemoryContext
+site_context(FunctionCallInfo fcinfo)
+{
+	return AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "cachier call site",
+								 ALLOCSET_SMALL_SIZES);
+}
+
+/*
+ * The call site for fntext and these argument types, prepared if needed:
+ * resolved again when pg_proc changed (a new overload may match better),
+ * prepared again when the function changed.
+ */
 static WrapSite *
 wrap_site(FunctionCallInfo fcinfo, const char *fntext, const GivenArgs *given)
 {
-	WrapSite   *ws = (WrapSite *) fcinfo->flinfo->fn_extra;
-	MemoryContext mcxt = fcinfo->flinfo->fn_mcxt;
+	WrapSite   *old = (WrapSite *) fcinfo->flinfo->fn_extra;
+	WrapSite   *ws;
+	MemoryContext mcxt;
 	Oid			outfn;
 	bool		isvarlena;
 
-	if (ws && ws->generation == cachier_generation &&
-		!cachier_callsite_stale(&ws->site) &&
-		same_resolution(ws->resolved, fntext, given))
-		return ws;
-	if (ws == NULL)
-		ws = MemoryContextAllocZero(mcxt, sizeof(WrapSite));
+	if (old && old->generation == cachier_proc_generation &&
+		!cachier_callsite_stale(&old->site) &&
+		same_resolution(old->resolved, fntext, given))
+		return old;
 	fcinfo->flinfo->fn_extra = NULL;	/* until it is complete */
+	mcxt = site_context(fcinfo);
+	ws = MemoryContextAllocZero(mcxt, sizeof(WrapSite));
+	ws->generation = cachier_proc_generation;
 	ws->resolved = cachier_resolve(fntext, given->n, given->types, mcxt);
 	cachier_callsite_init(&ws->site, ws->resolved->funcid, mcxt);
 	getTypeOutputInfo(ws->site.info->rettype, &outfn, &isvarlena);
 	fmgr_info_cxt(outfn, &ws->output, mcxt);
-	ws->generation = cachier_generation;
+	if (old)
+		MemoryContextDelete(old->site.mcxt);
 	fcinfo->flinfo->fn_extra = ws;
 	return ws;
 }
@@ -239,23 +259,28 @@ mismatch:
 			 errhint("cachier.call_* functions are called by wrappers made with cachier_memoize(); call the wrapper or cachier_wrap() instead.")));
 }
 
+/* The wrapper's call site, prepared again when the function changed. */
 static CallSite *
 wrapper_site(FunctionCallInfo fcinfo, Oid funcid)
 {
-	CallSite   *site = (CallSite *) fcinfo->flinfo->fn_extra;
+	CallSite   *old = (CallSite *) fcinfo->flinfo->fn_extra;
+	CallSite   *site;
+	MemoryContext mcxt;
 	AclResult	aclresult;
 
-	if (site && site->funcid == funcid && !cachier_callsite_stale(site))
-		return site;
+	if (old && old->funcid == funcid && !cachier_callsite_stale(old))
+		return old;
 	fcinfo->flinfo->fn_extra = NULL;
 	aclresult = pg_proc_aclcheck(funcid, GetUserId(), ACL_EXECUTE);
 	if (aclresult != ACLCHECK_OK)
 		aclcheck_error(aclresult, OBJECT_FUNCTION, get_func_name(funcid));
 	cachier_check_cacheable(funcid);
-	if (site == NULL)
-		site = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(CallSite));
-	cachier_callsite_init(site, funcid, fcinfo->flinfo->fn_mcxt);
+	mcxt = site_context(fcinfo);
+	site = MemoryContextAllocZero(mcxt, sizeof(CallSite));
+	cachier_callsite_init(site, funcid, mcxt);
 	check_wrapper_call(fcinfo, site->info);
+	if (old)
+		MemoryContextDelete(old->mcxt);
 	fcinfo->flinfo->fn_extra = site;
 	return site;
 }

@@ -6,8 +6,9 @@
  *	  return.  Every decision can be explained with cachier.verbose.
  *
  * A call site (CallSite) is prepared once per expression (fn_extra) and
- * re-prepared when cachier_generation moves.  Arguments arrive already
- * coerced to the function's declared types.
+ * prepared again only when its own function's information was read again
+ * (a new FunctionInfo version: the function or one of its types changed).
+ * Arguments arrive already coerced to the function's declared types.
  *
  * Locking: see inprogress.c.  Only the holder of a key's lock stores it;
  * a session that cannot store (read-only, standby, parallel worker) or
@@ -49,6 +50,12 @@ typedef struct Call
 
 /* ---------------------------------------------------------------- call sites */
 
+/*
+ * Prepare site for funcid; everything it allocates goes to mcxt, which the
+ * caller owns (and frees when it prepares a new site).  site->info stays
+ * valid: entries of the function cache are never removed, and what they
+ * point to is kept until the end of the transaction (function_info.c).
+ */
 void
 cachier_callsite_init(CallSite *site, Oid funcid, MemoryContext mcxt)
 {
@@ -58,7 +65,8 @@ cachier_callsite_init(CallSite *site, Oid funcid, MemoryContext mcxt)
 	site->funcid = funcid;
 	site->mcxt = mcxt;
 	site->info = info;
-	site->generation = cachier_generation;
+	site->version = info->version;
+	site->keybuf.data = NULL;
 	site->stats = cachier_stats_handle(funcid, mcxt);
 	fmgr_info_cxt(funcid, &site->fn, mcxt);
 	site->argcodecs = MemoryContextAllocZero(mcxt, sizeof(TypeCodec) * Max(1, info->nargs));
@@ -67,10 +75,17 @@ cachier_callsite_init(CallSite *site, Oid funcid, MemoryContext mcxt)
 	cachier_codec_init(&site->retcodec, info->rettype, mcxt);
 }
 
+/*
+ * Whether the site must be prepared again: its function's information was
+ * read again since.  Brings that information up to date first (options
+ * changed in cachier.functions are read again without making sites stale).
+ */
 bool
 cachier_callsite_stale(const CallSite *site)
 {
-	return site->generation != cachier_generation || !site->info->valid;
+	if (!site->info->valid || !site->info->options_valid)
+		(void) cachier_function_info(site->funcid);
+	return site->version != site->info->version;
 }
 
 /* ---------------------------------------------------------------- verbose */

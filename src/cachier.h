@@ -94,11 +94,21 @@ typedef struct EffectiveOptions
 									 * CACHIER_NEVER: no bound */
 } EffectiveOptions;
 
-/* What cachier knows about one function; lives in the backend's cache. */
+/*
+ * What cachier knows about one function; lives in the backend's cache.
+ * The pointers point into mcxt, which is replaced (and freed at the end of
+ * the transaction) each time the definition is read again.
+ */
 typedef struct FunctionInfo
 {
 	Oid			funcid;			/* hash key */
-	bool		valid;
+	bool		valid;			/* the definition is up to date */
+	bool		options_valid;	/* the options are up to date */
+	uint64		version;		/* new each time the definition is read */
+	uint32		proc_hash;		/* syscache hash value of its pg_proc row */
+	int			ntypes;
+	uint32	   *type_hashes;	/* of its argument and result types */
+	MemoryContext mcxt;			/* signature, argtypes, type_hashes */
 	char	   *signature;		/* schema-qualified, e.g. public.f(integer) */
 	uint8		identity[CACHIER_DIGEST_LEN];	/* signature + definition digest */
 	int64		fingerprint;	/* first 8 bytes of identity */
@@ -110,7 +120,8 @@ typedef struct FunctionInfo
 	CachierOptions options;
 } FunctionInfo;
 
-extern uint64 cachier_generation;
+/* moves on every change of pg_proc: names may resolve differently */
+extern uint64 cachier_proc_generation;
 
 extern FunctionInfo *cachier_function_info(Oid funcid);
 extern void cachier_effective_options(const FunctionInfo *info, EffectiveOptions *eff);
@@ -292,14 +303,14 @@ extern int	cachier_timeout_ms(int64 timeout_us);
 typedef struct CallSite
 {
 	Oid			funcid;
-	uint64		generation;
+	uint64		version;		/* of info when the site was prepared */
 	FunctionInfo *info;
 	FmgrInfo	fn;				/* the cached function itself */
 	TypeCodec  *argcodecs;
 	TypeCodec	retcodec;
 	StringInfoData keybuf;		/* reused for each call's keyed bytes */
 	struct StatsHandle *stats;	/* shared counters (stats.c), or NULL */
-	MemoryContext mcxt;
+	MemoryContext mcxt;			/* where the site's data lives */
 } CallSite;
 
 extern void cachier_callsite_init(CallSite *site, Oid funcid, MemoryContext mcxt);

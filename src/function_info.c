@@ -5,10 +5,28 @@
  *	  and a digest of its definition), argument and result types, and its
  *	  per-function options from cachier.functions.
  *
- * Entries live in a backend-local hash in CacheMemoryContext.  Any change
- * to pg_proc or pg_type, and any relcache invalidation of cachier.functions
- * (cachier.set_options sends one), marks every entry invalid and bumps
- * cachier_generation, which call sites compare to know when to re-prepare.
+ * Entries live in a backend-local hash in CacheMemoryContext; what an
+ * entry points to (signature, argument types, type hash values) lives in
+ * the entry's own small memory context.  Invalidation follows plancache:
+ *
+ *	- a change of a pg_proc row marks only the entry of that function (the
+ *	  syscache callback's hash value; 0 means everything), a change of a
+ *	  pg_type row only the entries whose argument or result types include
+ *	  it.  A temporary table (a new pg_type row) therefore touches nothing.
+ *	- a relcache invalidation of cachier.functions marks the options of
+ *	  every entry; only they are read again, the definition is kept.
+ *	- an entry read again gets a new version; call sites compare it with
+ *	  the version they were prepared with (cachier_callsite_stale).
+ *
+ * When an entry is read again its old memory context is not freed at once
+ * but moved under "retired" and freed at the end of the transaction: a
+ * call in progress (a cached function calling itself, or another cached
+ * function whose call reads the entry again) and every caller holding a
+ * pointer into the entry (key.c, views.c, ...) keeps valid data until the
+ * transaction ends.  No call of a function spans a transaction end, so
+ * that is enough, and what a backend keeps is bounded by one context per
+ * function plus what one transaction replaced.
+ *
  * Invalidation callbacks only flip flags: they never touch the catalogs.
  *
  *-------------------------------------------------------------------------
@@ -18,6 +36,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "cachier.h"
 #include "catalog/pg_language.h"
 #include "catalog/pg_proc.h"
@@ -36,48 +55,103 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
-uint64		cachier_generation = 1;
+uint64		cachier_proc_generation = 1;
 
 static HTAB *function_cache = NULL;
 
+/* versions handed out to entries read again; never reused */
+static uint64 last_version = 0;
+
+/* replaced entry contexts, freed at the end of the transaction */
+static MemoryContext retired = NULL;
+
 /* ---------------------------------------------------------------- invalidation */
 
+static bool
+uses_type(const FunctionInfo *info, uint32 hashvalue)
+{
+	int			i;
+
+	for (i = 0; i < info->ntypes; i++)
+		if (info->type_hashes[i] == hashvalue)
+			return true;
+	return false;
+}
+
+/* hashvalue 0: every function changed */
 static void
-invalidate_all(void)
+proc_changed(Datum arg, int cacheid, uint32 hashvalue)
 {
 	HASH_SEQ_STATUS status;
 	FunctionInfo *info;
 
-	cachier_generation++;
+	cachier_proc_generation++;
 	if (function_cache == NULL)
 		return;
 	hash_seq_init(&status, function_cache);
 	while ((info = hash_seq_search(&status)) != NULL)
-		info->valid = false;
+		if (hashvalue == 0 || info->proc_hash == hashvalue)
+			info->valid = false;
 }
 
+/* hashvalue 0: every type changed */
 static void
-syscache_changed(Datum arg, int cacheid, uint32 hashvalue)
+type_changed(Datum arg, int cacheid, uint32 hashvalue)
 {
-	invalidate_all();
+	HASH_SEQ_STATUS status;
+	FunctionInfo *info;
+
+	if (function_cache == NULL)
+		return;
+	hash_seq_init(&status, function_cache);
+	while ((info = hash_seq_search(&status)) != NULL)
+		if (hashvalue == 0 || uses_type(info, hashvalue))
+			info->valid = false;
 }
 
 static void
 relcache_changed(Datum arg, Oid relid)
 {
-	if (!OidIsValid(relid) || cachier_is_our_relation(relid))
+	HASH_SEQ_STATUS status;
+	FunctionInfo *info;
+
+	if (OidIsValid(relid) && !cachier_is_our_relation(relid))
+		return;
+	cachier_forget_relations();
+	if (function_cache == NULL)
+		return;
+	hash_seq_init(&status, function_cache);
+	while ((info = hash_seq_search(&status)) != NULL)
+		info->options_valid = false;
+}
+
+/* Nothing reads a replaced entry once its transaction is over. */
+static void
+free_retired(XactEvent event, void *arg)
+{
+	if (retired == NULL)
+		return;
+	switch (event)
 	{
-		cachier_forget_relations();
-		invalidate_all();
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			MemoryContextDeleteChildren(retired);
+			break;
+		default:
+			break;
 	}
 }
 
 void
 cachier_register_invalidation(void)
 {
-	CacheRegisterSyscacheCallback(PROCOID, syscache_changed, (Datum) 0);
-	CacheRegisterSyscacheCallback(TYPEOID, syscache_changed, (Datum) 0);
+	CacheRegisterSyscacheCallback(PROCOID, proc_changed, (Datum) 0);
+	CacheRegisterSyscacheCallback(TYPEOID, type_changed, (Datum) 0);
 	CacheRegisterRelcacheCallback(relcache_changed, (Datum) 0);
+	RegisterXactCallback(free_retired, NULL);
 }
 
 /* ---------------------------------------------------------------- identity */
@@ -365,36 +439,111 @@ cachier_check_cacheable(Oid funcid)
 
 /* ---------------------------------------------------------------- the cache */
 
+/* Keep mcxt until the end of the transaction, then free it. */
+static void
+retire(MemoryContext mcxt)
+{
+	if (mcxt == NULL)
+		return;
+	if (retired == NULL)
+		retired = AllocSetContextCreate(CacheMemoryContext, "cachier retired functions",
+										ALLOCSET_SMALL_SIZES);
+	MemoryContextSetParent(mcxt, retired);
+}
+
+/* the hash values of the argument and result types, for type_changed */
+static void
+remember_types(FunctionInfo *info)
+{
+	int			i;
+
+	info->ntypes = info->nargs + 1;
+	info->type_hashes = MemoryContextAlloc(info->mcxt, sizeof(uint32) * info->ntypes);
+	for (i = 0; i < info->nargs; i++)
+		info->type_hashes[i] = GetSysCacheHashValue1(TYPEOID,
+													 ObjectIdGetDatum(info->argtypes[i]));
+	info->type_hashes[info->nargs] = GetSysCacheHashValue1(TYPEOID,
+														   ObjectIdGetDatum(info->rettype));
+}
+
+/* Read the definition of info->funcid into info, in a new info->mcxt. */
 static void
 fill_info(FunctionInfo *info)
 {
 	HeapTuple	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(info->funcid));
 	Form_pg_proc proc;
-	MemoryContext old;
 
 	if (!HeapTupleIsValid(tuple))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
 				 errmsg("function with OID %u does not exist", info->funcid)));
 	proc = (Form_pg_proc) GETSTRUCT(tuple);
-
-	/*
-	 * The old signature and argtypes are not freed: an outer call of the
-	 * same function (recursion) may still be reading them.
-	 */
-	old = MemoryContextSwitchTo(CacheMemoryContext);
-	info->signature = format_procedure_qualified(info->funcid);
+	info->signature = MemoryContextStrdup(info->mcxt,
+										  format_procedure_qualified(info->funcid));
+	MemoryContextSetIdentifier(info->mcxt, info->signature);
 	info->nargs = proc->pronargs;
-	info->argtypes = palloc(sizeof(Oid) * Max(1, info->nargs));
+	info->argtypes = MemoryContextAlloc(info->mcxt, sizeof(Oid) * Max(1, info->nargs));
 	memcpy(info->argtypes, proc->proargtypes.values, sizeof(Oid) * info->nargs);
-	MemoryContextSwitchTo(old);
-
 	info->rettype = proc->prorettype;
 	info->strict = proc->proisstrict;
 	info->volatility = proc->provolatile;
+	remember_types(info);
 	compute_identity(info, tuple);
 	ReleaseSysCache(tuple);
 	load_options(info->funcid, &info->options);
+}
+
+/*
+ * Read the definition again into a copy with its own context; the entry
+ * takes it over only when it is complete, and its old context is retired.
+ * Flags cleared while reading (catalog access processes invalidations)
+ * stay cleared, so the caller reads once more.
+ */
+static void
+refill(FunctionInfo *info)
+{
+	FunctionInfo fresh = *info;
+
+	info->valid = true;
+	info->options_valid = true;
+	fresh.mcxt = AllocSetContextCreate(CacheMemoryContext, "cachier function",
+									   ALLOCSET_SMALL_SIZES);
+	PG_TRY();
+	{
+		fill_info(&fresh);
+	}
+	PG_CATCH();
+	{
+		info->valid = false;
+		retire(fresh.mcxt);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	retire(info->mcxt);
+	fresh.valid = info->valid;
+	fresh.options_valid = info->options_valid;
+	fresh.version = ++last_version;
+	*info = fresh;
+}
+
+/* Read only the options again (cachier.functions changed). */
+static void
+reload_options(FunctionInfo *info)
+{
+	CachierOptions options;
+
+	info->options_valid = true;
+	PG_TRY();
+	{
+		load_options(info->funcid, &options);
+	}
+	PG_CATCH();
+	{
+		info->options_valid = false;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	info->options = options;
 }
 
 FunctionInfo *
@@ -416,27 +565,21 @@ cachier_function_info(Oid funcid)
 	info = hash_search(function_cache, &funcid, HASH_ENTER, &found);
 	if (!found)
 	{
-		info->valid = false;
-		info->signature = NULL;
-		info->argtypes = NULL;
+		memset(info, 0, sizeof(FunctionInfo));
+		info->funcid = funcid;
+		info->proc_hash = GetSysCacheHashValue1(PROCOID, ObjectIdGetDatum(funcid));
 	}
+
 	/*
-	 * Filling reads catalogs, which may process invalidations that clear
-	 * "valid" again: then the data may be outdated, so fill once more.
+	 * Reading catalogs may process invalidations that clear a flag again:
+	 * then the data may be outdated, so read once more.
 	 */
-	while (!info->valid)
+	while (!info->valid || !info->options_valid)
 	{
-		info->valid = true;
-		PG_TRY();
-		{
-			fill_info(info);
-		}
-		PG_CATCH();
-		{
-			info->valid = false;
-			PG_RE_THROW();
-		}
-		PG_END_TRY();
+		if (!info->valid)
+			refill(info);
+		else
+			reload_options(info);
 	}
 	return info;
 }
