@@ -75,6 +75,32 @@ SET cachier."verbose" = on;
 SELECT cachier_wrap('lower', 'ABC'::text COLLATE "C") AS bypassed;
 RESET cachier."verbose";
 
+-- a temporary function's entries would outlive it with nobody to clear
+-- them: its results are not stored
+CREATE FUNCTION pg_temp.tmpf(x int) RETURNS int LANGUAGE sql AS 'SELECT x + 1';
+SELECT cachier_wrap('pg_temp.tmpf', 1) AS temporary;
+SELECT count(*) AS stored FROM cachier.entries
+ WHERE function_id = 'pg_temp.tmpf(int)'::regprocedure;
+
+-- a SECURITY DEFINER function's entries belong to its owner, by OID: a
+-- role renamed to the old owner's name does not inherit them
+CREATE ROLE consent_d;
+CREATE ROLE consent_e;
+CREATE FUNCTION definer() RETURNS text LANGUAGE sql SECURITY DEFINER
+    AS $$ SELECT current_user::text $$;
+ALTER FUNCTION definer() OWNER TO consent_d;
+SELECT cachier_memoize('definer()');
+SELECT definer_cached();
+ALTER ROLE consent_d RENAME TO consent_d_old;
+ALTER ROLE consent_e RENAME TO consent_d;
+ALTER FUNCTION definer() OWNER TO consent_d;
+SELECT count(*) AS old_owner_entries FROM cachier.entries
+ WHERE function_id = 'definer()'::regprocedure;
+SELECT definer_cached() AS computed_by_the_new_owner;
+DROP FUNCTION definer() CASCADE;
+DROP ROLE consent_d_old;
+DROP ROLE consent_d;
+
 -- per-role keys hold the role's OID: a new role with a dropped role's
 -- name does not get its entries
 CREATE ROLE consent_c;

@@ -233,6 +233,13 @@ table_put(Call *c, bytea *encoded, TimestampTz created_at, double ms)
 	bytea	   *args;
 	int			value_len = encoded ? VARSIZE(encoded) - VARHDRSZ : 0;
 
+	if (c->site->info->temporary)
+	{
+		/* its entries would outlive it, with nobody left to clear them */
+		note(c, "not stored", "The function is temporary: it is gone when its session ends.");
+		return false;
+	}
+
 	if (!cachier_quota_admit(cachier_entry_size(c->argbytes->len, value_len)))
 	{
 		note(c, "not stored",

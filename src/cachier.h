@@ -117,6 +117,7 @@ typedef struct FunctionInfo
 	Oid			rettype;
 	bool		strict;
 	char		volatility;
+	bool		temporary;		/* in a temporary schema: gone with its session */
 	CachierOptions options;
 } FunctionInfo;
 

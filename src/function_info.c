@@ -38,6 +38,7 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "cachier.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_language.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
@@ -221,9 +222,17 @@ compute_identity(FunctionInfo *info, HeapTuple tuple)
 	config = SysCacheGetAttr(PROCOID, tuple, Anum_pg_proc_proconfig, &isnull);
 	if (!isnull)
 		append_config(&buf, DatumGetArrayTypeP(config));
-	/* a SECURITY DEFINER function computes with its owner's rights */
+	/*
+	 * A SECURITY DEFINER function computes with its owner's rights: its
+	 * identity holds the owner's name and OID, so that no other role, not
+	 * even one renamed to the old owner's name, is served its entries.
+	 */
 	if (proc->prosecdef)
+	{
 		append_field(&buf, GetUserNameFromId(proc->proowner, false));
+		appendStringInfo(&buf, "%u", proc->proowner);
+		append_field(&buf, "");
+	}
 	cachier_sha256((uint8 *) buf.data, buf.len, info->identity);
 	memcpy(&info->fingerprint, info->identity, sizeof(int64));
 	pfree(buf.data);
@@ -487,6 +496,7 @@ fill_info(FunctionInfo *info)
 	info->rettype = proc->prorettype;
 	info->strict = proc->proisstrict;
 	info->volatility = proc->provolatile;
+	info->temporary = isAnyTempNamespace(proc->pronamespace);
 	remember_types(info);
 	compute_identity(info, tuple);
 	ReleaseSysCache(tuple);
