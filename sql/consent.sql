@@ -75,6 +75,37 @@ SET cachier."verbose" = on;
 SELECT cachier_wrap('lower', 'ABC'::text COLLATE "C") AS bypassed;
 RESET cachier."verbose";
 
+-- a shared value is keyed by the schemas the caller's search path resolves
+-- to (unless the function pins its own): a role that shadows a table
+-- name, or plants an operator, in its own path gets what a direct call
+-- gives it and cannot change what others are served
+SET ROLE consent_owner;
+CREATE TABLE prices (id int, p int);
+INSERT INTO prices VALUES (1, 10);
+GRANT SELECT ON prices TO PUBLIC;
+CREATE FUNCTION price(i int) RETURNS int LANGUAGE sql STABLE
+    AS 'SELECT p FROM prices WHERE id = i';
+SELECT cachier_memoize('price(int)');
+RESET ROLE;
+CREATE SCHEMA consent_mal AUTHORIZATION consent_a;
+SET ROLE consent_a;
+CREATE TABLE consent_mal.prices (id int, p int);
+INSERT INTO consent_mal.prices VALUES (1, 999);
+SET search_path = consent_mal, consent_test, public;
+SELECT consent_test.price_cached(1) AS attacker_cached, consent_test.price(1) AS attacker_direct;
+RESET ROLE;
+SET search_path = consent_test, public;
+SET ROLE consent_b;
+SELECT price_cached(1) AS victim_cached, price(1) AS victim_direct;
+RESET ROLE;
+-- a session whose path holds its temporary schema neither reads nor
+-- stores shared values of such functions: its temporary tables are its own
+CREATE TEMP TABLE prices (id int, p int);
+INSERT INTO prices VALUES (1, -1);
+SELECT price_cached(1) AS temp_cached, price(1) AS temp_direct;
+DROP TABLE prices;
+SELECT price_cached(1) AS after_drop;
+
 -- a temporary function's entries would outlive it with nobody to clear
 -- them: its results are not stored
 CREATE FUNCTION pg_temp.tmpf(x int) RETURNS int LANGUAGE sql AS 'SELECT x + 1';
@@ -156,6 +187,7 @@ RESET cachier.max_role_bytes;
 ALTER ROLE consent_b RESET cachier.max_role_bytes;
 
 SET client_min_messages = warning;
+DROP SCHEMA consent_mal CASCADE;
 DROP SCHEMA consent_test CASCADE;
 DROP EXTENSION cachier;
 DROP ROLE consent_owner;

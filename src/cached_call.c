@@ -46,6 +46,7 @@ typedef struct Call
 	bool		use_redis;		/* storage includes Redis, and it is configured */
 	bool		shared;			/* served to every role (else keyed by role) */
 	bool		overwrite;		/* cachier.overwrite_cache, where honoured */
+	bool		bypass;			/* neither read nor store: see call_begin */
 } Call;
 
 /* ---------------------------------------------------------------- call sites */
@@ -810,6 +811,9 @@ call_begin(Call *c, CallSite *site, Datum *args, bool *argnulls, Oid collation)
 	c->shared = site->info->options.has_row && !c->eff.per_role;
 	if (!c->shared)
 		cachier_append_role(c->argbytes);
+	c->bypass = false;
+	if (c->shared && !site->info->pins_search_path)
+		c->bypass = !cachier_append_search_path(c->argbytes);
 	c->overwrite = false;
 	c->key = cachier_make_key(site->info, c->argbytes);
 }
@@ -875,6 +879,14 @@ cachier_cached_call(CallSite *site, Datum *args, bool *argnulls, Oid collation,
 		return compute(&c, isnull, &started, &ms);
 	}
 	call_begin(&c, site, args, argnulls, collation);
+	if (c.bypass)
+	{
+		TimestampTz started;
+		double		ms;
+
+		note(&c, "bypassed", "The search path holds this session's temporary schema, and the function does not pin its search_path.");
+		return compute(&c, isnull, &started, &ms);
+	}
 	if (cachier_overwrite_cache)
 		honour_overwrite(&c);
 	if (c.overwrite)
@@ -906,6 +918,11 @@ cachier_precache_value(CallSite *site, Datum *args, bool *argnulls,
 	if (!cachier_can_write(&why))
 	{
 		note(&c, "not stored", psprintf("Nothing is stored: %s.", why));
+		return false;
+	}
+	if (c.bypass)
+	{
+		note(&c, "not stored", "The search path holds this session's temporary schema.");
 		return false;
 	}
 	if (!cachier_lock_try(c.key) &&
@@ -956,6 +973,28 @@ cachier_clear_function(Oid funcid)
 }
 
 /*
+ * An entry keyed by its caller's search path is refreshed only where the
+ * refresh's own search path (its role's settings) resolves the same;
+ * otherwise it is left to the next call to recompute.
+ */
+static bool
+refresh_path_matches(Call *c, const char *keyed, int len)
+{
+	StringInfoData own;
+	bool		same;
+
+	if (!c->site->info->options.has_row || c->eff.per_role ||
+		c->site->info->pins_search_path)
+		return true;
+	initStringInfo(&own);
+	if (!cachier_append_search_path(&own))
+		return false;
+	same = own.len <= len && memcmp(keyed + len - own.len, own.data, own.len) == 0;
+	pfree(own.data);
+	return same;
+}
+
+/*
  * A background refresh: recompute the entry whose keyed bytes are given
  * (read from the stored entry) and store it.  False if another session is
  * computing the key right now.  Errors propagate to the worker.
@@ -978,6 +1017,8 @@ cachier_refresh_entry(CallSite *site, int64 key, const char *keyed, int len)
 	c.argbytes = empty_keybuf(site);
 	appendBinaryStringInfo(c.argbytes, keyed, len);
 	c.key = key;
+	if (!refresh_path_matches(&c, keyed, len))
+		return false;
 	cachier_decode_args(site->argcodecs, site->info->nargs, keyed, len, args, nulls);
 	if (!cachier_lock_try(key))
 		return false;

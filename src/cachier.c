@@ -63,6 +63,7 @@ _PG_init(void)
 	cachier_entry_scan_init();
 	cachier_inprogress_init();
 	cachier_pending_init();
+	cachier_key_init();
 	prev_process_utility = ProcessUtility_hook;
 	ProcessUtility_hook = before_utility;
 	if (process_shared_preload_libraries_in_progress)

@@ -118,6 +118,7 @@ typedef struct FunctionInfo
 	bool		strict;
 	char		volatility;
 	bool		temporary;		/* in a temporary schema: gone with its session */
+	bool		pins_search_path;	/* has its own SET search_path */
 	CachierOptions options;
 } FunctionInfo;
 
@@ -207,6 +208,8 @@ extern bool cachier_decode_may_fail(Oid type);
 extern void cachier_encode_args(StringInfo buf, TypeCodec *codecs, int nargs,
 								Datum *values, bool *nulls);
 extern void cachier_append_role(StringInfo buf);
+extern bool cachier_append_search_path(StringInfo buf);
+extern void cachier_key_init(void);
 extern int64 cachier_make_key(const FunctionInfo *info, const StringInfo keyed);
 extern char *cachier_format_args_text(Oid funcid, const char *data, int len);
 extern void cachier_decode_args(TypeCodec *codecs, int nargs, const char *data, int len,

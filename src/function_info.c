@@ -174,6 +174,27 @@ text_attribute(HeapTuple tuple, int attno)
 	return isnull ? NULL : TextDatumGetCString(d);
 }
 
+/* Whether proconfig pins search_path (ALTER FUNCTION ... SET search_path). */
+static bool
+pins_search_path(HeapTuple tuple)
+{
+	bool		isnull;
+	Datum		config = SysCacheGetAttr(PROCOID, tuple, Anum_pg_proc_proconfig, &isnull);
+	Datum	   *items;
+	bool	   *nulls;
+	int			n;
+	int			i;
+
+	if (isnull)
+		return false;
+	deconstruct_array(DatumGetArrayTypeP(config), TEXTOID, -1, false, TYPALIGN_INT,
+					  &items, &nulls, &n);
+	for (i = 0; i < n; i++)
+		if (!nulls[i] && strncmp(TextDatumGetCString(items[i]), "search_path=", 12) == 0)
+			return true;
+	return false;
+}
+
 /* proconfig ("name=value" settings), one field each */
 static void
 append_config(StringInfo buf, ArrayType *config)
@@ -497,6 +518,7 @@ fill_info(FunctionInfo *info)
 	info->strict = proc->proisstrict;
 	info->volatility = proc->provolatile;
 	info->temporary = isAnyTempNamespace(proc->pronamespace);
+	info->pins_search_path = pins_search_path(tuple);
 	remember_types(info);
 	compute_identity(info, tuple);
 	ReleaseSysCache(tuple);

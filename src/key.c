@@ -12,6 +12,9 @@
  * name never reaches the old role's entries.  These
  * "keyed bytes" are stored with the entry and compared on every hit, so an
  * entry is only ever served for exactly its arguments.  The table's key is
+ * For a shared entry of a function that does not pin its search_path,
+ * the tag 'p' and the names of the schemas the caller's search path
+ * resolves to follow (cachier_append_search_path).  The table's key is
  * a 64-bit hash of them seeded with the function's identity digest: cheap
  * to compute and to compare in the index, and a hash collision costs at
  * most a miss.  Apart from the role of a per-role entry, nothing in the
@@ -25,18 +28,35 @@
 #include "postgres.h"
 
 #include "cachier.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
-#include "common/hashfn.h"
 #include "common/cryptohash.h"
+#include "common/hashfn.h"
 #include "miscadmin.h"
 #include "port/pg_bswap.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 
 #define TAG_NULL	'n'
 #define TAG_VALUE	'v'
 #define TAG_ROLE	'r'
+#define TAG_PATH	'p'
+
+/*
+ * The resolved search path of the session, as keyed bytes, computed again
+ * only when search_path, the role or a schema changed.
+ */
+static struct
+{
+	bool		valid;
+	char	   *setting;		/* search_path as it was, in TopMemoryContext */
+	Oid			roleid;
+	bool		has_temp;
+	StringInfoData bytes;
+} path_cache;
 
 void
 cachier_sha256(const uint8 *data, size_t len, uint8 *out)
@@ -77,6 +97,75 @@ cachier_append_role(StringInfo buf)
 
 	appendStringInfoChar(buf, TAG_ROLE);
 	appendBinaryStringInfo(buf, (char *) &be, sizeof(be));
+}
+
+static void
+forget_path(Datum arg, int cacheid, uint32 hashvalue)
+{
+	path_cache.valid = false;
+}
+
+/* Called from _PG_init: a schema or role change may resolve the path anew. */
+void
+cachier_key_init(void)
+{
+	CacheRegisterSyscacheCallback(NAMESPACEOID, forget_path, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHOID, forget_path, (Datum) 0);
+}
+
+/* Resolve the session's search path into the cache. */
+static void
+resolve_path(void)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+	List	   *path = fetch_search_path(true);
+	ListCell   *lc;
+
+	if (path_cache.bytes.data == NULL)
+		initStringInfo(&path_cache.bytes);
+	resetStringInfo(&path_cache.bytes);
+	if (path_cache.setting)
+		pfree(path_cache.setting);
+	path_cache.setting = pstrdup(namespace_search_path ? namespace_search_path : "");
+	path_cache.roleid = GetUserId();
+	path_cache.has_temp = false;
+	appendStringInfoChar(&path_cache.bytes, TAG_PATH);
+	foreach(lc, path)
+	{
+		Oid			nsp = lfirst_oid(lc);
+		char	   *name = get_namespace_name(nsp);
+
+		if (isAnyTempNamespace(nsp))
+			path_cache.has_temp = true;
+		if (name)
+			appendBinaryStringInfo(&path_cache.bytes, name, strlen(name) + 1);
+	}
+	list_free(path);
+	path_cache.valid = true;
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * For a shared entry of a function that does not pin its search_path: the
+ * schemas the caller's search path resolves to, by name, so that callers
+ * whose unqualified names resolve differently (and a role that planted an
+ * operator in its own path) never share an entry.  False when the path
+ * holds the session's temporary schema: its objects are this session's
+ * alone, and a later session may reuse the schema's name, so such a call
+ * must neither read nor store a shared entry.
+ */
+bool
+cachier_append_search_path(StringInfo buf)
+{
+	const char *setting = namespace_search_path ? namespace_search_path : "";
+
+	if (!path_cache.valid || path_cache.roleid != GetUserId() ||
+		strcmp(path_cache.setting, setting) != 0)
+		resolve_path();
+	if (path_cache.has_temp)
+		return false;
+	appendBinaryStringInfo(buf, path_cache.bytes.data, path_cache.bytes.len);
+	return true;
 }
 
 int64
