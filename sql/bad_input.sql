@@ -20,6 +20,13 @@ SELECT cachier_wrap('int4', '12');
 SELECT cachier_wrap('ok(', 1);
 SELECT cachier_wrap('', 1);
 
+-- a '(' inside a quoted name is part of the name, not a signature
+CREATE FUNCTION "f(x)"(x int) RETURNS int LANGUAGE sql AS 'SELECT x + 1';
+SELECT cachier_wrap('"f(x)"', 1);
+SELECT cachier_wrap('bad_input_test."f(x)"(int)', 1);
+SELECT cachier_wrap('"f(x)"(integer)', 1);
+SELECT cachier_clear('"f(x)"');
+
 -- wrong argument count or types
 SELECT cachier_wrap('ok');
 SELECT cachier_wrap('ok', 1, 2);
@@ -62,6 +69,16 @@ SELECT cachier_configure('ok(int)', cleanup_interval => '-1 hour');
 SELECT cachier_configure('ok(int)', entry_size_limit => '10XB');
 SELECT cachier_configure('ok(int)', entry_size_limit => 'lots');
 SELECT cachier_configure('ok(int)', entry_size_limit => '-3KB');
+-- a cleanup interval of zero would have the worker clean up without pause;
+-- the option is refused as the setting is
+SELECT cachier_configure('ok(int)', cleanup_interval => '0');
+SELECT cachier_configure('ok(int)', cleanup_interval => '0 seconds');
+SET cachier.cleanup_interval = '0';
+-- -1 is not a size, for the option and the setting: 'unlimited' is the word
+SELECT cachier_configure('ok(int)', entry_size_limit => '-1');
+SET cachier.entry_size_limit = '-1';
+SET cachier.entry_size_limit = 'unlimited';
+RESET cachier.entry_size_limit;
 SELECT cachier_memoize('ok(int)', name => 'a.b.c');
 
 -- memoizing a wrapper, and a wrapper name that already exists

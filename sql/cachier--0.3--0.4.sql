@@ -252,4 +252,15 @@ COMMENT ON FUNCTION cachier_stats_reset() IS
 
 -- ==== [C] Redis tier
 
+-- Options that 0.3 accepted and 0.4 refuses.  A zero cleanup_interval had
+-- the background worker clean up without pause: such rows use the setting.
+-- A wrapper created in pg_temp went with its session and left its OID
+-- behind, which broke cachier_memoize and cachier_unmemoize of the function.
+UPDATE cachier.functions SET cleanup_interval = NULL
+ WHERE cleanup_interval OPERATOR(pg_catalog.<=) '0'::pg_catalog.interval;
+UPDATE cachier.functions SET wrapper = NULL
+ WHERE wrapper IS NOT NULL
+   AND NOT EXISTS (SELECT FROM pg_catalog.pg_proc p
+                    WHERE p.oid OPERATOR(pg_catalog.=) wrapper::pg_catalog.oid);
+
 -- ==== end

@@ -84,3 +84,21 @@ SELECT cachier_wrap('version_of', 3);
 SET client_min_messages = warning;
 DROP SCHEMA lifecycle_test CASCADE;
 DROP EXTENSION cachier;
+
+-- options that 0.3 stored and 0.4 refuses are repaired by ALTER EXTENSION
+-- UPDATE: a zero cleanup_interval (the worker would clean up without pause)
+-- falls back to the setting, and a wrapper that is gone (one created in
+-- pg_temp went with its session) is forgotten, so the function can be
+-- memoized again
+CREATE EXTENSION cachier VERSION '0.3';
+CREATE SCHEMA lifecycle_test;
+CREATE FUNCTION lifecycle_test.old_fn(x int) RETURNS int LANGUAGE sql AS 'SELECT x';
+INSERT INTO cachier.functions (fn, wrapper, cleanup_interval)
+VALUES ('lifecycle_test.old_fn(int)', 4000000000::oid::regprocedure, '0');
+ALTER EXTENSION cachier UPDATE TO '0.4';
+SELECT fn, wrapper, cleanup_interval FROM cachier.functions;
+SELECT cachier_memoize('lifecycle_test.old_fn(int)');
+SELECT lifecycle_test.old_fn_cached(4);
+SET client_min_messages = warning;
+DROP SCHEMA lifecycle_test CASCADE;
+DROP EXTENSION cachier CASCADE;

@@ -71,6 +71,55 @@ SELECT pg_get_function_arguments('memoize_test.k_cached(memoize_test.small)'::re
 SET search_path = memoize_test, public;
 SELECT cachier_unmemoize('k(small)');
 
+-- a wrapper goes where pg_dump dumps it and where it outlives the session:
+-- not in a system schema (memoizing a built-in with the default name would
+-- put it in pg_catalog), not in an extension's schema, not in pg_temp
+SELECT cachier_memoize('pg_catalog.upper(text)');
+SELECT cachier_memoize('pg_catalog.upper(text)', name => 'pg_catalog.upper_cached');
+SELECT cachier_memoize('pg_catalog.upper(text)', name => 'information_schema.x');
+SELECT cachier_memoize('pg_catalog.upper(text)', name => 'pg_toast.x');
+SELECT cachier_memoize('pg_catalog.upper(text)', name => 'cachier.x');
+SELECT cachier_memoize('k(small)', name => 'pg_temp.k_cached');
+SELECT count(*) AS no_options_left FROM cachier.functions
+ WHERE fn IN ('pg_catalog.upper(text)'::regprocedure, 'k(small)'::regprocedure);
+-- a built-in memoized under a name of one's own works (it is called, and
+-- survives a dump and restore, in test/t/002_dump_restore.pl)
+SELECT cachier_memoize('pg_catalog.upper(text)', name => 'memoize_test.upper_cached');
+SELECT function, wrapper FROM cachier_functions WHERE function = 'upper(text)'::regprocedure;
+SELECT cachier_unmemoize('pg_catalog.upper(text)');
+
+-- the most arguments: a wrapper passes fn and a NULL of the result type
+-- before them, so it takes at most 98; cachier_wrap takes up to 99 given
+-- arguments (and a 100th by default); cachier_configure takes any function
+DO $$
+DECLARE
+    n int;
+BEGIN
+    FOREACH n IN ARRAY ARRAY[98, 99, 100] LOOP
+        EXECUTE format('CREATE FUNCTION memoize_test.many%s(%s) RETURNS int LANGUAGE sql '
+                       'AS %L', n,
+                       (SELECT string_agg('a' || i || ' int' ||
+                                          CASE WHEN i = 100 THEN ' DEFAULT 100' ELSE '' END, ', ')
+                          FROM generate_series(1, n) i),
+                       'SELECT a1 + a' || n);
+    END LOOP;
+END
+$$;
+SELECT substr(cachier_memoize(oid::regprocedure)::text, 1, 22) AS wrapper
+  FROM pg_proc WHERE proname = 'many98';
+SELECT cachier_memoize(oid::regprocedure) FROM pg_proc WHERE proname = 'many99';
+SELECT cachier_memoize(oid::regprocedure) FROM pg_proc WHERE proname = 'many100';
+SELECT cachier_configure(oid::regprocedure, stale_after => '1 hour')
+  FROM pg_proc WHERE proname IN ('many99', 'many100');
+\set ones '1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1'
+SELECT many98_cached(:ones, 2), many98_cached(:ones, 2);
+SELECT cachier_wrap('many99', :ones, 1, 3), cachier_wrap('many99', :ones, 1, 3);
+SELECT cachier_wrap('many100', :ones, 1, 1), cachier_wrap('many100', :ones, 1, 1);
+SELECT regexp_replace(function::text, '\(.*', '') AS function, length(arguments) AS arguments_length
+  FROM cachier_entries WHERE function::text ~ '^many' ORDER BY 1;
+SELECT count(*) FROM (SELECT cachier_unmemoize(oid::regprocedure)
+                        FROM pg_proc WHERE proname ~ '^many(98|99|100)$') AS unmemoized;
+
 -- cachier_unmemoize drops the wrapper, the options and the entries
 SELECT cachier_unmemoize('g(int,int)');
 SELECT to_regprocedure('g_cached(int,int)') IS NULL AS wrapper_gone;

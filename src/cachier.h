@@ -48,6 +48,7 @@ extern int64 cachier_redis_max_ttl_us(void);
 extern void cachier_define_settings(void);
 extern int64 cachier_interval_us(const Interval *span);
 extern int64 cachier_option_interval_us(const Interval *span, const char *option);
+extern int64 cachier_option_cleanup_interval_us(const Interval *span);
 extern int64 cachier_parse_size(const char *text, const char *option);
 extern Interval *cachier_us_interval(int64 us);
 
@@ -197,7 +198,8 @@ typedef struct TypeCodec
 
 extern void cachier_codec_init(TypeCodec *codec, Oid type, MemoryContext mcxt);
 extern bytea *cachier_encode(TypeCodec *codec, Datum value);
-extern void cachier_append_encoded(StringInfo buf, TypeCodec *codec, Datum value);
+extern bool cachier_append_encoded(StringInfo buf, TypeCodec *codec, Datum value,
+								   Size limit);
 extern Datum cachier_decode(TypeCodec *codec, const char *data, int len);
 extern bool cachier_decode_fast(TypeCodec *codec, const char *data, int len,
 								Datum *value);
@@ -205,8 +207,16 @@ extern bool cachier_decode_may_fail(Oid type);
 
 /* ---------------------------------------------------------------- key.c */
 
+/*
+ * Largest encoded arguments of a cached call: a call whose arguments take
+ * more is computed without the cache (see cachier_encode_args).
+ */
+#define CACHIER_MAX_KEYED_BYTES	((Size) 64 * 1024 * 1024)
+
 extern void cachier_encode_args(StringInfo buf, TypeCodec *codecs, int nargs,
 								Datum *values, bool *nulls);
+extern bool cachier_try_encode_args(StringInfo buf, TypeCodec *codecs, int nargs,
+									Datum *values, bool *nulls);
 extern void cachier_append_role(StringInfo buf);
 extern bool cachier_append_search_path(StringInfo buf);
 extern void cachier_key_init(void);
@@ -348,6 +358,7 @@ extern ResolvedCall *cachier_resolve(const char *fntext, int nsupplied,
 extern void cachier_resolved_args(ResolvedCall *rc, Datum *in, bool *innulls,
 								  Datum *out, bool *outnulls);
 extern Oid	cachier_resolve_name_only(const char *fntext);
+extern const char *cachier_signature_paren(const char *fntext);
 extern Datum cachier_coerce_value(Datum value, bool isnull, Oid from, Oid to,
 								  const char *what);
 

@@ -24,6 +24,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/detoast.h"
 #include "access/transam.h"
 #include "cachier.h"
 #include "catalog/pg_type.h"
@@ -179,29 +180,60 @@ append_fixed(StringInfo buf, TypeCodec *codec, Datum value)
 }
 
 /* Append the 4-byte length and the encoded bytes of value to buf. */
-void
-cachier_append_encoded(StringInfo buf, TypeCodec *codec, Datum value)
+/*
+ * The size of a value as it is held (a varlena's size once detoasted and
+ * decompressed, without reading it): its encoded form is of the same order,
+ * so a value far beyond a limit is refused before it is encoded.
+ */
+static Size
+held_size(TypeCodec *codec, Datum value)
+{
+	if (codec->typlen > 0)
+		return codec->typlen;
+	if (codec->typlen == -1)
+		return toast_raw_datum_size(value) - VARHDRSZ;
+	return strlen(DatumGetCString(value));
+}
+
+/*
+ * Append a value as its 4-byte big-endian length and its encoded bytes,
+ * unless buf would then hold more than limit bytes: false then, and buf is
+ * left as it was.  The limit keeps a key far below MaxAllocSize, so an
+ * argument too large to be keyed makes the call skip the cache instead of
+ * failing with "out of memory".
+ */
+bool
+cachier_append_encoded(StringInfo buf, TypeCodec *codec, Datum value, Size limit)
 {
 	bytea	   *bytes;
 	struct varlena *text;
+	Size		room = limit > (Size) buf->len + 4 ? limit - buf->len - 4 : 0;
 
+	if (held_size(codec, value) > room)
+		return false;
 	if (codec->fast == FAST_FIXED)
 	{
 		append_be32(buf, codec->typlen);
 		append_fixed(buf, codec, value);
-		return;
+		return true;
 	}
 	if (codec->fast == FAST_TEXT)
 	{
 		text = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(value));
 		append_be32(buf, VARSIZE_ANY_EXHDR(text));
 		appendBinaryStringInfo(buf, VARDATA_ANY(text), VARSIZE_ANY_EXHDR(text));
-		return;
+		return true;
 	}
 	bytes = cachier_encode(codec, value);
+	if (VARSIZE(bytes) - VARHDRSZ > room)
+	{
+		pfree(bytes);
+		return false;
+	}
 	append_be32(buf, VARSIZE(bytes) - VARHDRSZ);
 	appendBinaryStringInfo(buf, VARDATA(bytes), VARSIZE(bytes) - VARHDRSZ);
 	pfree(bytes);
+	return true;
 }
 
 static uint64

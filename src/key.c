@@ -71,9 +71,13 @@ cachier_sha256(const uint8 *data, size_t len, uint8 *out)
 	pg_cryptohash_free(ctx);
 }
 
-void
-cachier_encode_args(StringInfo buf, TypeCodec *codecs, int nargs,
-					Datum *values, bool *nulls)
+/*
+ * Append the encoded arguments to buf; false (buf then holds only part of
+ * them) when they would take more than limit bytes.
+ */
+static bool
+encode_args(StringInfo buf, TypeCodec *codecs, int nargs, Datum *values,
+			bool *nulls, Size limit)
 {
 	int			i;
 
@@ -85,8 +89,39 @@ cachier_encode_args(StringInfo buf, TypeCodec *codecs, int nargs,
 			continue;
 		}
 		appendStringInfoChar(buf, TAG_VALUE);
-		cachier_append_encoded(buf, &codecs[i], values[i]);
+		if (!cachier_append_encoded(buf, &codecs[i], values[i], limit))
+			return false;
 	}
+	return true;
+}
+
+/*
+ * The keyed bytes of a call, unless its arguments take more than
+ * CACHIER_MAX_KEYED_BYTES encoded: false then, and the call cannot be
+ * keyed (it is computed without the cache).
+ */
+bool
+cachier_try_encode_args(StringInfo buf, TypeCodec *codecs, int nargs,
+						Datum *values, bool *nulls)
+{
+	return encode_args(buf, codecs, nargs, values, nulls, CACHIER_MAX_KEYED_BYTES);
+}
+
+/*
+ * The keyed bytes of a call; arguments too large for one buffer are an
+ * error that says so (rather than "out of memory").
+ */
+void
+cachier_encode_args(StringInfo buf, TypeCodec *codecs, int nargs,
+					Datum *values, bool *nulls)
+{
+	if (!encode_args(buf, codecs, nargs, values, nulls, MaxAllocSize / 2))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the arguments are too large to be cached"),
+				 errdetail("Encoded, they would take more than %d MB.",
+						   (int) (MaxAllocSize / 2 / (1024 * 1024))),
+				 errhint("Call the function directly, or set cachier.skip_cache for this call.")));
 }
 
 /* For per-role entries: the current role's OID is part of the key. */

@@ -25,7 +25,10 @@
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "cachier_shared.h"
+#include "catalog/catalog.h"
+#include "catalog/dependency.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/comment.h"
@@ -129,7 +132,9 @@ interval_option(Datum value, int column)
 	const char *name = option_columns[column];
 	Interval   *span = DatumGetIntervalP(value);
 
-	if (column != Opt_max_stale_age)
+	if (column == Opt_cleanup_interval)
+		(void) cachier_option_cleanup_interval_us(span);
+	else if (column != Opt_max_stale_age)
 		(void) cachier_option_interval_us(span, name);
 	else if (cachier_interval_us(span) < 0)
 		ereport(ERROR,
@@ -248,9 +253,9 @@ forget_function(Oid funcid)
 
 /* ---------------------------------------------------------------- wrappers */
 
-/* Where a wrapper goes: name is 'x' or 'schema.x'; NULL means <fn>_cached. */
+/* The schema and name a wrapper goes to, as given or by default. */
 static List *
-wrapper_name(Form_pg_proc proc, text *name)
+wrapper_name_parts(Form_pg_proc proc, text *name)
 {
 	char	   *schema = get_namespace_name(proc->pronamespace);
 	char	   *wname;
@@ -270,6 +275,53 @@ wrapper_name(Form_pg_proc proc, text *name)
 				(errcode(ERRCODE_INVALID_NAME),
 				 errmsg("invalid wrapper name \"%s\"", text_to_cstring(name)),
 				 errhint("Give a function name, optionally qualified by a schema.")));
+	return parts;
+}
+
+/*
+ * A wrapper must be in a schema that pg_dump dumps and that outlives the
+ * session: pg_dump skips the system schemas and the schemas of extensions
+ * (the restore of cachier.functions would then fail as a whole, naming a
+ * wrapper that does not exist), and a temporary schema goes with the
+ * session, leaving cachier.functions naming a function that is gone.
+ */
+static void
+check_wrapper_schema(List *names)
+{
+	const char *schema = strVal(linitial(names));
+	bool		is_pg_temp = strcmp(schema, "pg_temp") == 0;
+	Oid			nsp = is_pg_temp ? InvalidOid : get_namespace_oid(schema, true);
+	const char *detail;
+
+	if (is_pg_temp || (OidIsValid(nsp) && isAnyTempNamespace(nsp)))
+		detail = "A function in a temporary schema is dropped at the end of the session, leaving its options behind.";
+	else if (!OidIsValid(nsp))
+		return;					/* CREATE FUNCTION reports it */
+	else if (IsCatalogNamespace(nsp) || IsToastNamespace(nsp) ||
+			 strcmp(schema, "information_schema") == 0)
+		detail = "pg_dump does not dump functions in system schemas, so a restore would lose the wrapper and every function's options.";
+	else if (OidIsValid(getExtensionOfObject(NamespaceRelationId, nsp)))
+		detail = "pg_dump does not dump functions in the schema of an extension, so a restore would lose the wrapper and every function's options.";
+	else
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_SCHEMA_NAME),
+			 errmsg("a cachier wrapper cannot be created in schema \"%s\"", schema),
+			 errdetail_internal("%s", detail),
+			 errhint("Put the wrapper in a schema of yours, as in name => 'myschema.%s'.",
+					 strVal(lsecond(names)))));
+}
+
+/*
+ * Where a wrapper goes: name is 'x' or 'schema.x'; NULL means <fn>_cached
+ * in fn's schema.
+ */
+static List *
+wrapper_name(Form_pg_proc proc, text *name)
+{
+	List	   *parts = wrapper_name_parts(proc, name);
+
+	check_wrapper_schema(parts);
 	return parts;
 }
 
@@ -327,6 +379,27 @@ drop_function(Oid funcid)
  * Create (or replace) the wrapper of funcid named names, as the caller;
  * returns its OID.  old_wrapper is the wrapper recorded before.
  */
+/*
+ * The wrapper's body passes fn and a NULL of the result type to
+ * cachier.call_* before the arguments, and no call takes more than
+ * FUNC_MAX_ARGS arguments.
+ */
+#define MAX_WRAPPED_ARGS	(FUNC_MAX_ARGS - 2)
+
+static void
+check_wrappable(Oid funcid, Form_pg_proc proc)
+{
+	if (proc->pronargs > MAX_WRAPPED_ARGS)
+		ereport(ERROR,
+				(errcode(ERRCODE_TOO_MANY_ARGUMENTS),
+				 errmsg("function %s has too many arguments for a cachier wrapper",
+						quote_qualified_identifier(get_namespace_name(proc->pronamespace),
+												   NameStr(proc->proname))),
+				 errdetail("A wrapper passes at most %d arguments; the function takes %d.",
+						   MAX_WRAPPED_ARGS, proc->pronargs),
+				 errhint("Call it through the cache with cachier_wrap(), or configure it with cachier_configure().")));
+}
+
 static Oid
 create_wrapper(Oid funcid, Form_pg_proc proc, List *names, Oid old_wrapper)
 {
@@ -334,6 +407,7 @@ create_wrapper(Oid funcid, Form_pg_proc proc, List *names, Oid old_wrapper)
 	Oid			clash = LookupFuncName(names, proc->pronargs, argtypes, true);
 	Oid			created;
 
+	check_wrappable(funcid, proc);
 	if (OidIsValid(clash) && clash != old_wrapper)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_FUNCTION),

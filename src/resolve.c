@@ -49,6 +49,28 @@ typedef struct CoercionPlan
 
 /* ---------------------------------------------------------------- finding */
 
+/*
+ * The '(' that starts the argument list of a signature such as
+ * 'schema."f(x)"(integer)', or NULL for a bare name: a '(' inside a quoted
+ * identifier is part of the name ("" inside quotes is a quote character,
+ * which toggling twice leaves correct).
+ */
+const char *
+cachier_signature_paren(const char *fntext)
+{
+	bool		quoted = false;
+	const char *p;
+
+	for (p = fntext; *p; p++)
+	{
+		if (*p == '"')
+			quoted = !quoted;
+		else if (*p == '(' && !quoted)
+			return p;
+	}
+	return NULL;
+}
+
 static void
 report_not_found(List *names, int nargs, Oid *argtypes, FuncDetailCode code)
 {
@@ -220,7 +242,7 @@ cachier_resolve(const char *fntext, int nsupplied, Oid *supplied, MemoryContext 
 	rc->nsupplied = nsupplied;
 	rc->supplied = palloc(sizeof(Oid) * Max(1, nsupplied));
 	memcpy(rc->supplied, supplied, sizeof(Oid) * nsupplied);
-	rc->funcid = strchr(fntext, '(') ?
+	rc->funcid = cachier_signature_paren(fntext) ?
 		find_by_signature(fntext, nsupplied, &defaults) :
 		find_by_name(fntext, nsupplied, supplied, &defaults);
 	check_execute(rc->funcid);
@@ -284,7 +306,7 @@ cachier_resolved_args(ResolvedCall *rc, Datum *in, bool *innulls,
 Oid
 cachier_resolve_name_only(const char *fntext)
 {
-	return DatumGetObjectId(DirectFunctionCall1(strchr(fntext, '(') ?
+	return DatumGetObjectId(DirectFunctionCall1(cachier_signature_paren(fntext) ?
 												regprocedurein : regprocin,
 												CStringGetDatum(fntext)));
 }

@@ -145,6 +145,23 @@ cachier_option_interval_us(const Interval *span, const char *option)
 	return us;
 }
 
+/*
+ * The cleanup_interval option: positive, as cachier.cleanup_interval is (a
+ * zero interval would have the background worker clean up without pause).
+ */
+int64
+cachier_option_cleanup_interval_us(const Interval *span)
+{
+	int64		us = cachier_interval_us(span);
+
+	if (us <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cleanup_interval must be positive"),
+				 errhint("Give an interval such as '1 hour', or NULL for the cachier.cleanup_interval default.")));
+	return us;
+}
+
 /* Parse interval text without raising errors; false if it is not one. */
 static bool
 parse_interval_text(const char *text, int64 *us)
@@ -181,7 +198,10 @@ is_word(const char *text, const char *word)
 	return pg_strcasecmp(text, word) == 0;
 }
 
-/* Parse "<number> [unit]" as bytes; -1 for unlimited.  No errors raised. */
+/*
+ * Parse "<number> [unit]" as bytes, or "unlimited" as CACHIER_NEVER; a
+ * negative number (-1 included) is not a size.  No errors raised.
+ */
 static bool
 parse_size_text(const char *text, int64 *bytes)
 {
@@ -196,7 +216,7 @@ parse_size_text(const char *text, int64 *bytes)
 	double		number;
 	size_t		i;
 
-	if (is_word(text, "unlimited") || is_word(text, "-1") || text[0] == '\0')
+	if (is_word(text, "unlimited"))
 	{
 		*bytes = CACHIER_NEVER;
 		return true;

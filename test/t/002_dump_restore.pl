@@ -1,6 +1,9 @@
 # 002_dump_restore.pl: a database that uses cachier survives pg_dump and a
 # restore into a new database, with pg_restore (custom format) and with
 # psql (plain format).  After the restore:
+#  - every function's options are kept, four functions with wrappers in
+#    schemas pg_dump dumps (a built-in's wrapper cannot go to pg_catalog,
+#    nor any wrapper to pg_temp: both are refused);
 #  - the memoized wrapper exists and caches again (the second call does not
 #    execute the function);
 #  - the per-function options (cachier.functions, a configuration table)
@@ -35,22 +38,56 @@ CREATE FUNCTION cube(x int) RETURNS int LANGUAGE plpgsql
     AS $$ BEGIN PERFORM nextval('calls'); RETURN x * x * x; END $$;
 SELECT cachier_configure('cube(int)', stale_after => '2 hours', per_role => true);
 
+-- a function in another schema, and a built-in, memoized with wrappers in
+-- a schema of the user's own
+CREATE SCHEMA app;
+CREATE FUNCTION app.triple(x int) RETURNS int LANGUAGE sql AS 'SELECT 3 * x';
+SELECT cachier_memoize('app.triple(int)', next_time => true, cleanup_stale => true,
+                       cleanup_interval => '1 hour', max_stale_age => '3 hours',
+                       stale_after => '10 minutes');
+SELECT cachier_memoize('pg_catalog.upper(text)', name => 'app.upper_cached',
+                       stale_after => '5 minutes', entry_size_limit => '2KB');
+
 -- some cached values in the source database
 SELECT square_cached(2), cachier_wrap('cube', 2);
 });
 
+# A wrapper pg_dump would skip (in pg_catalog, the default place for a
+# built-in's wrapper) or that the session drops (pg_temp) is refused, and
+# leaves no options row behind that a restore could not load.
+foreach my $memoize (
+	q{cachier_memoize('pg_catalog.lower(text)')},
+	q{cachier_memoize('pg_catalog.lower(text)', name => 'pg_catalog.lower_cached')},
+	q{cachier_memoize('app.triple(int)', name => 'pg_temp.triple_cached')})
+{
+	my ($stdout, $stderr);
+	$node->psql('src', "SELECT $memoize", stdout => \$stdout, stderr => \$stderr);
+	like(
+		$stderr,
+		qr/ERROR:  a cachier wrapper cannot be created in schema "pg_(catalog|temp)".*HINT:  Put the wrapper in a schema of yours/s,
+		"$memoize is refused with a hint");
+}
+is( $node->safe_psql(
+		'src', q{
+SELECT string_agg(fn::text || '=' || coalesce(wrapper::text, '-'), ' ' ORDER BY fn::text)
+  FROM cachier.functions}),
+	'app.triple(integer)=app.triple_cached(integer) cube(integer)=- '
+	  . 'square(integer)=square_cached(integer) upper(text)=app.upper_cached(text)',
+	'source: four functions are configured, each wrapper in a dumpable schema');
+
 my $options_query = q{
 SELECT function, wrapper, stale_after, next_time, wait_timeout, allow_null,
-       entry_size_limit, per_role, updated_at
+       entry_size_limit, cleanup_stale, cleanup_interval, per_role, storage,
+       max_stale_age, updated_at
   FROM cachier_functions ORDER BY function::text};
 my $options_src = $node->safe_psql('src', $options_query);
 like(
 	$options_src,
-	qr/^square\(integer\)\|square_cached\(integer\)\|1 day\|f\|00:00:05\|t\|1048576\|f\|/m,
+	qr/^square\(integer\)\|square_cached\(integer\)\|1 day\|f\|00:00:05\|t\|1048576\|f\|1 day\|f\|/m,
 	'source: the memoized function has its options');
 like(
 	$options_src,
-	qr/^cube\(integer\)\|\|02:00:00\|f\|00:00:30\|f\|\|t\|/m,
+	qr/^cube\(integer\)\|\|02:00:00\|f\|00:00:30\|f\|\|f\|1 day\|t\|/m,
 	'source: the configured function has its options');
 
 my $tempdir = PostgreSQL::Test::Utils::tempdir;
@@ -140,6 +177,16 @@ SELECT to_regprocedure('square_cached(int)') IS NULL,
 		"$db: DROP FUNCTION ... CASCADE drops the wrapper, its options and entries");
 	is($node->safe_psql($db, q{SELECT cachier_wrap('cube', 3)}),
 		'27', "$db: the other function is still cached after the drop");
+
+	# The wrappers in schema app, of app.triple and of the built-in upper,
+	# were restored with their options and cache again.
+	is( $node->safe_psql(
+			$db, q{
+SELECT app.triple_cached(5), app.upper_cached('abc'), app.upper_cached('abc');
+SELECT count(*) FROM cachier_entries
+ WHERE function IN ('app.triple(int)'::regprocedure, 'upper(text)'::regprocedure)}),
+		"15|ABC|ABC\n2",
+		"$db: the wrappers in schema app work and cache");
 }
 
 $node->stop;
