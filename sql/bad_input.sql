@@ -88,6 +88,18 @@ CREATE FUNCTION taken(x int) RETURNS int LANGUAGE sql AS 'SELECT -x';
 SELECT cachier_memoize('ok(int)', name => 'taken');
 SELECT taken(1);
 
+-- arguments too large to be keyed (more than 64 MB encoded) are computed
+-- without the cache, never "out of memory": a direct call works, so the
+-- cached call must too
+CREATE FUNCTION total_length(a text, b text) RETURNS bigint LANGUAGE sql
+    AS 'SELECT octet_length(a)::bigint + octet_length(b)';
+SET cachier."verbose" = on;
+SELECT cachier_wrap('total_length', repeat('x', 40 * 1024 * 1024), repeat('y', 30 * 1024 * 1024));
+SELECT cachier_precache('total_length', 1, repeat('x', 40 * 1024 * 1024), repeat('y', 30 * 1024 * 1024));
+SELECT cachier_clear('total_length', repeat('x', 40 * 1024 * 1024), repeat('y', 30 * 1024 * 1024));
+RESET cachier."verbose";
+SELECT count(*) FROM cachier_entries WHERE function = 'total_length(text, text)'::regprocedure;
+
 -- after all of that, what was cached is still there and still served
 SELECT function, arguments FROM cachier_entries;
 SELECT ok_cached(1);

@@ -46,7 +46,7 @@ typedef struct Call
 	bool		use_redis;		/* storage includes Redis, and it is configured */
 	bool		shared;			/* served to every role (else keyed by role) */
 	bool		overwrite;		/* cachier.overwrite_cache, where honoured */
-	bool		bypass;			/* neither read nor store: see call_begin */
+	const char *bypass;			/* why the call neither reads nor stores, or NULL */
 } Call;
 
 /* ---------------------------------------------------------------- call sites */
@@ -96,7 +96,7 @@ static const char *
 describe(Call *c)
 {
 	const char *sig = c->site->info->signature;
-	const char *paren = strchr(sig, '(');
+	const char *paren = cachier_signature_paren(sig);
 
 	if (c->described == NULL)
 		c->described = psprintf("%.*s%s", (int) (paren - sig), sig,
@@ -805,16 +805,22 @@ call_begin(Call *c, CallSite *site, Datum *args, bool *argnulls, Oid collation)
 	cachier_effective_options(site->info, &c->eff);
 	set_storage(c);
 	c->argbytes = empty_keybuf(site);
-	cachier_encode_args(c->argbytes, site->argcodecs, site->info->nargs,
-						args, argnulls);
+	c->overwrite = false;
+	c->bypass = NULL;
+	c->key = 0;
+	if (!cachier_try_encode_args(c->argbytes, site->argcodecs, site->info->nargs,
+								 args, argnulls))
+	{
+		c->bypass = "The arguments take more than 64 MB encoded; such a call is not cached.";
+		return;
+	}
 	/* shared between roles only by the consent of the function's owner */
 	c->shared = site->info->options.has_row && !c->eff.per_role;
 	if (!c->shared)
 		cachier_append_role(c->argbytes);
-	c->bypass = false;
-	if (c->shared && !site->info->pins_search_path)
-		c->bypass = !cachier_append_search_path(c->argbytes);
-	c->overwrite = false;
+	if (c->shared && !site->info->pins_search_path &&
+		!cachier_append_search_path(c->argbytes))
+		c->bypass = "The search path holds this session's temporary schema, and the function does not pin its search_path.";
 	c->key = cachier_make_key(site->info, c->argbytes);
 }
 
@@ -884,7 +890,10 @@ cachier_cached_call(CallSite *site, Datum *args, bool *argnulls, Oid collation,
 		TimestampTz started;
 		double		ms;
 
-		note(&c, "bypassed", "The search path holds this session's temporary schema, and the function does not pin its search_path.");
+		if (cachier_verbose)
+			ereport(NOTICE,
+					(errmsg("cachier: bypassed: %s", site->info->signature),
+					 errdetail_internal("%s", c.bypass)));
 		return compute(&c, isnull, &started, &ms);
 	}
 	if (cachier_overwrite_cache)
@@ -908,7 +917,7 @@ cachier_precache_value(CallSite *site, Datum *args, bool *argnulls,
 	if (!cachier_enabled || cachier_skip_cache)
 		return false;
 	call_begin(&c, site, args, argnulls, InvalidOid);
-	if (c.shared && !pg_proc_ownercheck(site->funcid, GetUserId()))
+	if (!c.bypass && c.shared && !pg_proc_ownercheck(site->funcid, GetUserId()))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to precache a shared entry of %s",
@@ -922,7 +931,10 @@ cachier_precache_value(CallSite *site, Datum *args, bool *argnulls,
 	}
 	if (c.bypass)
 	{
-		note(&c, "not stored", "The search path holds this session's temporary schema.");
+		if (cachier_verbose)
+			ereport(NOTICE,
+					(errmsg("cachier: not stored: %s", site->info->signature),
+					 errdetail_internal("%s", c.bypass)));
 		return false;
 	}
 	if (!cachier_lock_try(c.key) &&
@@ -947,6 +959,8 @@ cachier_clear_call(CallSite *site, Datum *args, bool *argnulls)
 	int64		removed = 0;
 
 	call_begin(&c, site, args, argnulls, InvalidOid);
+	if (c.bypass)
+		return 0;				/* such calls are never cached */
 	cachier_pending_flush();	/* so that the delete sees this transaction's entries */
 	if (c.use_table)
 		removed += cachier_store_delete(site->funcid, &c.key);

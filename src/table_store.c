@@ -293,11 +293,19 @@ write_rows(List *rows, int64 wait_us, ErrorData **error)
 	return cachier_run_guarded(write_as_owner, &work, error);
 }
 
+/*
+ * Errors that mean "someone else's entry wins", not a failure: a lock wait
+ * past wait_timeout, a deadlock our store detected first, or, under
+ * REPEATABLE READ and SERIALIZABLE, a row version stored after our
+ * snapshot was taken (it is newer than ours: keep it).
+ */
 static bool
 is_busy(const ErrorData *error)
 {
 	return error->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
-		error->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED;
+		error->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED ||
+		(error->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE &&
+		 IsolationUsesXactSnapshot());
 }
 
 /*
