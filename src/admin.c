@@ -13,7 +13,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
-#include "cachier.h"
+#include "cachier_shared.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
 
@@ -61,28 +61,13 @@ PG_FUNCTION_INFO_V1(cachier_effective_options_sql);
 Datum
 cachier_effective_options_sql(PG_FUNCTION_ARGS)
 {
-	FunctionInfo *info = cachier_function_info(PG_GETARG_OID(0));
-	EffectiveOptions eff;
 	TupleDesc	desc;
 	Datum		values[10];
 	bool		nulls[10] = {false};
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	cachier_effective_options(info, &eff);
-	values[8] = CStringGetTextDatum(cachier_storage_name(eff.storage));
-	nulls[0] = eff.stale_after_us == CACHIER_NEVER;
-	values[0] = IntervalPGetDatum(cachier_us_interval(eff.stale_after_us));
-	values[1] = BoolGetDatum(eff.next_time);
-	values[2] = IntervalPGetDatum(cachier_us_interval(eff.wait_timeout_us));
-	values[3] = BoolGetDatum(eff.allow_null);
-	nulls[4] = eff.entry_size_limit == CACHIER_NEVER;
-	values[4] = Int64GetDatum(eff.entry_size_limit);
-	values[5] = BoolGetDatum(eff.cleanup_stale);
-	values[6] = IntervalPGetDatum(cachier_us_interval(eff.cleanup_interval_us));
-	values[7] = BoolGetDatum(eff.per_role);
 	/* (the descriptor of an older version has fewer columns: a prefix) */
-	nulls[9] = eff.max_stale_age_us == CACHIER_NEVER;
-	values[9] = IntervalPGetDatum(cachier_us_interval(eff.max_stale_age_us));
+	cachier_option_values(PG_GETARG_OID(0), values, nulls);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }

@@ -153,6 +153,7 @@ typedef struct EntryTotals
 } EntryTotals;
 
 extern HTAB *cachier_entry_totals(void);
+extern void cachier_option_values(Oid funcid, Datum *values, bool *nulls);
 extern bool cachier_sees_all_stats(void);
 extern bool cachier_may_see_function(Oid funcid);
 

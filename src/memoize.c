@@ -478,6 +478,23 @@ cachier_memoize(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The function that funcid names for unmemoize: itself, or the function
+ * it wraps; the caller must own both, checked before anything is changed.
+ */
+static Oid
+owned_target(Oid funcid)
+{
+	Oid			wrapped;
+
+	check_owner(funcid);
+	wrapped = wrapped_by(funcid);
+	if (!OidIsValid(wrapped))
+		return funcid;
+	check_owner(wrapped);
+	return wrapped;
+}
+
+/*
  * cachier_unmemoize(fn) RETURNS void: fn or the function it wraps loses
  * its wrapper, options and entries.  The caller must own what it names
  * and, for a wrapper, the wrapped function too.
@@ -488,17 +505,9 @@ cachier_unmemoize(PG_FUNCTION_ARGS)
 {
 	Oid			funcid = required_function(fcinfo);
 	int			nestlevel = cachier_pin_search_path();
-	Oid			wrapped;
 	Oid			wrapper;
 
-	check_owner(funcid);
-	wrapped = wrapped_by(funcid);
-	if (OidIsValid(wrapped))
-	{
-		check_owner(wrapped);
-		funcid = wrapped;
-	}
-	wrapper = forget_function(funcid);
+	wrapper = forget_function(owned_target(funcid));
 	if (OidIsValid(wrapper))
 		drop_function(wrapper);
 	cachier_unpin_search_path(nestlevel);
@@ -565,17 +574,9 @@ Datum
 cachier_forget(PG_FUNCTION_ARGS)
 {
 	Oid			funcid = required_function(fcinfo);
-	Oid			wrapped;
 	Oid			wrapper;
 
-	check_owner(funcid);
-	wrapped = wrapped_by(funcid);
-	if (OidIsValid(wrapped))
-	{
-		check_owner(wrapped);
-		funcid = wrapped;
-	}
-	wrapper = forget_function(funcid);
+	wrapper = forget_function(owned_target(funcid));
 	if (!OidIsValid(wrapper))
 		PG_RETURN_NULL();
 	PG_RETURN_OID(wrapper);

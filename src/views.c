@@ -408,9 +408,12 @@ cachier_entry_totals(void)
 
 #define FUNCTION_COLS 13
 
-/* The effective options of a function, as cachier.effective_options shows them. */
-static void
-option_values(Oid funcid, Datum *values, bool *nulls)
+/*
+ * The effective options of a function as SQL values, in the order of
+ * cachier.effective_options (10 columns): for the view and that function.
+ */
+void
+cachier_option_values(Oid funcid, Datum *values, bool *nulls)
 {
 	EffectiveOptions eff;
 
@@ -458,7 +461,7 @@ cachier_function_rows(PG_FUNCTION_ARGS)
 			continue;
 		values[0] = ObjectIdGetDatum(funcid);
 		values[1] = get_column(tuple, desc, es.cols.wrapper, &nulls[1]);
-		option_values(funcid, values + 2, nulls + 2);
+		cachier_option_values(funcid, values + 2, nulls + 2);
 		values[12] = get_column(tuple, desc, es.cols.updated_at, &nulls[12]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
