@@ -98,13 +98,13 @@ SET search_path = consent_test, public;
 SET ROLE consent_b;
 SELECT price_cached(1) AS victim_cached, price(1) AS victim_direct;
 RESET ROLE;
--- a session whose path holds its temporary schema neither reads nor
--- stores shared values of such functions: its temporary tables are its own
+-- a session's temporary schema stands for that session in the key: what
+-- its temporary tables make a function return is its own entry, never
+-- another session's
 CREATE TEMP TABLE prices (id int, p int);
 INSERT INTO prices VALUES (1, -1);
 SELECT price_cached(1) AS temp_cached, price(1) AS temp_direct;
 DROP TABLE prices;
-SELECT price_cached(1) AS after_drop;
 
 -- a temporary function's entries would outlive it with nobody to clear
 -- them: its results are not stored

@@ -818,9 +818,8 @@ call_begin(Call *c, CallSite *site, Datum *args, bool *argnulls, Oid collation)
 	c->shared = site->info->options.has_row && !c->eff.per_role;
 	if (!c->shared)
 		cachier_append_role(c->argbytes);
-	if (c->shared && !site->info->pins_search_path &&
-		!cachier_append_search_path(c->argbytes))
-		c->bypass = "The search path holds this session's temporary schema, and the function does not pin its search_path.";
+	if (c->shared && !site->info->pins_search_path)
+		cachier_append_search_path(c->argbytes);
 	c->key = cachier_make_key(site->info, c->argbytes);
 }
 
@@ -1001,8 +1000,7 @@ refresh_path_matches(Call *c, const char *keyed, int len)
 		c->site->info->pins_search_path)
 		return true;
 	initStringInfo(&own);
-	if (!cachier_append_search_path(&own))
-		return false;
+	cachier_append_search_path(&own);
 	same = own.len <= len && memcmp(keyed + len - own.len, own.data, own.len) == 0;
 	pfree(own.data);
 	return same;

@@ -218,7 +218,7 @@ extern void cachier_encode_args(StringInfo buf, TypeCodec *codecs, int nargs,
 extern bool cachier_try_encode_args(StringInfo buf, TypeCodec *codecs, int nargs,
 									Datum *values, bool *nulls);
 extern void cachier_append_role(StringInfo buf);
-extern bool cachier_append_search_path(StringInfo buf);
+extern void cachier_append_search_path(StringInfo buf);
 extern void cachier_key_init(void);
 extern int64 cachier_make_key(const FunctionInfo *info, const StringInfo keyed);
 extern char *cachier_format_args_text(Oid funcid, const char *data, int len);

@@ -54,7 +54,6 @@ static struct
 	bool		valid;
 	char	   *setting;		/* search_path as it was, in TopMemoryContext */
 	Oid			roleid;
-	bool		has_temp;
 	StringInfoData bytes;
 } path_cache;
 
@@ -163,17 +162,22 @@ resolve_path(void)
 		pfree(path_cache.setting);
 	path_cache.setting = pstrdup(namespace_search_path ? namespace_search_path : "");
 	path_cache.roleid = GetUserId();
-	path_cache.has_temp = false;
 	appendStringInfoChar(&path_cache.bytes, TAG_PATH);
 	foreach(lc, path)
 	{
 		Oid			nsp = lfirst_oid(lc);
 		char	   *name = get_namespace_name(nsp);
 
+		/*
+		 * The temporary schema's objects are this session's alone, and a
+		 * later session may reuse its name: it stands for this session.
+		 */
 		if (isAnyTempNamespace(nsp))
-			path_cache.has_temp = true;
-		if (name)
-			appendBinaryStringInfo(&path_cache.bytes, name, strlen(name) + 1);
+			appendStringInfo(&path_cache.bytes, "pg_temp:%d:" INT64_FORMAT,
+							 MyProcPid, (int64) MyStartTimestamp);
+		else if (name)
+			appendStringInfoString(&path_cache.bytes, name);
+		appendStringInfoChar(&path_cache.bytes, '\0');
 	}
 	list_free(path);
 	path_cache.valid = true;
@@ -184,12 +188,11 @@ resolve_path(void)
  * For a shared entry of a function that does not pin its search_path: the
  * schemas the caller's search path resolves to, by name, so that callers
  * whose unqualified names resolve differently (and a role that planted an
- * operator in its own path) never share an entry.  False when the path
- * holds the session's temporary schema: its objects are this session's
- * alone, and a later session may reuse the schema's name, so such a call
- * must neither read nor store a shared entry.
+ * operator in its own path) never share an entry.  The session's
+ * temporary schema, when it has one, stands for this session (its process
+ * and start time): such entries are this session's own.
  */
-bool
+void
 cachier_append_search_path(StringInfo buf)
 {
 	const char *setting = namespace_search_path ? namespace_search_path : "";
@@ -197,10 +200,7 @@ cachier_append_search_path(StringInfo buf)
 	if (!path_cache.valid || path_cache.roleid != GetUserId() ||
 		strcmp(path_cache.setting, setting) != 0)
 		resolve_path();
-	if (path_cache.has_temp)
-		return false;
 	appendBinaryStringInfo(buf, path_cache.bytes.data, path_cache.bytes.len);
-	return true;
 }
 
 int64
