@@ -823,6 +823,20 @@ call_begin(Call *c, CallSite *site, Datum *args, bool *argnulls, Oid collation)
 	c->key = cachier_make_key(site->info, c->argbytes);
 }
 
+/* A call that neither reads nor stores: compute, saying why if verbose. */
+static Datum
+compute_directly(Call *c, bool *isnull, const char *why)
+{
+	TimestampTz started;
+	double		ms;
+
+	if (cachier_verbose)
+		ereport(NOTICE,
+				(errmsg("cachier: bypassed: %s", c->site->info->signature),
+				 errdetail_internal("%s", why)));
+	return compute(c, isnull, &started, &ms);
+}
+
 /*
  * A call with an explicit collation other than the default computes
  * directly: the key does not hold the collation, so its value must
@@ -868,33 +882,18 @@ cachier_cached_call(CallSite *site, Datum *args, bool *argnulls, Oid collation,
 	}
 	if (!cachier_enabled || cachier_skip_cache || bypass_collation(collation))
 	{
-		TimestampTz started;
-		double		ms;
-
 		c.site = site;
 		c.args = args;
 		c.argnulls = argnulls;
 		c.collation = collation;
-		if (cachier_verbose)
-			ereport(NOTICE,
-					(errmsg("cachier: bypassed: %s", site->info->signature),
-					 errdetail("%s", !cachier_enabled ? "cachier.enabled is off." :
-							   cachier_skip_cache ? "cachier.skip_cache is on." :
-							   "The call has a collation other than the default, which cache keys do not hold.")));
-		return compute(&c, isnull, &started, &ms);
+		return compute_directly(&c, isnull,
+								!cachier_enabled ? "cachier.enabled is off." :
+								cachier_skip_cache ? "cachier.skip_cache is on." :
+								"The call has a collation other than the default, which cache keys do not hold.");
 	}
 	call_begin(&c, site, args, argnulls, collation);
 	if (c.bypass)
-	{
-		TimestampTz started;
-		double		ms;
-
-		if (cachier_verbose)
-			ereport(NOTICE,
-					(errmsg("cachier: bypassed: %s", site->info->signature),
-					 errdetail_internal("%s", c.bypass)));
-		return compute(&c, isnull, &started, &ms);
-	}
+		return compute_directly(&c, isnull, c.bypass);
 	if (cachier_overwrite_cache)
 		honour_overwrite(&c);
 	if (c.overwrite)
@@ -923,17 +922,18 @@ cachier_precache_value(CallSite *site, Datum *args, bool *argnulls,
 						site->info->signature),
 				 errdetail("Its entries are served to every role that calls it."),
 				 errhint("Only the function's owner can set a value that other roles are served.")));
-	if (!cachier_can_write(&why))
-	{
-		note(&c, "not stored", psprintf("Nothing is stored: %s.", why));
-		return false;
-	}
 	if (c.bypass)
 	{
+		/* not note(): the arguments are too large to show */
 		if (cachier_verbose)
 			ereport(NOTICE,
 					(errmsg("cachier: not stored: %s", site->info->signature),
 					 errdetail_internal("%s", c.bypass)));
+		return false;
+	}
+	if (!cachier_can_write(&why))
+	{
+		note(&c, "not stored", psprintf("Nothing is stored: %s.", why));
 		return false;
 	}
 	if (!cachier_lock_try(c.key) &&
