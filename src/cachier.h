@@ -35,6 +35,7 @@ extern bool cachier_overwrite_cache;
 extern bool cachier_verbose;
 extern bool cachier_default_next_time;
 extern bool cachier_default_allow_null;
+extern bool cachier_default_track_reads;
 
 extern int64 cachier_default_stale_after_us(void);
 extern int64 cachier_default_wait_timeout_us(void);
@@ -77,7 +78,21 @@ typedef struct CachierOptions
 	int			per_role;
 	int			storage;		/* -1 unset, else a Storage */
 	int64		max_stale_age_us;	/* CACHIER_NEVER when unset */
+	/* 0.5 (issues 10, 11): arrays point into the FunctionInfo's mcxt */
+	int			track_reads;	/* -1 unset, else 0/1 */
+	int			ndepends_on;	/* -1 unset, else the length of depends_on */
+	Oid		   *depends_on;		/* declared dependencies (relations) */
+	int			on_change;		/* -1 unset, else an OnChange */
+	int			nkey_settings;	/* -1 unset, else the length of key_settings */
+	char	  **key_settings;	/* setting names the key holds */
 } CachierOptions;
+
+/* what happens to an entry when something it read changes */
+typedef enum OnChange
+{
+	ON_CHANGE_INVALIDATE = 0,	/* the next call computes */
+	ON_CHANGE_REFRESH			/* served old while the worker refreshes */
+} OnChange;
 
 /* options merged with the settings: what a call obeys */
 typedef struct EffectiveOptions
@@ -93,6 +108,12 @@ typedef struct EffectiveOptions
 	Storage		storage;
 	int64		max_stale_age_us;	/* with next_time: oldest value served;
 									 * CACHIER_NEVER: no bound */
+	bool		track_reads;	/* capture the relations a computation reads */
+	int			ndepends_on;
+	const Oid  *depends_on;		/* declared dependencies */
+	OnChange	on_change;
+	int			nkey_settings;	/* -1: the cachier.key_settings list */
+	char	  *const *key_settings;
 } EffectiveOptions;
 
 /*

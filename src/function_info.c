@@ -276,6 +276,12 @@ options_unset(CachierOptions *opts)
 	opts->per_role = -1;
 	opts->storage = -1;
 	opts->max_stale_age_us = CACHIER_NEVER;
+	opts->track_reads = -1;
+	opts->ndepends_on = -1;
+	opts->depends_on = NULL;
+	opts->on_change = -1;
+	opts->nkey_settings = -1;
+	opts->key_settings = NULL;
 }
 
 static int64
@@ -381,6 +387,12 @@ cachier_effective_options(const FunctionInfo *info, EffectiveOptions *eff)
 	eff->storage = o->storage >= 0 ? (Storage) o->storage : STORAGE_TABLE;
 	eff->max_stale_age_us = default_max_stale_age(o->max_stale_age_us,
 												  eff->stale_after_us);
+	eff->track_reads = o->track_reads >= 0 ? o->track_reads : cachier_default_track_reads;
+	eff->ndepends_on = o->ndepends_on > 0 ? o->ndepends_on : 0;
+	eff->depends_on = o->ndepends_on > 0 ? o->depends_on : NULL;
+	eff->on_change = o->on_change >= 0 ? (OnChange) o->on_change : ON_CHANGE_INVALIDATE;
+	eff->nkey_settings = o->nkey_settings;
+	eff->key_settings = o->nkey_settings >= 0 ? o->key_settings : NULL;
 }
 
 Storage

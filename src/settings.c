@@ -30,6 +30,7 @@ bool		cachier_overwrite_cache = false;
 bool		cachier_verbose = false;
 bool		cachier_default_next_time = false;
 bool		cachier_default_allow_null = false;
+bool		cachier_default_track_reads = true;
 
 static char *stale_after_text;
 static char *wait_timeout_text;
@@ -400,6 +401,10 @@ cachier_define_settings(void)
 	define_bool("cachier.next_time",
 				"Default for next_time: return a stale value at once and refresh it in the background.",
 				&cachier_default_next_time, false);
+	/* [F] freshness */
+	define_bool("cachier.track_reads",
+				"Default of the track_reads option: record what a computation reads and invalidate its entries when that changes.",
+				&cachier_default_track_reads, true);
 	define_bool("cachier.allow_null",
 				"Default for allow_null: whether NULL results are cached.",
 				&cachier_default_allow_null, false);
