@@ -12,6 +12,259 @@
 
 -- ==== [S] storage that survives pg_upgrade; the new options
 
+/*
+ * pg_upgrade keeps the OIDs of relations, types, roles and databases but
+ * not those of functions, and refuses tables with regprocedure columns.
+ * So storage no longer holds function OIDs: cachier.function_ids gives
+ * each function a fixed-width id and records its identity -- the
+ * schema-qualified signature, e.g. 'public.f(integer)', which pg_upgrade
+ * and pg_dump keep -- and the id is what entries and options are keyed by.
+ * fn is a hint, the OID the identity resolved to last; it is checked
+ * before every use and resolved again from the identity when it no longer
+ * names that function (after pg_upgrade, or a restore).  The event
+ * triggers keep identities current when a function, its schema or an
+ * argument type is renamed.
+ */
+-- (the event triggers of 0.4 name the old columns: off until replaced)
+ALTER EVENT TRIGGER cachier_sql_drop DISABLE;
+ALTER EVENT TRIGGER cachier_ddl_end DISABLE;
+
+CREATE FUNCTION cachier.function_identity(fn oid) RETURNS text
+    AS 'MODULE_PATHNAME', 'cachier_function_identity_sql' LANGUAGE C STABLE STRICT;
+
+CREATE SEQUENCE cachier.function_ids_seq AS integer;
+CREATE TABLE cachier.function_ids (
+    id        integer PRIMARY KEY
+              DEFAULT pg_catalog.nextval('cachier.function_ids_seq'::pg_catalog.regclass),
+    identity  text COLLATE "C" NOT NULL UNIQUE,
+    fn        oid NOT NULL
+);
+REVOKE ALL ON cachier.function_ids, cachier.function_ids_seq FROM PUBLIC;
+-- the ids of cachier.functions mean nothing without them: dumped with it
+SELECT pg_catalog.pg_extension_config_dump('cachier.function_ids', '');
+SELECT pg_catalog.pg_extension_config_dump('cachier.function_ids_seq', '');
+
+-- every function that has options, a wrapper or entries gets its id;
+-- options and entries of functions that no longer exist go
+INSERT INTO cachier.function_ids (identity, fn)
+SELECT cachier.function_identity(o), o
+  FROM (SELECT f.fn::pg_catalog.oid FROM cachier.functions f
+        UNION SELECT f.wrapper::pg_catalog.oid FROM cachier.functions f
+               WHERE f.wrapper IS NOT NULL
+        UNION SELECT DISTINCT e.function_id::pg_catalog.oid FROM cachier.entries e) AS s(o)
+ WHERE cachier.function_identity(o) IS NOT NULL;
+
+CREATE FUNCTION cachier.migrate_id(fn oid) RETURNS integer LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+    AS $$ SELECT i.id FROM cachier.function_ids i
+           WHERE i.identity OPERATOR(pg_catalog.=) cachier.function_identity(fn) $$;
+DELETE FROM cachier.entries e WHERE cachier.migrate_id(e.function_id::pg_catalog.oid) IS NULL;
+DELETE FROM cachier.functions f WHERE cachier.migrate_id(f.fn::pg_catalog.oid) IS NULL;
+UPDATE cachier.functions f SET wrapper = NULL
+ WHERE cachier.migrate_id(f.wrapper::pg_catalog.oid) IS NULL;
+
+/*
+ * The columns change type in place (their positions stay, the indexes are
+ * rebuilt) and are renamed, so that a query written for 0.4, comparing
+ * with a regprocedure, fails instead of comparing an id with an OID.
+ */
+ALTER TABLE cachier.entries
+    ALTER COLUMN function_id TYPE integer
+    USING cachier.migrate_id(function_id::pg_catalog.oid);
+ALTER TABLE cachier.entries RENAME COLUMN function_id TO fn_id;
+ALTER TABLE cachier.functions
+    ALTER COLUMN fn TYPE integer USING cachier.migrate_id(fn::pg_catalog.oid),
+    ALTER COLUMN wrapper TYPE integer USING cachier.migrate_id(wrapper::pg_catalog.oid);
+ALTER TABLE cachier.functions RENAME COLUMN fn TO fn_id;
+ALTER TABLE cachier.functions RENAME COLUMN wrapper TO wrapper_id;
+DROP FUNCTION cachier.migrate_id(oid);
+
+-- the options of issues 10 and 11 (NULL: the default)
+ALTER TABLE cachier.functions
+    ADD COLUMN track_reads boolean,
+    ADD COLUMN depends_on regclass[],
+    ADD COLUMN on_change text CHECK (on_change IN ('invalidate', 'refresh')),
+    ADD COLUMN key_settings text[];
+
+-- the id of a function (NULL: it has none), for tests and administrators
+CREATE FUNCTION cachier.fn_id(fn regprocedure) RETURNS integer
+    AS 'MODULE_PATHNAME', 'cachier_fn_id_sql' LANGUAGE C STABLE STRICT;
+
+/*
+ * The event triggers.  Before a command that can rename a function (its
+ * name or schema, its schema's name, an argument type's name or schema)
+ * every hint is checked; after it, identities follow the hints.  A drop
+ * removes the ids (found by identity), options and entries of the dropped
+ * functions and forgets dropped wrappers.
+ */
+CREATE FUNCTION cachier.check_hints() RETURNS void
+    AS 'MODULE_PATHNAME', 'cachier_check_hints' LANGUAGE C VOLATILE;
+CREATE FUNCTION cachier.follow_renames() RETURNS void
+    AS 'MODULE_PATHNAME', 'cachier_follow_renames' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION cachier.on_ddl_start() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF pg_catalog.to_regclass('cachier.function_ids') IS NULL THEN
+        RETURN;
+    END IF;
+    PERFORM cachier.check_hints();
+END
+$$;
+
+CREATE OR REPLACE FUNCTION cachier.on_sql_drop() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    gone integer[];
+BEGIN
+    IF pg_catalog.to_regclass('cachier.function_ids') IS NULL THEN
+        RETURN;                 -- the extension itself is being dropped
+    END IF;
+    WITH d AS (
+        DELETE FROM cachier.function_ids i
+         USING pg_catalog.pg_event_trigger_dropped_objects() o
+         WHERE o.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+           AND i.identity OPERATOR(pg_catalog.=) o.object_identity
+        RETURNING i.id)
+    SELECT pg_catalog.array_agg(d.id) INTO gone FROM d;
+    IF gone IS NULL THEN
+        RETURN;
+    END IF;
+    DELETE FROM cachier.entries e WHERE e.fn_id OPERATOR(pg_catalog.=) ANY (gone);
+    DELETE FROM cachier.functions f WHERE f.fn_id OPERATOR(pg_catalog.=) ANY (gone);
+    UPDATE cachier.functions f SET wrapper_id = NULL
+     WHERE f.wrapper_id OPERATOR(pg_catalog.=) ANY (gone);
+END
+$$;
+
+-- (ALTER FUNCTION ... OWNER TO of a SECURITY DEFINER function changes its
+-- identity too, so its entries go here)
+CREATE OR REPLACE FUNCTION cachier.on_ddl_end() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF pg_catalog.to_regclass('cachier.function_ids') IS NULL THEN
+        RETURN;
+    END IF;
+    PERFORM cachier.follow_renames();
+    DELETE FROM cachier.entries e
+     USING pg_catalog.pg_event_trigger_ddl_commands() c, cachier.function_ids i
+     WHERE c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+       AND i.identity OPERATOR(pg_catalog.=) cachier.function_identity(c.objid)
+       AND e.fn_id OPERATOR(pg_catalog.=) i.id
+       AND e.fingerprint OPERATOR(pg_catalog.<>)
+           cachier.fingerprint(c.objid::pg_catalog.regprocedure);
+END
+$$;
+
+ALTER EVENT TRIGGER cachier_sql_drop ENABLE;
+DROP EVENT TRIGGER cachier_ddl_end;
+CREATE EVENT TRIGGER cachier_ddl_start ON ddl_command_start
+    WHEN TAG IN ('ALTER FUNCTION', 'ALTER ROUTINE', 'ALTER SCHEMA', 'ALTER TYPE',
+                 'ALTER DOMAIN', 'ALTER TABLE', 'ALTER VIEW', 'ALTER MATERIALIZED VIEW',
+                 'ALTER FOREIGN TABLE', 'ALTER EXTENSION')
+    EXECUTE FUNCTION cachier.on_ddl_start();
+CREATE EVENT TRIGGER cachier_ddl_end ON ddl_command_end
+    WHEN TAG IN ('CREATE FUNCTION', 'ALTER FUNCTION', 'ALTER ROUTINE', 'ALTER SCHEMA',
+                 'ALTER TYPE', 'ALTER DOMAIN', 'ALTER TABLE', 'ALTER VIEW',
+                 'ALTER MATERIALIZED VIEW', 'ALTER FOREIGN TABLE', 'ALTER EXTENSION')
+    EXECUTE FUNCTION cachier.on_ddl_end();
+
+/*
+ * The option functions gain the options of issues 10 and 11 and reset, at
+ * the end of their parameter lists (positional and named calls of 0.4 keep
+ * working).  A call changes only the options it is given; reset names the
+ * options that go back to their defaults ('all': every one).
+ */
+DROP FUNCTION cachier_configure(regprocedure, interval, boolean, interval,
+    boolean, text, boolean, interval, boolean, text, interval);
+DROP FUNCTION cachier_memoize(regprocedure, interval, boolean, interval,
+    boolean, text, boolean, interval, boolean, text, interval, text);
+
+CREATE FUNCTION cachier_configure(
+    fn regprocedure,
+    stale_after interval DEFAULT NULL,
+    next_time boolean DEFAULT NULL,
+    wait_timeout interval DEFAULT NULL,
+    allow_null boolean DEFAULT NULL,
+    entry_size_limit text DEFAULT NULL,
+    cleanup_stale boolean DEFAULT NULL,
+    cleanup_interval interval DEFAULT NULL,
+    per_role boolean DEFAULT NULL,
+    storage text DEFAULT NULL,
+    max_stale_age interval DEFAULT NULL,
+    track_reads boolean DEFAULT NULL,
+    depends_on regclass[] DEFAULT NULL,
+    on_change text DEFAULT NULL,
+    key_settings text[] DEFAULT NULL,
+    reset text[] DEFAULT NULL) RETURNS void
+    AS 'MODULE_PATHNAME', 'cachier_configure' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION cachier_configure(regprocedure, interval, boolean, interval,
+    boolean, text, boolean, interval, boolean, text, interval, boolean, regclass[],
+    text, text[], text[]) IS
+    'change the cache options of fn given (and those named in reset), used by cachier_wrap and by its wrapper';
+
+CREATE FUNCTION cachier_memoize(
+    fn regprocedure,
+    stale_after interval DEFAULT NULL,
+    next_time boolean DEFAULT NULL,
+    wait_timeout interval DEFAULT NULL,
+    allow_null boolean DEFAULT NULL,
+    entry_size_limit text DEFAULT NULL,
+    cleanup_stale boolean DEFAULT NULL,
+    cleanup_interval interval DEFAULT NULL,
+    per_role boolean DEFAULT NULL,
+    storage text DEFAULT NULL,
+    max_stale_age interval DEFAULT NULL,
+    name text DEFAULT NULL,
+    track_reads boolean DEFAULT NULL,
+    depends_on regclass[] DEFAULT NULL,
+    on_change text DEFAULT NULL,
+    key_settings text[] DEFAULT NULL,
+    reset text[] DEFAULT NULL) RETURNS regprocedure
+    AS 'MODULE_PATHNAME', 'cachier_memoize' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION cachier_memoize(regprocedure, interval, boolean, interval,
+    boolean, text, boolean, interval, boolean, text, interval, text, boolean,
+    regclass[], text, text[], text[]) IS
+    'create a wrapper of fn whose calls go through the cache';
+
+-- effective_options and the view of the options gain the new options
+DROP VIEW cachier_functions;
+DROP FUNCTION cachier.function_rows();
+DROP FUNCTION cachier.effective_options(regprocedure);
+CREATE FUNCTION cachier.effective_options(fn regprocedure,
+    OUT stale_after interval, OUT next_time boolean, OUT wait_timeout interval,
+    OUT allow_null boolean, OUT entry_size_limit bigint, OUT cleanup_stale boolean,
+    OUT cleanup_interval interval, OUT per_role boolean, OUT storage text,
+    OUT max_stale_age interval, OUT track_reads boolean, OUT depends_on regclass[],
+    OUT on_change text, OUT key_settings text[])
+    AS 'MODULE_PATHNAME', 'cachier_effective_options_sql' LANGUAGE C STABLE STRICT;
+
+CREATE FUNCTION cachier.function_rows(
+    OUT function regprocedure, OUT wrapper regprocedure,
+    OUT stale_after interval, OUT next_time boolean, OUT wait_timeout interval,
+    OUT allow_null boolean, OUT entry_size_limit bigint, OUT cleanup_stale boolean,
+    OUT cleanup_interval interval, OUT per_role boolean, OUT storage text,
+    OUT max_stale_age interval, OUT updated_at timestamptz,
+    OUT track_reads boolean, OUT depends_on regclass[], OUT on_change text,
+    OUT key_settings text[])
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'cachier_function_rows' LANGUAGE C STABLE;
+GRANT EXECUTE ON FUNCTION cachier.function_rows() TO PUBLIC;
+
+CREATE VIEW cachier_functions AS
+SELECT function, wrapper, stale_after, next_time, wait_timeout, allow_null,
+       entry_size_limit, cleanup_stale, cleanup_interval, per_role, storage,
+       max_stale_age, updated_at, track_reads, depends_on, on_change, key_settings
+  FROM cachier.function_rows();
+COMMENT ON VIEW cachier_functions IS
+    'configured functions the current role may see, with their effective options';
+GRANT SELECT ON cachier_functions TO PUBLIC;
+
+-- nothing new in schema cachier is executable by PUBLIC but function_rows
+REVOKE ALL ON FUNCTION cachier.function_identity(oid), cachier.fn_id(regprocedure),
+    cachier.check_hints(), cachier.follow_renames(), cachier.on_ddl_start(),
+    cachier.effective_options(regprocedure) FROM PUBLIC;
+
 -- ==== [F] freshness: captured and declared dependencies
 
 -- ==== [X] context keys

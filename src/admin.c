@@ -62,8 +62,8 @@ Datum
 cachier_effective_options_sql(PG_FUNCTION_ARGS)
 {
 	TupleDesc	desc;
-	Datum		values[10];
-	bool		nulls[10] = {false};
+	Datum		values[OPTION_VALUES];
+	bool		nulls[OPTION_VALUES] = {false};
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");

@@ -141,6 +141,8 @@ typedef struct FunctionInfo
 	char		volatility;
 	bool		temporary;		/* in a temporary schema: gone with its session */
 	bool		pins_search_path;	/* has its own SET search_path */
+	int32		fn_id;			/* storage id (function_ids.c); 0: none */
+	MemoryContext options_mcxt; /* the options' arrays; child of mcxt */
 	CachierOptions options;
 } FunctionInfo;
 
@@ -151,6 +153,8 @@ extern FunctionInfo *cachier_function_info(Oid funcid);
 extern void cachier_effective_options(const FunctionInfo *info, EffectiveOptions *eff);
 extern void cachier_check_cacheable(Oid funcid);
 extern void cachier_register_invalidation(void);
+extern OnChange cachier_parse_on_change(const char *text);
+extern const char *cachier_on_change_name(OnChange on_change);
 
 /* ---------------------------------------------------------------- catalog.c */
 
@@ -161,12 +165,32 @@ typedef struct CachierRelations
 	Oid			entries_pkey;
 	Oid			functions;
 	Oid			functions_pkey;
+	Oid			function_ids;	/* InvalidOid: storage older than 0.5 */
+	Oid			function_ids_pkey;
+	Oid			function_ids_identity;
 	Oid			owner;
 } CachierRelations;
 
 extern const CachierRelations *cachier_relations(void);
 extern void cachier_forget_relations(void);
 extern bool cachier_is_our_relation(Oid relid);
+
+/* ---------------------------------------------------------------- function_ids.c */
+
+/*
+ * Storage names a function by a fixed-width id (entries.fn_id,
+ * functions.fn_id), never by its OID.  The id of a function is
+ * cachier_function_info(funcid)->fn_id (0: it has none, so no entries);
+ * cachier_fn_id(funcid) says the same.  cachier_register_function gives
+ * one to a function that has none (for a store), cachier_fn_id_oid turns
+ * an id back into the function's current OID.
+ */
+extern char *cachier_function_identity(Oid funcid);
+extern bool cachier_storage_legacy(void);
+extern int32 cachier_lookup_fn_id(const char *identity);
+extern int32 cachier_fn_id(Oid funcid);
+extern Oid	cachier_fn_id_oid(int32 id);
+extern int32 cachier_register_function(Oid funcid, bool wait);
 
 /* ---------------------------------------------------------------- owner_exec.c */
 

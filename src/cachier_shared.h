@@ -153,6 +153,8 @@ typedef struct EntryTotals
 } EntryTotals;
 
 extern HTAB *cachier_entry_totals(void);
+/* how many values cachier_option_values gives (cachier.effective_options) */
+#define OPTION_VALUES 14
 extern void cachier_option_values(Oid funcid, Datum *values, bool *nulls);
 extern bool cachier_sees_all_stats(void);
 extern bool cachier_may_see_function(Oid funcid);
@@ -168,6 +170,7 @@ extern void cachier_wake_launcher(void);
 
 /* cleanup.c */
 extern int64 cachier_cleanup_function(Oid funcid, int64 stale_after_us, bool own_transactions);
+extern List *cachier_cleanup_candidates(void);
 
 /* worker.c */
 extern int	cachier_max_workers;

@@ -2,7 +2,9 @@
  *
  * catalog.c
  *	  Finds cachier's own storage: the schema "cachier", its tables and
- *	  their primary-key indexes, and the role that owns them.
+ *	  their primary-key indexes, and the role that owns them.  Storage
+ *	  created before 0.5 has no cachier.function_ids (function_ids is
+ *	  InvalidOid then; see function_ids.c).
  *
  * The OIDs are looked up once per backend and forgotten when a relcache
  * invalidation names one of them (DROP EXTENSION, a re-creation), so the
@@ -65,6 +67,13 @@ cachier_relations(void)
 	rels.entries_pkey = relation_in_schema("entries_pkey", rels.schema);
 	rels.functions = relation_in_schema("functions", rels.schema);
 	rels.functions_pkey = relation_in_schema("functions_pkey", rels.schema);
+	rels.function_ids = get_relname_relid("function_ids", rels.schema);
+	if (OidIsValid(rels.function_ids))
+	{
+		rels.function_ids_pkey = relation_in_schema("function_ids_pkey", rels.schema);
+		rels.function_ids_identity = relation_in_schema("function_ids_identity_key",
+														rels.schema);
+	}
 	rels.owner = relation_owner(rels.entries);
 	rels_valid = true;
 	return &rels;
@@ -83,5 +92,6 @@ cachier_is_our_relation(Oid relid)
 	if (!rels_valid)
 		return false;
 	return relid == rels.entries || relid == rels.entries_pkey ||
-		relid == rels.functions || relid == rels.functions_pkey;
+		relid == rels.functions || relid == rels.functions_pkey ||
+		(OidIsValid(rels.function_ids) && relid == rels.function_ids);
 }

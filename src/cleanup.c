@@ -7,7 +7,7 @@
  *	  cannot commit).
  *
  * A batch deletes at most CLEANUP_BATCH rows found through the index on
- * (function_id, created_at), so it holds few row locks for a short time
+ * (fn_id, created_at), so it holds few row locks for a short time
  * and never blocks hits, which take no locks on rows.  Between batches the
  * worker pauses as long as the batch took, so that on a busy machine it
  * takes at most about half a core from the queries.
@@ -30,19 +30,19 @@
 #define CLEANUP_BATCH	10000
 
 static int64
-delete_batch(Oid funcid, TimestampTz cutoff)
+delete_batch(int32 fn_id, TimestampTz cutoff)
 {
-	Oid			types[3] = {REGPROCEDUREOID, TIMESTAMPTZOID, INT4OID};
+	Oid			types[3] = {INT4OID, TIMESTAMPTZOID, INT4OID};
 	Datum		values[3];
 
-	values[0] = ObjectIdGetDatum(funcid);
+	values[0] = Int32GetDatum(fn_id);
 	values[1] = TimestampTzGetDatum(cutoff);
 	values[2] = Int32GetDatum(CLEANUP_BATCH);
 	/* every operator qualified: immune to the search_path it runs under */
 	return cachier_exec_as_owner("DELETE FROM cachier.entries"
 								 " WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
 								 " SELECT ctid FROM cachier.entries"
-								 " WHERE function_id OPERATOR(pg_catalog.=) $1"
+								 " WHERE fn_id OPERATOR(pg_catalog.=) $1"
 								 " AND created_at OPERATOR(pg_catalog.<=) $2 LIMIT $3))",
 								 3, types, values, NULL, NULL);
 }
@@ -71,9 +71,22 @@ cachier_cleanup_function(Oid funcid, int64 stale_after_us, bool own_transactions
 	TimestampTz cutoff;
 	int64		total = 0;
 	int64		n;
+	int32		fn_id;
 
 	if (stale_after_us == CACHIER_NEVER)
 		return 0;
+	if (own_transactions)
+	{
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		fn_id = cachier_fn_id(funcid);
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	else
+		fn_id = cachier_fn_id(funcid);
+	if (fn_id == 0)
+		return 0;				/* the function has no entries */
 	cutoff = GetCurrentTimestamp() - stale_after_us;
 	do
 	{
@@ -85,7 +98,7 @@ cachier_cleanup_function(Oid funcid, int64 stale_after_us, bool own_transactions
 			StartTransactionCommand();
 			PushActiveSnapshot(GetTransactionSnapshot());
 		}
-		n = delete_batch(funcid, cutoff);
+		n = delete_batch(fn_id, cutoff);
 		if (own_transactions)
 		{
 			PopActiveSnapshot();
@@ -97,6 +110,36 @@ cachier_cleanup_function(Oid funcid, int64 stale_after_us, bool own_transactions
 			pause_like(batch_start);
 	} while (n >= CLEANUP_BATCH);
 	return total;
+}
+
+/*
+ * The functions with cleanup_stale (that exist), by OID.  In storage
+ * older than 0.5 the first column is the function's OID.
+ */
+List *
+cachier_cleanup_candidates(void)
+{
+	List	   *ids;
+	List	   *fns = NIL;
+	ListCell   *lc;
+
+	if (cachier_storage_legacy())
+	{
+		cachier_exec_as_owner("SELECT fn FROM cachier.functions WHERE cleanup_stale ORDER BY fn",
+							  0, NULL, NULL, NULL, &fns);
+		return fns;
+	}
+	cachier_exec_as_owner("SELECT fn_id FROM cachier.functions WHERE cleanup_stale",
+						  0, NULL, NULL, NULL, &ids);
+	foreach(lc, ids)
+	{
+		Oid			funcid = cachier_fn_id_oid((int32) lfirst_oid(lc));
+
+		if (OidIsValid(funcid))
+			fns = lappend_oid(fns, funcid);
+	}
+	list_sort(fns, list_oid_cmp);
+	return fns;
 }
 
 /*
@@ -116,10 +159,8 @@ cachier_cleanup(PG_FUNCTION_ARGS)
 		fns = list_make1_oid(PG_GETARG_OID(0));
 	else
 	{
-		List	   *configured;
+		List	   *configured = cachier_cleanup_candidates();
 
-		cachier_exec_as_owner("SELECT fn FROM cachier.functions WHERE cleanup_stale ORDER BY fn",
-							  0, NULL, NULL, NULL, &configured);
 		foreach(lc, configured)
 			if (pg_proc_ownercheck(lfirst_oid(lc), GetUserId()))
 				fns = lappend_oid(fns, lfirst_oid(lc));

@@ -118,8 +118,7 @@ cleanup_plans(void)
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	cachier_exec_as_owner("SELECT fn FROM cachier.functions WHERE cleanup_stale",
-						  0, NULL, NULL, NULL, &fns);
+	fns = cachier_cleanup_candidates();
 	foreach(lc, fns)
 	{
 		EffectiveOptions eff;

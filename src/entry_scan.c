@@ -20,6 +20,8 @@
  *	  find the table in use; after an abort it is simply forgotten, since
  *	  the resource owner has released it.
  *	- In parallel mode a plain one-off scan is used instead.
+ *	- Entries are found by the function's storage id (function_ids.c); a
+ *	  function without one has no entries and nothing is scanned.
  *
  *-------------------------------------------------------------------------
  */
@@ -107,8 +109,8 @@ open_for_transaction(void)
 	open_scan.scan = index_beginscan(open_scan.rel, open_scan.index,
 									 SnapshotSelf, 2, 0);
 	open_scan.slot = table_slot_create(open_scan.rel, NULL);
-	/* index column numbers: (function_id, key) */
-	ScanKeyInit(&open_scan.keys[0], 1, BTEqualStrategyNumber, F_OIDEQ, (Datum) 0);
+	/* index column numbers: (fn_id, key) */
+	ScanKeyInit(&open_scan.keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, (Datum) 0);
 	ScanKeyInit(&open_scan.keys[1], 2, BTEqualStrategyNumber, F_INT8EQ, (Datum) 0);
 	CurrentResourceOwner = saved;
 	MemoryContextSwitchTo(oldcxt);
@@ -116,7 +118,7 @@ open_for_transaction(void)
 
 /* A one-off scan, for parallel mode. */
 static bool
-scan_once(Oid funcid, int64 key, EntryVisitor visit, void *arg)
+scan_once(int32 fn_id, int64 key, EntryVisitor visit, void *arg)
 {
 	const CachierRelations *rels = cachier_relations();
 	Relation	rel = table_open(rels->entries, AccessShareLock);
@@ -125,8 +127,8 @@ scan_once(Oid funcid, int64 key, EntryVisitor visit, void *arg)
 	HeapTuple	tuple;
 	bool		found = false;
 
-	/* heap column numbers: function_id is 1, key is 2 */
-	ScanKeyInit(&skey[0], 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(funcid));
+	/* heap column numbers: fn_id is 1, key is 2 */
+	ScanKeyInit(&skey[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(fn_id));
 	ScanKeyInit(&skey[1], 2, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(key));
 	scan = systable_beginscan(rel, rels->entries_pkey, true, SnapshotSelf, 2, skey);
 	while (!found && HeapTupleIsValid(tuple = systable_getnext(scan)))
@@ -147,9 +149,12 @@ cachier_scan_entry(Oid funcid, int64 key, EntryVisitor visit, void *arg)
 	MemoryContext caller;
 	bool		found = false;
 	bool		shouldFree;
+	int32		fn_id = cachier_fn_id(funcid);
 
+	if (fn_id == 0)
+		return false;
 	if (IsInParallelMode())
-		return scan_once(funcid, key, visit, arg);
+		return scan_once(fn_id, key, visit, arg);
 	if (open_scan.busy)
 		cachier_entry_scan_close();	/* the last lookup failed mid-way */
 	if (open_scan.rel == NULL)
@@ -159,7 +164,7 @@ cachier_scan_entry(Oid funcid, int64 key, EntryVisitor visit, void *arg)
 	caller = MemoryContextSwitchTo(TopTransactionContext);
 	CurrentResourceOwner = TopTransactionResourceOwner;
 	open_scan.busy = true;
-	open_scan.keys[0].sk_argument = ObjectIdGetDatum(funcid);
+	open_scan.keys[0].sk_argument = Int32GetDatum(fn_id);
 	open_scan.keys[1].sk_argument = Int64GetDatum(key);
 	index_rescan(open_scan.scan, open_scan.keys, 2, NULL, 0);
 	while (!found &&

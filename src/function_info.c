@@ -298,30 +298,120 @@ bool_column(Datum *values, bool *nulls, int attno)
 	return nulls[attno - 1] ? -1 : (int) DatumGetBool(values[attno - 1]);
 }
 
-/* Columns of cachier.functions, in table order. */
+/*
+ * Columns of cachier.functions, in table order.  Before 0.5 the first two
+ * were fn and wrapper, regprocedure (OIDs); from 0.5 they are ids.
+ */
 enum
 {
-	Col_fn = 1, Col_wrapper, Col_stale_after, Col_next_time, Col_wait_timeout,
+	Col_fn_id = 1, Col_wrapper_id, Col_stale_after, Col_next_time, Col_wait_timeout,
 	Col_allow_null, Col_entry_size_limit, Col_cleanup_stale,
 	Col_cleanup_interval, Col_per_role, Col_updated_at, Col_storage,
-	Col_max_stale_age
+	Col_max_stale_age, Col_track_reads, Col_depends_on, Col_on_change,
+	Col_key_settings
 };
 
-#define MAX_FUNCTIONS_ATTS	Col_max_stale_age
+#define MAX_FUNCTIONS_ATTS	Col_key_settings
 
+/* The relations of depends_on, in mcxt. */
 static void
-load_options(Oid funcid, CachierOptions *opts)
+load_depends_on(CachierOptions *opts, Datum value, MemoryContext mcxt)
+{
+	ArrayType  *array = DatumGetArrayTypeP(value);
+	Datum	   *items;
+	bool	   *nulls;
+	int			n;
+	int			i;
+
+	deconstruct_array(array, REGCLASSOID, sizeof(Oid), true, TYPALIGN_INT,
+					  &items, &nulls, &n);
+	opts->depends_on = MemoryContextAlloc(mcxt, sizeof(Oid) * Max(1, n));
+	opts->ndepends_on = 0;
+	for (i = 0; i < n; i++)
+		if (!nulls[i])
+			opts->depends_on[opts->ndepends_on++] = DatumGetObjectId(items[i]);
+}
+
+/* The setting names of key_settings, in mcxt. */
+static void
+load_key_settings(CachierOptions *opts, Datum value, MemoryContext mcxt)
+{
+	ArrayType  *array = DatumGetArrayTypeP(value);
+	Datum	   *items;
+	bool	   *nulls;
+	int			n;
+	int			i;
+
+	deconstruct_array(array, TEXTOID, -1, false, TYPALIGN_INT, &items, &nulls, &n);
+	opts->key_settings = MemoryContextAlloc(mcxt, sizeof(char *) * Max(1, n));
+	opts->nkey_settings = 0;
+	for (i = 0; i < n; i++)
+		if (!nulls[i])
+			opts->key_settings[opts->nkey_settings++] =
+				MemoryContextStrdup(mcxt, TextDatumGetCString(items[i]));
+}
+
+/* The options of one row of cachier.functions; arrays go to mcxt. */
+static void
+options_from_row(CachierOptions *opts, Datum *values, bool *nulls, int natts,
+				 bool legacy, MemoryContext mcxt)
+{
+	opts->has_row = true;
+	if (nulls[Col_wrapper_id - 1])
+		opts->wrapper = InvalidOid;
+	else if (legacy)
+		opts->wrapper = DatumGetObjectId(values[Col_wrapper_id - 1]);
+	else
+		opts->wrapper = cachier_fn_id_oid(DatumGetInt32(values[Col_wrapper_id - 1]));
+	opts->stale_after_us = interval_column(values, nulls, Col_stale_after);
+	opts->next_time = bool_column(values, nulls, Col_next_time);
+	opts->wait_timeout_us = interval_column(values, nulls, Col_wait_timeout);
+	opts->allow_null = bool_column(values, nulls, Col_allow_null);
+	opts->entry_size_limit = nulls[Col_entry_size_limit - 1] ? CACHIER_NEVER :
+		DatumGetInt64(values[Col_entry_size_limit - 1]);
+	opts->cleanup_stale = bool_column(values, nulls, Col_cleanup_stale);
+	opts->cleanup_interval_us = interval_column(values, nulls, Col_cleanup_interval);
+	opts->per_role = bool_column(values, nulls, Col_per_role);
+	/* (columns a version before 0.5 does not have are NULL here) */
+	if (!nulls[Col_storage - 1])
+		opts->storage = cachier_parse_storage(TextDatumGetCString(values[Col_storage - 1]));
+	opts->max_stale_age_us = interval_column(values, nulls, Col_max_stale_age);
+	opts->track_reads = bool_column(values, nulls, Col_track_reads);
+	if (!nulls[Col_depends_on - 1])
+		load_depends_on(opts, values[Col_depends_on - 1], mcxt);
+	if (!nulls[Col_on_change - 1])
+		opts->on_change = cachier_parse_on_change(TextDatumGetCString(values[Col_on_change - 1]));
+	if (!nulls[Col_key_settings - 1])
+		load_key_settings(opts, values[Col_key_settings - 1], mcxt);
+}
+
+/*
+ * Read the options of info's function (found by its id, or by its OID in
+ * storage older than 0.5) into *opts and its id into *fn_id; the arrays
+ * go to mcxt.
+ */
+static void
+load_options(const FunctionInfo *info, CachierOptions *opts, int32 *fn_id,
+			 MemoryContext mcxt)
 {
 	const CachierRelations *rels = cachier_relations();
+	bool		legacy = cachier_storage_legacy();
 	Relation	rel;
 	SysScanDesc scan;
 	ScanKeyData skey;
 	HeapTuple	tuple;
 
 	options_unset(opts);
+	*fn_id = legacy ? 0 : cachier_lookup_fn_id(info->signature);
+	if (!legacy && *fn_id == 0)
+		return;
 	rel = table_open(rels->functions, AccessShareLock);
-	ScanKeyInit(&skey, Col_fn, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(funcid));
+	if (legacy)
+		ScanKeyInit(&skey, Col_fn_id, BTEqualStrategyNumber, F_OIDEQ,
+					ObjectIdGetDatum(info->funcid));
+	else
+		ScanKeyInit(&skey, Col_fn_id, BTEqualStrategyNumber, F_INT4EQ,
+					Int32GetDatum(*fn_id));
 	scan = systable_beginscan(rel, rels->functions_pkey, true, SnapshotSelf, 1, &skey);
 	tuple = systable_getnext(scan);
 	if (HeapTupleIsValid(tuple))
@@ -330,30 +420,34 @@ load_options(Oid funcid, CachierOptions *opts)
 		bool		nulls[MAX_FUNCTIONS_ATTS];
 		TupleDesc	desc = RelationGetDescr(rel);
 
-		/* before 0.3 no storage column, before 0.4 no max_stale_age */
 		if (desc->natts > MAX_FUNCTIONS_ATTS)
 			elog(ERROR, "cachier.functions has unexpected columns");
 		memset(nulls, true, sizeof(nulls));
 		heap_deform_tuple(tuple, desc, values, nulls);
-		if (desc->natts >= Col_storage && !nulls[Col_storage - 1])
-			opts->storage = cachier_parse_storage(TextDatumGetCString(values[Col_storage - 1]));
-		opts->has_row = true;
-		opts->wrapper = nulls[Col_wrapper - 1] ? InvalidOid :
-			DatumGetObjectId(values[Col_wrapper - 1]);
-		opts->stale_after_us = interval_column(values, nulls, Col_stale_after);
-		opts->next_time = bool_column(values, nulls, Col_next_time);
-		opts->wait_timeout_us = interval_column(values, nulls, Col_wait_timeout);
-		opts->allow_null = bool_column(values, nulls, Col_allow_null);
-		opts->entry_size_limit = nulls[Col_entry_size_limit - 1] ? CACHIER_NEVER :
-			DatumGetInt64(values[Col_entry_size_limit - 1]);
-		opts->cleanup_stale = bool_column(values, nulls, Col_cleanup_stale);
-		opts->cleanup_interval_us = interval_column(values, nulls, Col_cleanup_interval);
-		opts->per_role = bool_column(values, nulls, Col_per_role);
-		if (desc->natts >= Col_max_stale_age)
-			opts->max_stale_age_us = interval_column(values, nulls, Col_max_stale_age);
+		options_from_row(opts, values, nulls, desc->natts, legacy, mcxt);
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
+}
+
+OnChange
+cachier_parse_on_change(const char *text)
+{
+	if (pg_strcasecmp(text, "invalidate") == 0)
+		return ON_CHANGE_INVALIDATE;
+	if (pg_strcasecmp(text, "refresh") == 0)
+		return ON_CHANGE_REFRESH;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid value for on_change: \"%s\"", text),
+			 errhint("Use 'invalidate' (the default: the next call computes) or 'refresh' (the old value is served while the background worker refreshes it).")));
+	return ON_CHANGE_INVALIDATE;
+}
+
+const char *
+cachier_on_change_name(OnChange on_change)
+{
+	return on_change == ON_CHANGE_REFRESH ? "refresh" : "invalidate";
 }
 
 /* max_stale_age: the option, else twice the shelf life, else no bound */
@@ -534,7 +628,9 @@ fill_info(FunctionInfo *info)
 	remember_types(info);
 	compute_identity(info, tuple);
 	ReleaseSysCache(tuple);
-	load_options(info->funcid, &info->options);
+	info->options_mcxt = AllocSetContextCreate(info->mcxt, "cachier options",
+											   ALLOCSET_SMALL_SIZES);
+	load_options(info, &info->options, &info->fn_id, info->options_mcxt);
 }
 
 /*
@@ -570,24 +666,35 @@ refill(FunctionInfo *info)
 	*info = fresh;
 }
 
-/* Read only the options again (cachier.functions changed). */
+/*
+ * Read only the options and the id again (cachier.functions or
+ * cachier.function_ids changed), into a new options context; the old one
+ * is retired (a caller may still hold its arrays).
+ */
 static void
 reload_options(FunctionInfo *info)
 {
 	CachierOptions options;
+	int32		fn_id;
+	MemoryContext mcxt = AllocSetContextCreate(info->mcxt, "cachier options",
+											   ALLOCSET_SMALL_SIZES);
 
 	info->options_valid = true;
 	PG_TRY();
 	{
-		load_options(info->funcid, &options);
+		load_options(info, &options, &fn_id, mcxt);
 	}
 	PG_CATCH();
 	{
 		info->options_valid = false;
+		retire(mcxt);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	retire(info->options_mcxt);
+	info->options_mcxt = mcxt;
 	info->options = options;
+	info->fn_id = fn_id;
 }
 
 FunctionInfo *

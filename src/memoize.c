@@ -28,6 +28,7 @@
 #include "catalog/catalog.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
@@ -36,6 +37,7 @@
 #include "parser/parse_func.h"
 #include "parser/scansup.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -43,35 +45,48 @@
 #include "utils/syscache.h"
 
 /*
- * Columns of cachier.functions that a call writes, in table order; the
- * options are in the same order as the parameters of cachier_configure.
+ * The options, in the order of the parameters of cachier_configure (after
+ * fn), with their columns in cachier.functions.
  */
 enum
 {
-	Opt_fn, Opt_wrapper, Opt_stale_after, Opt_next_time, Opt_wait_timeout,
-	Opt_allow_null, Opt_entry_size_limit, Opt_cleanup_stale,
-	Opt_cleanup_interval, Opt_per_role, Opt_storage, Opt_max_stale_age,
-	NUM_OPTION_COLUMNS
+	Opt_stale_after, Opt_next_time, Opt_wait_timeout, Opt_allow_null,
+	Opt_entry_size_limit, Opt_cleanup_stale, Opt_cleanup_interval, Opt_per_role,
+	Opt_storage, Opt_max_stale_age, Opt_track_reads, Opt_depends_on,
+	Opt_on_change, Opt_key_settings,
+	NUM_OPTIONS
 };
 
-#define NUM_OPTIONS		(NUM_OPTION_COLUMNS - Opt_stale_after)
-
-static const char *const option_columns[NUM_OPTION_COLUMNS] = {
-	"fn", "wrapper", "stale_after", "next_time", "wait_timeout", "allow_null",
+static const char *const option_names[NUM_OPTIONS] = {
+	"stale_after", "next_time", "wait_timeout", "allow_null",
 	"entry_size_limit", "cleanup_stale", "cleanup_interval", "per_role",
-	"storage", "max_stale_age"
+	"storage", "max_stale_age", "track_reads", "depends_on", "on_change",
+	"key_settings"
 };
 
-static const Oid option_types[NUM_OPTION_COLUMNS] = {
-	REGPROCEDUREOID, REGPROCEDUREOID, INTERVALOID, BOOLOID, INTERVALOID,
-	BOOLOID, INT8OID, BOOLOID, INTERVALOID, BOOLOID, TEXTOID, INTERVALOID
+static const Oid option_types[NUM_OPTIONS] = {
+	INTERVALOID, BOOLOID, INTERVALOID, BOOLOID, INT8OID, BOOLOID, INTERVALOID,
+	BOOLOID, TEXTOID, INTERVALOID, BOOLOID, REGCLASSARRAYOID, TEXTOID,
+	TEXTARRAYOID
 };
 
-/* One row of cachier.functions, ready for SPI. */
+/*
+ * Where the arguments are.  cachier_memoize takes name after
+ * max_stale_age, then the options of 0.5 and reset; cachier_configure has
+ * no name.  A call through an older version's SQL declaration has fewer
+ * arguments: the missing ones are not given.
+ */
+#define CONFIGURE_RESET_ARG	(1 + NUM_OPTIONS)
+#define MEMOIZE_NAME_ARG	(1 + Opt_max_stale_age + 1)
+#define MEMOIZE_RESET_ARG	(2 + NUM_OPTIONS)
+
+/* What one call says about the options of a function. */
 typedef struct OptionRow
 {
-	Datum		values[NUM_OPTION_COLUMNS];
-	char		nulls[NUM_OPTION_COLUMNS];
+	Datum		values[NUM_OPTIONS];
+	char		nulls[NUM_OPTIONS];
+	bool		given[NUM_OPTIONS]; /* set to values/nulls */
+	bool		reset[NUM_OPTIONS]; /* back to the default (NULL) */
 } OptionRow;
 
 /* ---------------------------------------------------------------- checks */
@@ -102,9 +117,19 @@ check_owner(Oid funcid)
 static Oid
 wrapped_by(Oid funcid)
 {
-	return cachier_first_oid_as_owner("SELECT fn FROM cachier.functions"
-									  " WHERE wrapper OPERATOR(pg_catalog.=) $1",
-									  REGPROCEDUREOID, ObjectIdGetDatum(funcid));
+	int32		wrapper_id;
+
+	if (cachier_storage_legacy())
+		return cachier_first_oid_as_owner("SELECT fn FROM cachier.functions"
+										  " WHERE wrapper OPERATOR(pg_catalog.=) $1",
+										  REGPROCEDUREOID, ObjectIdGetDatum(funcid));
+	wrapper_id = cachier_fn_id(funcid);
+	if (wrapper_id == 0)
+		return InvalidOid;		/* no id: recorded as nobody's wrapper */
+	return cachier_fn_id_oid((int32)
+							 cachier_first_oid_as_owner("SELECT fn_id FROM cachier.functions"
+														" WHERE wrapper_id OPERATOR(pg_catalog.=) $1",
+														INT4OID, Int32GetDatum(wrapper_id)));
 }
 
 /* Errors unless the caller owns funcid and it can be memoized. */
@@ -127,14 +152,14 @@ check_memoizable(Oid funcid)
 /* ---------------------------------------------------------------- options */
 
 static Datum
-interval_option(Datum value, int column)
+interval_option(Datum value, int option)
 {
-	const char *name = option_columns[column];
+	const char *name = option_names[option];
 	Interval   *span = DatumGetIntervalP(value);
 
-	if (column == Opt_cleanup_interval)
+	if (option == Opt_cleanup_interval)
 		(void) cachier_option_cleanup_interval_us(span);
-	else if (column != Opt_max_stale_age)
+	else if (option != Opt_max_stale_age)
 		(void) cachier_option_interval_us(span, name);
 	else if (cachier_interval_us(span) < 0)
 		ereport(ERROR,
@@ -144,88 +169,287 @@ interval_option(Datum value, int column)
 	return value;
 }
 
+/* The elements of a one-dimensional array option; NULL elements refused. */
+static void
+array_elements(Datum value, Oid elemtype, const char *option, Datum **items, int *n)
+{
+	ArrayType  *array = DatumGetArrayTypeP(value);
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	bool	   *nulls;
+	int			i;
+
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	deconstruct_array(array, elemtype, typlen, typbyval, typalign, items, &nulls, n);
+	for (i = 0; i < *n; i++)
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not contain NULL", option)));
+}
+
+/*
+ * depends_on: relations whose changes the function's results depend on;
+ * each must exist and be a table, view, materialized view or foreign
+ * table that outlives the session.  Naming one needs no privilege on it:
+ * its changes only invalidate the caller's own function's entries.
+ */
+static Datum
+depends_on_option(Datum value)
+{
+	Datum	   *items;
+	int			n;
+	int			i;
+
+	array_elements(value, REGCLASSOID, "depends_on", &items, &n);
+	for (i = 0; i < n; i++)
+	{
+		Oid			relid = DatumGetObjectId(items[i]);
+		HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+		Form_pg_class rel;
+
+		if (!HeapTupleIsValid(tuple))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("relation with OID %u does not exist", relid),
+					 errhint("Name each relation of depends_on as 'schema.table'::regclass.")));
+		rel = (Form_pg_class) GETSTRUCT(tuple);
+		if (rel->relkind != RELKIND_RELATION && rel->relkind != RELKIND_PARTITIONED_TABLE &&
+			rel->relkind != RELKIND_VIEW && rel->relkind != RELKIND_MATVIEW &&
+			rel->relkind != RELKIND_FOREIGN_TABLE)
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("\"%s\" cannot be a dependency", NameStr(rel->relname)),
+					 errdetail("depends_on names tables, views, materialized views and foreign tables.")));
+		if (rel->relpersistence == RELPERSISTENCE_TEMP)
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("a temporary table cannot be a dependency"),
+					 errdetail("\"%s\" is dropped at the end of its session, leaving the option behind.",
+							   NameStr(rel->relname))));
+		ReleaseSysCache(tuple);
+	}
+	return value;
+}
+
+/*
+ * Whether name is written as a setting's name can be: identifiers of
+ * letters, digits, '_' and '$' (not starting with a digit or '$'),
+ * joined by single dots ("timezone", "app.tenant").
+ */
+static bool
+valid_setting_name(const char *name)
+{
+	bool		part_start = true;
+	const char *p;
+
+	for (p = name; *p; p++)
+	{
+		unsigned char c = (unsigned char) *p;
+
+		if (c == '.')
+		{
+			if (part_start)
+				return false;
+			part_start = true;
+		}
+		else if (isalpha(c) || c == '_' || c >= 0x80)
+			part_start = false;
+		else if ((isdigit(c) || c == '$') && !part_start)
+			continue;
+		else
+			return false;
+	}
+	return !part_start;
+}
+
+/* key_settings: setting names (lower case, as settings are matched) */
+static Datum
+key_settings_option(Datum value)
+{
+	Datum	   *items;
+	int			n;
+	int			i;
+
+	array_elements(value, TEXTOID, "key_settings", &items, &n);
+	for (i = 0; i < n; i++)
+	{
+		char	   *name = TextDatumGetCString(items[i]);
+
+		if (!valid_setting_name(name))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid setting name in key_settings: \"%s\"", name),
+					 errhint("Name settings as SHOW does, e.g. 'TimeZone' or 'app.tenant'.")));
+		for (char *c = name; *c; c++)
+			*c = pg_tolower((unsigned char) *c);
+		items[i] = CStringGetTextDatum(name);
+	}
+	return PointerGetDatum(construct_array(items, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
 /* Validate one option given as argument argno and put it in its column. */
 static void
-read_option(FunctionCallInfo fcinfo, int argno, int column, OptionRow *row)
+read_option(FunctionCallInfo fcinfo, int argno, int option, OptionRow *row)
 {
 	Datum		value = PG_GETARG_DATUM(argno);
 
-	row->nulls[column] = ' ';
-	switch (option_types[column])
+	row->given[option] = true;
+	row->nulls[option] = ' ';
+	switch (option)
 	{
-		case INTERVALOID:
-			row->values[column] = interval_option(value, column);
+		case Opt_stale_after:
+		case Opt_wait_timeout:
+		case Opt_cleanup_interval:
+		case Opt_max_stale_age:
+			row->values[option] = interval_option(value, option);
 			break;
-		case INT8OID:			/* entry_size_limit, given as text */
-			row->values[column] = Int64GetDatum(cachier_parse_size(TextDatumGetCString(value),
-																   option_columns[column]));
-			if (DatumGetInt64(row->values[column]) == CACHIER_NEVER)
-				row->nulls[column] = 'n';
+		case Opt_entry_size_limit:	/* given as text */
+			row->values[option] = Int64GetDatum(cachier_parse_size(TextDatumGetCString(value),
+																   option_names[option]));
+			if (DatumGetInt64(row->values[option]) == CACHIER_NEVER)
+				row->nulls[option] = 'n';
 			break;
-		case TEXTOID:			/* storage, stored by its canonical name */
-			row->values[column] = CStringGetTextDatum(cachier_storage_name(
+		case Opt_storage:		/* stored by its canonical name */
+			row->values[option] = CStringGetTextDatum(cachier_storage_name(
 											cachier_parse_storage(TextDatumGetCString(value))));
 			break;
+		case Opt_on_change:
+			row->values[option] = CStringGetTextDatum(cachier_on_change_name(
+											cachier_parse_on_change(TextDatumGetCString(value))));
+			break;
+		case Opt_depends_on:
+			row->values[option] = depends_on_option(value);
+			break;
+		case Opt_key_settings:
+			row->values[option] = key_settings_option(value);
+			break;
 		default:
-			row->values[column] = value;
+			row->values[option] = value;
 			break;
 	}
 }
 
 /*
- * Read and validate noptions options from the arguments that start at
- * first; options not given stay NULL ("use the setting").
+ * reset: the options that go back to their defaults ('all': every one);
+ * an option also given in the same call takes the given value.
  */
 static void
-read_options(FunctionCallInfo fcinfo, Oid funcid, int first, int noptions,
-			 OptionRow *row)
+read_reset(FunctionCallInfo fcinfo, int argno, OptionRow *row)
 {
+	Datum	   *items;
+	int			n;
 	int			i;
+	int			option;
 
-	memset(row->nulls, 'n', sizeof(row->nulls));
-	row->nulls[Opt_fn] = ' ';
-	row->values[Opt_fn] = ObjectIdGetDatum(funcid);
-	for (i = 0; i < noptions && i < NUM_OPTIONS; i++)
-		if (!PG_ARGISNULL(first + i))
-			read_option(fcinfo, first + i, Opt_stale_after + i, row);
+	if (argno >= PG_NARGS() || PG_ARGISNULL(argno))
+		return;
+	array_elements(PG_GETARG_DATUM(argno), TEXTOID, "reset", &items, &n);
+	for (i = 0; i < n; i++)
+	{
+		char	   *name = TextDatumGetCString(items[i]);
+
+		if (pg_strcasecmp(name, "all") == 0)
+		{
+			memset(row->reset, true, sizeof(row->reset));
+			continue;
+		}
+		for (option = 0; option < NUM_OPTIONS; option++)
+			if (pg_strcasecmp(name, option_names[option]) == 0)
+				break;
+		if (option == NUM_OPTIONS)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown option in reset: \"%s\"", name),
+					 errhint("Name options of cachier_configure, such as 'stale_after', or 'all'.")));
+		row->reset[option] = true;
+	}
 }
 
 /*
- * Store the options row of row's function as the storage owner, recording
- * wrapper (InvalidOid: none).  A call states the whole configuration.
- * Columns the installed version's table does not have yet (an older
- * version's scripts call the 0.1-0.3 entry points) are left out.
+ * Read and validate the options given to a call: option i is argument
+ * first + i, up to the first of NUM_OPTIONS options that are argument
+ * split_at or later, which come one argument later (memoize's name sits
+ * between them).  Options not given (NULL) are neither given nor reset.
  */
 static void
-write_options(OptionRow *row, Oid wrapper)
+read_options(FunctionCallInfo fcinfo, int first, int split_at, int reset_arg,
+			 OptionRow *row)
+{
+	int			option;
+
+	memset(row->nulls, 'n', sizeof(row->nulls));
+	memset(row->given, false, sizeof(row->given));
+	memset(row->reset, false, sizeof(row->reset));
+	read_reset(fcinfo, reset_arg, row);
+	for (option = 0; option < NUM_OPTIONS; option++)
+	{
+		int			argno = first + option;
+
+		if (argno >= split_at)
+			argno++;
+		if (argno < PG_NARGS() && !PG_ARGISNULL(argno))
+			read_option(fcinfo, argno, option, row);
+	}
+}
+
+/*
+ * Store what row says about the options of funcid as the storage owner,
+ * recording wrapper (InvalidOid: none): given options take their values,
+ * options reset go back to NULL, the others keep theirs.  Columns the
+ * installed version's table does not have yet (an older version's
+ * scripts call the 0.1-0.4 entry points) are left out; there the function
+ * and wrapper columns hold OIDs.
+ */
+static void
+write_options(Oid funcid, OptionRow *row, Oid wrapper)
 {
 	Oid			functions = cachier_relations()->functions;
+	bool		legacy = cachier_storage_legacy();
+	Datum		values[2 + NUM_OPTIONS];
+	char		nulls[2 + NUM_OPTIONS];
+	Oid			types[2 + NUM_OPTIONS];
 	StringInfoData names;
 	StringInfoData params;
 	StringInfoData updates;
-	int			ncolumns = 0;
-	int			i;
+	int			nparams = 2;
+	int			option;
 
-	row->nulls[Opt_wrapper] = OidIsValid(wrapper) ? ' ' : 'n';
-	row->values[Opt_wrapper] = ObjectIdGetDatum(wrapper);
+	types[0] = types[1] = legacy ? REGPROCEDUREOID : INT4OID;
+	nulls[0] = ' ';
+	values[0] = legacy ? ObjectIdGetDatum(funcid) :
+		Int32GetDatum(cachier_register_function(funcid, true));
+	nulls[1] = OidIsValid(wrapper) ? ' ' : 'n';
+	values[1] = legacy ? ObjectIdGetDatum(wrapper) :
+		Int32GetDatum(OidIsValid(wrapper) ? cachier_register_function(wrapper, true) : 0);
 	initStringInfo(&names);
 	initStringInfo(&params);
 	initStringInfo(&updates);
-	for (i = 0; i < NUM_OPTION_COLUMNS; i++)
+	appendStringInfoString(&names, legacy ? "fn, wrapper" : "fn_id, wrapper_id");
+	appendStringInfoString(&params, "$1, $2");
+	appendStringInfo(&updates, "%s = excluded.%s, ", legacy ? "wrapper" : "wrapper_id",
+					 legacy ? "wrapper" : "wrapper_id");
+	for (option = 0; option < NUM_OPTIONS; option++)
 	{
-		if (get_attnum(functions, option_columns[i]) == InvalidAttrNumber)
-			break;
-		appendStringInfo(&names, "%s%s", i ? ", " : "", option_columns[i]);
-		appendStringInfo(&params, "%s$%d", i ? ", " : "", i + 1);
-		if (i > Opt_fn)
-			appendStringInfo(&updates, "%s = excluded.%s, ",
-							 option_columns[i], option_columns[i]);
-		ncolumns++;
+		const char *name = option_names[option];
+
+		if ((!row->given[option] && !row->reset[option]) ||
+			get_attnum(functions, name) == InvalidAttrNumber)
+			continue;
+		types[nparams] = option_types[option];
+		values[nparams] = row->values[option];
+		nulls[nparams] = row->given[option] ? row->nulls[option] : 'n';
+		nparams++;
+		appendStringInfo(&names, ", %s", name);
+		appendStringInfo(&params, ", $%d", nparams);
+		appendStringInfo(&updates, "%s = excluded.%s, ", name, name);
 	}
 	cachier_exec_as_owner(psprintf("INSERT INTO cachier.functions AS f (%s) VALUES (%s)"
-								   " ON CONFLICT (fn) DO UPDATE SET %supdated_at = pg_catalog.now()",
-								   names.data, params.data, updates.data),
-						  ncolumns, (Oid *) option_types, row->values, row->nulls, NULL);
+								   " ON CONFLICT (%s) DO UPDATE SET %supdated_at = pg_catalog.now()",
+								   names.data, params.data, legacy ? "fn" : "fn_id",
+								   updates.data),
+						  nparams, types, values, nulls, NULL);
 	CacheInvalidateRelcacheByRelid(functions);
 	/* new cleanup options: the background worker plans again after commit */
 	cachier_database_due_at_commit();
@@ -238,15 +462,33 @@ write_options(OptionRow *row, Oid wrapper)
 static Oid
 forget_function(Oid funcid)
 {
-	Oid			type = REGPROCEDUREOID;
-	Datum		value = ObjectIdGetDatum(funcid);
+	Oid			type = INT4OID;
+	Datum		value = Int32GetDatum(cachier_fn_id(funcid));
 	Oid			wrapper;
 
-	cachier_exec_as_owner("DELETE FROM cachier.entries WHERE function_id OPERATOR(pg_catalog.=) $1",
-						  1, &type, &value, NULL, NULL);
-	wrapper = cachier_first_oid_as_owner("DELETE FROM cachier.functions"
-										 " WHERE fn OPERATOR(pg_catalog.=) $1 RETURNING wrapper",
-										 type, value);
+	if (cachier_storage_legacy())
+	{
+		type = REGPROCEDUREOID;
+		value = ObjectIdGetDatum(funcid);
+		cachier_exec_as_owner("DELETE FROM cachier.entries"
+							  " WHERE function_id OPERATOR(pg_catalog.=) $1",
+							  1, &type, &value, NULL, NULL);
+		wrapper = cachier_first_oid_as_owner("DELETE FROM cachier.functions"
+											 " WHERE fn OPERATOR(pg_catalog.=) $1 RETURNING wrapper",
+											 type, value);
+	}
+	else if (DatumGetInt32(value) == 0)
+		return InvalidOid;		/* no id: no options, no entries */
+	else
+	{
+		cachier_exec_as_owner("DELETE FROM cachier.entries WHERE fn_id OPERATOR(pg_catalog.=) $1",
+							  1, &type, &value, NULL, NULL);
+		wrapper = cachier_first_oid_as_owner("DELETE FROM cachier.functions"
+											 " WHERE fn_id OPERATOR(pg_catalog.=) $1"
+											 " RETURNING wrapper_id",
+											 type, value);
+		wrapper = OidIsValid(wrapper) ? cachier_fn_id_oid((int32) wrapper) : InvalidOid;
+	}
 	CacheInvalidateRelcacheByRelid(cachier_relations()->functions);
 	return wrapper;
 }
@@ -443,19 +685,20 @@ cachier_configure(PG_FUNCTION_ARGS)
 	OptionRow	row;
 
 	check_memoizable(funcid);
-	read_options(fcinfo, funcid, 1, PG_NARGS() - 1, &row);
-	write_options(&row, cachier_function_info(funcid)->options.wrapper);
+	read_options(fcinfo, 1, INT_MAX, CONFIGURE_RESET_ARG, &row);
+	write_options(funcid, &row, cachier_function_info(funcid)->options.wrapper);
 	cachier_unpin_search_path(nestlevel);
 	PG_RETURN_VOID();
 }
 
-/* cachier_memoize(fn, <options>, name) RETURNS regprocedure */
+/* cachier_memoize(fn, <options>, name, <options of 0.5>, reset) RETURNS regprocedure */
 PG_FUNCTION_INFO_V1(cachier_memoize);
 Datum
 cachier_memoize(PG_FUNCTION_ARGS)
 {
 	Oid			funcid = required_function(fcinfo);
-	int			name_arg = PG_NARGS() - 1;
+	/* (before 0.4 name came after the options, and there were fewer) */
+	int			name_arg = Min(PG_NARGS() - 1, MEMOIZE_NAME_ARG);
 	int			nestlevel = cachier_pin_search_path();
 	OptionRow	row;
 	HeapTuple	tuple;
@@ -463,7 +706,7 @@ cachier_memoize(PG_FUNCTION_ARGS)
 	Oid			created;
 
 	check_memoizable(funcid);
-	read_options(fcinfo, funcid, 1, name_arg - 1, &row);
+	read_options(fcinfo, 1, name_arg, MEMOIZE_RESET_ARG, &row);
 	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
 	if (!HeapTupleIsValid(tuple))
 		elog(ERROR, "cache lookup failed for function %u", funcid);
@@ -472,7 +715,7 @@ cachier_memoize(PG_FUNCTION_ARGS)
 	created = create_wrapper(funcid, (Form_pg_proc) GETSTRUCT(tuple), names,
 							 cachier_function_info(funcid)->options.wrapper);
 	ReleaseSysCache(tuple);
-	write_options(&row, created);
+	write_options(funcid, &row, created);
 	cachier_unpin_search_path(nestlevel);
 	PG_RETURN_OID(created);
 }
@@ -548,8 +791,10 @@ cachier_set_options(PG_FUNCTION_ARGS)
 	check_owner(funcid);
 	if (OidIsValid(wrapper))
 		check_owner(wrapper);
-	read_options(fcinfo, funcid, 2, PG_NARGS() - 2, &row);
-	write_options(&row, wrapper);
+	/* these versions' calls stated the whole configuration */
+	read_options(fcinfo, 2, INT_MAX, INT_MAX, &row);
+	memset(row.reset, true, sizeof(row.reset));
+	write_options(funcid, &row, wrapper);
 	PG_RETURN_VOID();
 }
 

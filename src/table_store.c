@@ -38,7 +38,7 @@
 /* Columns of cachier.entries, in table order. */
 enum
 {
-	Col_function_id = 1, Col_key, Col_fingerprint, Col_created_at,
+	Col_fn_id = 1, Col_key, Col_fingerprint, Col_created_at,
 	Col_compute_ms, Col_args, Col_value, Col_role_id
 };
 
@@ -139,10 +139,10 @@ typedef struct PutArgs
 } PutArgs;
 
 static void
-put_args(const EntryRow *row, PutArgs *put)
+put_args(const EntryRow *row, int32 fn_id, PutArgs *put)
 {
 	memset(put->nulls, ' ', sizeof(put->nulls));
-	put->values[0] = ObjectIdGetDatum(row->funcid);
+	put->values[0] = Int32GetDatum(fn_id);
 	put->values[1] = Int64GetDatum(row->key);
 	put->values[2] = Int64GetDatum(row->fingerprint);
 	put->values[3] = TimestampTzGetDatum(row->created_at);
@@ -156,7 +156,7 @@ put_args(const EntryRow *row, PutArgs *put)
 static void
 prepare_put(bool with_roles)
 {
-	Oid			types[PUT_NARGS] = {REGPROCEDUREOID, INT8OID, INT8OID, TIMESTAMPTZOID,
+	Oid			types[PUT_NARGS] = {INT4OID, INT8OID, INT8OID, TIMESTAMPTZOID,
 	FLOAT8OID, BYTEAOID, BYTEAOID, OIDOID};
 
 	if (put_plan != NULL && put_plan_has_roles == with_roles)
@@ -167,9 +167,9 @@ prepare_put(bool with_roles)
 		put_plan = NULL;
 	}
 	put_plan = SPI_prepare(psprintf("INSERT INTO cachier.entries AS e"
-									" (function_id, key, fingerprint, created_at, compute_ms, args, value%s)"
+									" (fn_id, key, fingerprint, created_at, compute_ms, args, value%s)"
 									" VALUES ($1, $2, $3, $4, $5, $6, $7%s)"
-									" ON CONFLICT (function_id, key) DO UPDATE SET"
+									" ON CONFLICT (fn_id, key) DO UPDATE SET"
 									" fingerprint = excluded.fingerprint, args = excluded.args,"
 									" value = excluded.value, created_at = excluded.created_at,"
 									" compute_ms = excluded.compute_ms%s",
@@ -233,11 +233,14 @@ cachier_store_busy(Oid funcid, int64 key)
 	Relation	rel;
 	SysScanDesc scan;
 	bool		busy = false;
+	int32		fn_id = cachier_fn_id(funcid);
 
+	if (fn_id == 0)
+		return false;			/* the function has no entries */
 	InitDirtySnapshot(dirty);
 	rel = table_open(rels->entries, AccessShareLock);
-	ScanKeyInit(&skey[0], Col_function_id, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(funcid));
+	ScanKeyInit(&skey[0], Col_fn_id, BTEqualStrategyNumber, F_INT4EQ,
+				Int32GetDatum(fn_id));
 	ScanKeyInit(&skey[1], Col_key, BTEqualStrategyNumber, F_INT8EQ,
 				Int64GetDatum(key));
 	scan = systable_beginscan(rel, rels->entries_pkey, true, &dirty, 2, skey);
@@ -272,11 +275,16 @@ write_as_owner(void *arg)
 	{
 		EntryRow   *row = lfirst(lc);
 		PutArgs		put;
+		int32		fn_id;
 
 		CHECK_FOR_INTERRUPTS();
-		if (row->dropped || cachier_store_busy(row->funcid, row->key))
+		if (row->dropped)
 			continue;
-		put_args(row, &put);
+		/* 0: another transaction is registering the function (function_ids.c) */
+		fn_id = cachier_register_function(row->funcid, false);
+		if (fn_id == 0 || cachier_store_busy(row->funcid, row->key))
+			continue;
+		put_args(row, fn_id, &put);
 		run_put(&put);
 		work->written++;
 	}
@@ -342,17 +350,20 @@ cachier_store_write(List *rows, int64 wait_us)
 int64
 cachier_store_delete(Oid funcid, const int64 *key)
 {
-	Oid			types[2] = {REGPROCEDUREOID, INT8OID};
+	Oid			types[2] = {INT4OID, INT8OID};
 	Datum		values[2];
+	int32		fn_id = cachier_fn_id(funcid);
 
-	values[0] = ObjectIdGetDatum(funcid);
+	if (fn_id == 0)
+		return 0;				/* the function has no entries */
+	values[0] = Int32GetDatum(fn_id);
 	if (key == NULL)
 		return cachier_exec_as_owner("DELETE FROM cachier.entries"
-									 " WHERE function_id OPERATOR(pg_catalog.=) $1",
+									 " WHERE fn_id OPERATOR(pg_catalog.=) $1",
 									 1, types, values, NULL, NULL);
 	values[1] = Int64GetDatum(*key);
 	return cachier_exec_as_owner("DELETE FROM cachier.entries"
-								 " WHERE function_id OPERATOR(pg_catalog.=) $1"
+								 " WHERE fn_id OPERATOR(pg_catalog.=) $1"
 								 " AND key OPERATOR(pg_catalog.=) $2",
 								 2, types, values, NULL, NULL);
 }

@@ -36,15 +36,19 @@
 #include "miscadmin.h"
 #include "storage/lock.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
+#include "utils/varlena.h"
 
 /* What the entry view needs to know about one function, found once. */
 typedef struct FunctionView
 {
-	Oid			funcid;			/* hash key */
+	int32		fn_id;			/* hash key: the storage id */
+	Oid			funcid;			/* InvalidOid: the function is gone */
 	bool		exists;
 	bool		owned;			/* the caller has the owner's privileges */
 	bool		may_fail;		/* an argument type may refuse its bytes */
@@ -125,17 +129,21 @@ get_column(HeapTuple tuple, TupleDesc desc, AttrNumber attnum, bool *isnull)
 	return heap_getattr(tuple, attnum, desc, isnull);
 }
 
+/*
+ * The columns that name the function by id (0.5 on), or by OID in storage
+ * older than 0.5.
+ */
 static void
 find_columns(TupleDesc desc, Columns *cols)
 {
-	cols->function = column(desc, "function_id");
+	cols->function = column(desc, cachier_storage_legacy() ? "function_id" : "fn_id");
 	cols->key = column(desc, "key");
 	cols->created_at = column(desc, "created_at");
 	cols->compute_ms = column(desc, "compute_ms");
 	cols->args = column(desc, "args");
 	cols->value = column(desc, "value");
 	cols->role = column(desc, "role_id");
-	cols->wrapper = column(desc, "wrapper");
+	cols->wrapper = column(desc, cachier_storage_legacy() ? "wrapper" : "wrapper_id");
 	cols->updated_at = column(desc, "updated_at");
 }
 
@@ -182,7 +190,7 @@ function_views(void)
 {
 	HASHCTL		ctl;
 
-	ctl.keysize = sizeof(Oid);
+	ctl.keysize = sizeof(int32);
 	ctl.entrysize = sizeof(FunctionView);
 	ctl.hcxt = CurrentMemoryContext;
 	return hash_create("cachier function views", 64, &ctl,
@@ -190,21 +198,22 @@ function_views(void)
 }
 
 static FunctionView *
-function_view(HTAB *views, Oid funcid)
+function_view(HTAB *views, int32 fn_id)
 {
 	FunctionView *fv;
 	bool		found;
 	int			i;
 
-	fv = hash_search(views, &funcid, HASH_ENTER, &found);
+	fv = hash_search(views, &fn_id, HASH_ENTER, &found);
 	if (found)
 		return fv;
-	fv->owned = owns_function(funcid, &fv->exists);
+	fv->funcid = cachier_fn_id_oid(fn_id);
+	fv->owned = owns_function(fv->funcid, &fv->exists);
 	fv->may_fail = false;
 	fv->stale_after_us = CACHIER_NEVER;
 	if (fv->exists)
 	{
-		FunctionInfo *info = cachier_function_info(funcid);
+		FunctionInfo *info = cachier_function_info(fv->funcid);
 		EffectiveOptions eff;
 
 		cachier_effective_options(info, &eff);
@@ -306,12 +315,13 @@ entry_row(HeapTuple tuple, TupleDesc desc, const Columns *cols, HTAB *views,
 	int64		key;
 	TimestampTz created_at;
 
-	fv = function_view(views, DatumGetObjectId(get_column(tuple, desc, cols->function, &isnull)));
+	fv = function_view(views, DatumGetInt32(get_column(tuple, desc, cols->function, &isnull)));
 	values[9] = get_column(tuple, desc, cols->role, &nulls[9]);
 	if (!sees_all && !fv->owned && !is_own_entry(values[9], nulls[9]))
 		return false;
 	key = DatumGetInt64(get_column(tuple, desc, cols->key, &isnull));
 	created_at = DatumGetTimestampTz(get_column(tuple, desc, cols->created_at, &isnull));
+	nulls[0] = !fv->exists;
 	values[0] = ObjectIdGetDatum(fv->funcid);
 	values[1] = Int64GetDatum(key);
 	/*
@@ -375,6 +385,7 @@ cachier_entry_totals(void)
 {
 	HASHCTL		ctl;
 	HTAB	   *totals;
+	HTAB	   *views;
 	EntryScan	es;
 	HeapTuple	tuple;
 
@@ -383,17 +394,27 @@ cachier_entry_totals(void)
 	ctl.hcxt = CurrentMemoryContext;
 	totals = hash_create("cachier entry totals", 64, &ctl,
 						 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	views = function_views();
 	entry_scan_begin(&es, cachier_relations()->entries);
 	while ((tuple = entry_scan_next(&es)) != NULL)
 	{
 		TupleDesc	desc = RelationGetDescr(es.rel);
 		bool		isnull;
-		Oid			funcid = DatumGetObjectId(get_column(tuple, desc, es.cols.function, &isnull));
+		int32		fn_id = DatumGetInt32(get_column(tuple, desc, es.cols.function, &isnull));
 		Datum		value = get_column(tuple, desc, es.cols.value, &isnull);
+		FunctionView *fv;
+		Oid			funcid;
 		EntryTotals *t;
 		bool		found;
 
 		CHECK_FOR_INTERRUPTS();
+		/* each id is resolved once (function_view reads no options here) */
+		fv = hash_search(views, &fn_id, HASH_ENTER, &found);
+		if (!found)
+			fv->funcid = cachier_fn_id_oid(fn_id);
+		funcid = fv->funcid;
+		if (!OidIsValid(funcid))
+			continue;			/* the function is gone */
 		t = hash_search(totals, &funcid, HASH_ENTER, &found);
 		if (!found)
 			t->entries = t->bytes = 0;
@@ -406,18 +427,54 @@ cachier_entry_totals(void)
 
 /* ---------------------------------------------------------------- options */
 
-#define FUNCTION_COLS 13
+#define FUNCTION_COLS 17
+
+/* key_settings as an array; unset: the setting cachier.key_settings */
+static Datum
+key_settings_value(const EffectiveOptions *eff, bool *isnull)
+{
+	Datum	   *items;
+	int			n = 0;
+	List	   *names = NIL;
+	ListCell   *lc;
+
+	*isnull = false;
+	if (eff->nkey_settings >= 0)
+	{
+		items = palloc(sizeof(Datum) * Max(1, eff->nkey_settings));
+		for (n = 0; n < eff->nkey_settings; n++)
+			items[n] = CStringGetTextDatum(eff->key_settings[n]);
+	}
+	else
+	{
+		const char *setting = GetConfigOption("cachier.key_settings", true, false);
+
+		if (setting == NULL || !SplitGUCList(pstrdup(setting), ',', &names))
+		{
+			*isnull = true;
+			return (Datum) 0;
+		}
+		items = palloc(sizeof(Datum) * Max(1, list_length(names)));
+		foreach(lc, names)
+			items[n++] = CStringGetTextDatum((char *) lfirst(lc));
+	}
+	return PointerGetDatum(construct_array(items, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
 
 /*
  * The effective options of a function as SQL values, in the order of
- * cachier.effective_options (10 columns): for the view and that function.
+ * cachier.effective_options (OPTION_VALUES columns): for the view and that
+ * function.
  */
 void
 cachier_option_values(Oid funcid, Datum *values, bool *nulls)
 {
+	FunctionInfo *info = cachier_function_info(funcid);
 	EffectiveOptions eff;
+	Datum	   *relations;
+	int			i;
 
-	cachier_effective_options(cachier_function_info(funcid), &eff);
+	cachier_effective_options(info, &eff);
 	nulls[0] = eff.stale_after_us == CACHIER_NEVER;
 	values[0] = IntervalPGetDatum(cachier_us_interval(eff.stale_after_us));
 	values[1] = BoolGetDatum(eff.next_time);
@@ -431,6 +488,19 @@ cachier_option_values(Oid funcid, Datum *values, bool *nulls)
 	values[8] = CStringGetTextDatum(cachier_storage_name(eff.storage));
 	nulls[9] = eff.max_stale_age_us == CACHIER_NEVER;
 	values[9] = IntervalPGetDatum(cachier_us_interval(eff.max_stale_age_us));
+	values[10] = BoolGetDatum(eff.track_reads);
+	/* depends_on: NULL when none is declared */
+	nulls[11] = info->options.ndepends_on < 0;
+	if (!nulls[11])
+	{
+		relations = palloc(sizeof(Datum) * Max(1, eff.ndepends_on));
+		for (i = 0; i < eff.ndepends_on; i++)
+			relations[i] = ObjectIdGetDatum(eff.depends_on[i]);
+		values[11] = PointerGetDatum(construct_array(relations, eff.ndepends_on, REGCLASSOID,
+													 sizeof(Oid), true, TYPALIGN_INT));
+	}
+	values[12] = CStringGetTextDatum(cachier_on_change_name(eff.on_change));
+	values[13] = key_settings_value(&eff, &nulls[13]);
 }
 
 /*
@@ -442,27 +512,41 @@ Datum
 cachier_function_rows(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	bool		legacy = cachier_storage_legacy();
 	EntryScan	es;
 	HeapTuple	tuple;
 
 	InitMaterializedSRF(fcinfo, 0);
 	entry_scan_begin(&es, cachier_relations()->functions);
-	es.cols.function = column(RelationGetDescr(es.rel), "fn");
+	es.cols.function = column(RelationGetDescr(es.rel), legacy ? "fn" : "fn_id");
 	while ((tuple = entry_scan_next(&es)) != NULL)
 	{
 		TupleDesc	desc = RelationGetDescr(es.rel);
 		Datum		values[FUNCTION_COLS];
 		bool		nulls[FUNCTION_COLS] = {false};
+		Datum		options[OPTION_VALUES];
+		bool		options_null[OPTION_VALUES] = {false};
 		bool		isnull;
-		Oid			funcid = DatumGetObjectId(get_column(tuple, desc, es.cols.function, &isnull));
+		Datum		id = get_column(tuple, desc, es.cols.function, &isnull);
+		Oid			funcid = cachier_fn_id_oid(DatumGetInt32(id));
+		Datum		wrapper;
 
 		CHECK_FOR_INTERRUPTS();
-		if (!cachier_may_see_function(funcid))
+		if (!OidIsValid(funcid) || !cachier_may_see_function(funcid))
 			continue;
 		values[0] = ObjectIdGetDatum(funcid);
-		values[1] = get_column(tuple, desc, es.cols.wrapper, &nulls[1]);
-		cachier_option_values(funcid, values + 2, nulls + 2);
+		wrapper = get_column(tuple, desc, es.cols.wrapper, &nulls[1]);
+		if (!nulls[1])
+		{
+			values[1] = ObjectIdGetDatum(cachier_fn_id_oid(DatumGetInt32(wrapper)));
+			nulls[1] = !OidIsValid(DatumGetObjectId(values[1]));
+		}
+		cachier_option_values(funcid, options, options_null);
+		memcpy(values + 2, options, sizeof(Datum) * 10);
+		memcpy(nulls + 2, options_null, sizeof(bool) * 10);
 		values[12] = get_column(tuple, desc, es.cols.updated_at, &nulls[12]);
+		memcpy(values + 13, options + 10, sizeof(Datum) * (OPTION_VALUES - 10));
+		memcpy(nulls + 13, options_null + 10, sizeof(bool) * (OPTION_VALUES - 10));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	entry_scan_end(&es);
