@@ -57,7 +57,7 @@ SELECT cachier.function_identity(o), o
 CREATE FUNCTION cachier.migrate_id(fn oid) RETURNS integer LANGUAGE sql STABLE
     SET search_path = pg_catalog, pg_temp
     AS $$ SELECT i.id FROM cachier.function_ids i
-           WHERE i.identity OPERATOR(pg_catalog.=) cachier.function_identity(fn) $$;
+           WHERE i.identity OPERATOR(pg_catalog.=) cachier.function_identity($1) $$;
 DELETE FROM cachier.entries e WHERE cachier.migrate_id(e.function_id::pg_catalog.oid) IS NULL;
 DELETE FROM cachier.functions f WHERE cachier.migrate_id(f.fn::pg_catalog.oid) IS NULL;
 UPDATE cachier.functions f SET wrapper = NULL
@@ -73,7 +73,8 @@ ALTER TABLE cachier.entries
     USING cachier.migrate_id(function_id::pg_catalog.oid);
 ALTER TABLE cachier.entries RENAME COLUMN function_id TO fn_id;
 ALTER TABLE cachier.functions
-    ALTER COLUMN fn TYPE integer USING cachier.migrate_id(fn::pg_catalog.oid),
+    ALTER COLUMN fn TYPE integer USING cachier.migrate_id(fn::pg_catalog.oid);
+ALTER TABLE cachier.functions
     ALTER COLUMN wrapper TYPE integer USING cachier.migrate_id(wrapper::pg_catalog.oid);
 ALTER TABLE cachier.functions RENAME COLUMN fn TO fn_id;
 ALTER TABLE cachier.functions RENAME COLUMN wrapper TO wrapper_id;

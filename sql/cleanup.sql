@@ -9,7 +9,8 @@ SELECT cachier_memoize('g(int)', stale_after => '1 hour');
 SELECT count(f_cached(i)) + count(g_cached(i)) FROM generate_series(1, 10) i;
 -- age half of each function's entries past the shelf life
 UPDATE cachier.entries SET created_at = created_at - interval '2 hours'
- WHERE cachier.format_args(function_id, args)::text IN ('(1)', '(2)', '(3)', '(4)', '(5)');
+ WHERE key IN (SELECT key FROM cachier_entries
+               WHERE arguments IN ('(1)', '(2)', '(3)', '(4)', '(5)'));
 
 -- exactly the stale entries of f go
 SELECT cachier_cleanup('f(int)');
@@ -30,7 +31,7 @@ SELECT function, count(*) FROM cachier_entries GROUP BY function ORDER BY functi
 CREATE FUNCTION h(x int) RETURNS int LANGUAGE sql AS 'SELECT x';
 SELECT cachier_wrap('h', 1);
 UPDATE cachier.entries SET created_at = created_at - interval '10 years'
- WHERE function_id = 'h(int)'::regprocedure;
+ WHERE fn_id = cachier.fn_id('h(int)');
 SELECT cachier_cleanup('h(int)');
 
 -- only the owner may clean up a function

@@ -31,7 +31,7 @@ SET ROLE consent_a;
 SELECT cachier_wrap('who', 1) AS a_again;
 RESET ROLE;
 SELECT role_id::regrole AS role, count(*) FROM cachier.entries
- WHERE function_id = 'who(int)'::regprocedure GROUP BY 1 ORDER BY 1;
+ WHERE fn_id = cachier.fn_id('who(int)') GROUP BY 1 ORDER BY 1;
 
 -- configured by its owner (memoized): one entry, shared by every role
 SET ROLE consent_a;
@@ -40,7 +40,7 @@ SET ROLE consent_b;
 SELECT shared_who_cached(1);
 RESET ROLE;
 SELECT count(*) AS shared_entries FROM cachier.entries
- WHERE function_id = 'shared_who(int)'::regprocedure;
+ WHERE fn_id = cachier.fn_id('shared_who(int)');
 
 -- precache: another role may not set a shared value ...
 SET ROLE consent_a;
@@ -111,7 +111,7 @@ DROP TABLE prices;
 CREATE FUNCTION pg_temp.tmpf(x int) RETURNS int LANGUAGE sql AS 'SELECT x + 1';
 SELECT cachier_wrap('pg_temp.tmpf', 1) AS temporary;
 SELECT count(*) AS stored FROM cachier.entries
- WHERE function_id = 'pg_temp.tmpf(int)'::regprocedure;
+ WHERE fn_id = cachier.fn_id('pg_temp.tmpf(int)');
 
 -- a SECURITY DEFINER function's entries belong to its owner, by OID: a
 -- role renamed to the old owner's name does not inherit them
@@ -126,7 +126,7 @@ ALTER ROLE consent_d RENAME TO consent_d_old;
 ALTER ROLE consent_e RENAME TO consent_d;
 ALTER FUNCTION definer() OWNER TO consent_d;
 SELECT count(*) AS old_owner_entries FROM cachier.entries
- WHERE function_id = 'definer()'::regprocedure;
+ WHERE fn_id = cachier.fn_id('definer()');
 SELECT definer_cached() AS computed_by_the_new_owner;
 DROP FUNCTION definer() CASCADE;
 DROP ROLE consent_d_old;
@@ -172,7 +172,7 @@ SELECT count(*) AS returned
 RESET ROLE;
 -- (each entry counts its arguments, its value and 64 bytes of overhead;
 -- the role's earlier entries of who() count too)
-SELECT count(*) FILTER (WHERE function_id = 'repeat(text,integer)'::regprocedure)
+SELECT count(*) FILTER (WHERE fn_id = cachier.fn_id('repeat(text,integer)'))
            BETWEEN 1 AND 7 AS some_stored,
        sum(octet_length(value) + octet_length(args) + 64) <= 8192 AS within_limit
   FROM cachier.entries WHERE role_id = 'consent_b'::regrole;

@@ -30,10 +30,10 @@ CREATE FUNCTION definer_of(x int) RETURNS boolean LANGUAGE sql SECURITY DEFINER
 AS $$ SELECT current_user IS NOT NULL AND x > 0 $$;
 SELECT cachier_wrap('definer_of', 1);
 SELECT count(*) AS definer_entries FROM cachier.entries
- WHERE function_id = 'definer_of(int)'::regprocedure;
+ WHERE fn_id = cachier.fn_id('definer_of(int)');
 ALTER FUNCTION definer_of(int) OWNER TO cachier_new_owner;
 SELECT count(*) AS definer_entries FROM cachier.entries
- WHERE function_id = 'definer_of(int)'::regprocedure;
+ WHERE fn_id = cachier.fn_id('definer_of(int)');
 DROP FUNCTION definer_of(int);
 DROP ROLE cachier_new_owner;
 
@@ -46,8 +46,15 @@ CREATE FUNCTION other(x int) RETURNS int LANGUAGE sql AS 'SELECT x';
 SELECT cachier_configure('other(int)', stale_after => '1 hour');
 SELECT cachier_wrap('other', 5);
 DROP FUNCTION other(int);
-SELECT count(*) AS options_left FROM cachier.functions WHERE fn::oid NOT IN (SELECT oid FROM pg_proc);
-SELECT count(*) AS entries_left FROM cachier.entries WHERE function_id::oid NOT IN (SELECT oid FROM pg_proc);
+-- (storage names functions by id; an id whose identity names no function
+-- is left over)
+CREATE VIEW lifecycle_test.ids_left AS
+SELECT i.id FROM cachier.function_ids i WHERE to_regprocedure(i.identity) IS NULL;
+SELECT count(*) AS ids_left FROM lifecycle_test.ids_left;
+SELECT count(*) AS options_left FROM cachier.functions
+ WHERE fn_id NOT IN (SELECT id FROM cachier.function_ids) OR fn_id IN (SELECT id FROM lifecycle_test.ids_left);
+SELECT count(*) AS entries_left FROM cachier.entries
+ WHERE fn_id NOT IN (SELECT id FROM cachier.function_ids) OR fn_id IN (SELECT id FROM lifecycle_test.ids_left);
 
 -- dropping the wrapper alone keeps the options and entries of the function
 DROP FUNCTION version_of_cached(int);
@@ -60,7 +67,9 @@ CREATE FUNCTION tmp.f(x int) RETURNS int LANGUAGE sql AS 'SELECT x';
 SELECT cachier_memoize('tmp.f(int)');
 SELECT tmp.f_cached(1);
 DROP SCHEMA tmp CASCADE;
-SELECT count(*) FROM cachier.functions WHERE fn::oid NOT IN (SELECT oid FROM pg_proc);
+SELECT count(*) AS ids_left FROM lifecycle_test.ids_left;
+SELECT count(*) AS options_left FROM cachier.functions
+ WHERE fn_id NOT IN (SELECT id FROM cachier.function_ids);
 
 -- DROP EXTENSION refuses while wrappers depend on it, and with CASCADE
 -- removes everything: storage, wrappers, event triggers

@@ -81,7 +81,7 @@ SELECT cachier_memoize('pg_catalog.upper(text)', name => 'pg_toast.x');
 SELECT cachier_memoize('pg_catalog.upper(text)', name => 'cachier.x');
 SELECT cachier_memoize('k(small)', name => 'pg_temp.k_cached');
 SELECT count(*) AS no_options_left FROM cachier.functions
- WHERE fn IN ('pg_catalog.upper(text)'::regprocedure, 'k(small)'::regprocedure);
+ WHERE fn_id IN (cachier.fn_id('pg_catalog.upper(text)'), cachier.fn_id('k(small)'));
 -- a built-in memoized under a name of one's own works (it is called, and
 -- survives a dump and restore, in test/t/002_dump_restore.pl)
 SELECT cachier_memoize('pg_catalog.upper(text)', name => 'memoize_test.upper_cached');
@@ -123,8 +123,8 @@ SELECT count(*) FROM (SELECT cachier_unmemoize(oid::regprocedure)
 -- cachier_unmemoize drops the wrapper, the options and the entries
 SELECT cachier_unmemoize('g(int,int)');
 SELECT to_regprocedure('g_cached(int,int)') IS NULL AS wrapper_gone;
-SELECT count(*) FROM cachier.functions WHERE fn = 'g(int,int)'::regprocedure;
-SELECT count(*) FROM cachier.entries WHERE function_id = 'g(int,int)'::regprocedure;
+SELECT count(*) FROM cachier.functions WHERE fn_id = cachier.fn_id('g(int,int)');
+SELECT count(*) FROM cachier.entries WHERE fn_id = cachier.fn_id('g(int,int)');
 -- it also accepts the wrapper itself
 SELECT cachier_unmemoize('fast.code(text)');
 SELECT to_regprocedure('fast.code(text)') IS NULL AS wrapper_gone;

@@ -18,8 +18,9 @@ SELECT pg_sleep(0.1);
 SELECT cachier_wrap('sq', 3);
 SELECT executions();
 
--- stale_after as a setting: the option wins while it is set
-SELECT cachier_configure('sq(int)');
+-- stale_after as a setting: the option wins while it is set (reset puts
+-- the option back to "use the setting")
+SELECT cachier_configure('sq(int)', reset => '{stale_after}');
 SET cachier.stale_after = '1 hour';
 SELECT stale_after FROM cachier_functions WHERE function = 'sq(int)'::regprocedure;
 SELECT cachier_wrap('sq', 3);
@@ -50,7 +51,7 @@ SELECT cachier_configure('big(int)', entry_size_limit => '1KB');
 SELECT length(cachier_wrap('big', 1024)) AS stored_1024;
 SELECT length(cachier_wrap('big', 1025)) AS not_stored_1025;
 SET cachier.entry_size_limit = '2kb';
-SELECT cachier_configure('big(int)');
+SELECT cachier_configure('big(int)', reset => ARRAY['entry_size_limit']);
 SELECT length(cachier_wrap('big', 1025)) AS stored_1025;
 RESET cachier.entry_size_limit;
 SELECT arguments, size_bytes FROM cachier_entries
@@ -68,8 +69,8 @@ SELECT whoami_cached();
 SET ROLE cachier_bob;
 SELECT whoami_cached();
 RESET ROLE;
-SELECT count(*) AS entries_per_role FROM cachier.entries
- WHERE function_id = 'whoami()'::regprocedure;
+SELECT role, arguments FROM cachier_entries
+ WHERE function = 'whoami()'::regprocedure ORDER BY role::text;
 -- without per_role the first caller's value is served to every role: the
 -- owner configured it to be shared
 SELECT cachier_memoize('whoami()', per_role => false);
@@ -94,7 +95,7 @@ SELECT cachier_configure('sq(int)', stale_after => '1 hour', next_time => true,
                          max_stale_age => '90 minutes');
 SELECT stale_after, next_time, max_stale_age FROM cachier_functions
  WHERE function = 'sq(int)'::regprocedure;
-SELECT cachier_configure('sq(int)');
+SELECT cachier_configure('sq(int)', reset => '{all}');
 SELECT stale_after, max_stale_age FROM cachier_functions
  WHERE function = 'sq(int)'::regprocedure;
 -- like the other durations it cannot be negative (nothing is changed)
@@ -125,8 +126,88 @@ SELECT cachier_configure('sq(int)', stale_after => '1 millisecond', next_time =>
 SELECT pg_sleep(0.01);
 SELECT cachier_wrap('sq', 3);
 
+-- changing one option never changes another: a call changes the options
+-- it is given (and those it names in reset), nothing else
+SELECT cachier_configure('sq(int)', reset => '{all}', stale_after => '1 hour',
+                         allow_null => true, wait_timeout => '5 seconds');
+SELECT cachier_configure('sq(int)', entry_size_limit => '10KB');
+SELECT stale_after, allow_null, wait_timeout, entry_size_limit FROM cachier_functions
+ WHERE function = 'sq(int)'::regprocedure;
+-- memoize (which creates the wrapper) and memoize again keep them too
+SELECT cachier_memoize('sq(int)');
+SELECT cachier_memoize('sq(int)', next_time => true);
+SELECT wrapper, stale_after, next_time, allow_null, wait_timeout, entry_size_limit
+  FROM cachier_functions WHERE function = 'sq(int)'::regprocedure;
+-- reset names the options that go back to their defaults; one given in the
+-- same call takes the given value
+SELECT cachier_configure('sq(int)', reset => '{allow_null, wait_timeout, stale_after}',
+                         stale_after => '2 hours');
+SELECT stale_after, next_time, allow_null, wait_timeout, entry_size_limit FROM cachier_functions
+ WHERE function = 'sq(int)'::regprocedure;
+-- 'all': every option
+SELECT cachier_memoize('sq(int)', reset => '{ALL}');
+SELECT stale_after, next_time, allow_null, wait_timeout, entry_size_limit FROM cachier_functions
+ WHERE function = 'sq(int)'::regprocedure;
+-- an unknown name is an error, and nothing changes
+SELECT cachier_configure('sq(int)', stale_after => '1 day', reset => '{stale_afer}');
+SELECT cachier_configure('sq(int)', reset => ARRAY[NULL]);
+SELECT stale_after FROM cachier_functions WHERE function = 'sq(int)'::regprocedure;
+-- (a call that changes nothing still records the function as configured)
+SELECT cachier_unmemoize('sq(int)');
+SELECT cachier_configure('sq(int)');
+SELECT function, wrapper, stale_after FROM cachier_functions
+ WHERE function = 'sq(int)'::regprocedure;
+
+-- the options of freshness and context keys: track_reads, depends_on,
+-- on_change and key_settings; unset, they follow the settings
+-- (cachier.track_reads, cachier.key_settings) and the defaults
+CREATE TABLE orders (id int);
+CREATE VIEW recent AS SELECT * FROM orders;
+SELECT track_reads, depends_on, on_change FROM cachier_functions
+ WHERE function = 'sq(int)'::regprocedure;
+SET cachier.track_reads = off;
+SELECT track_reads FROM cachier_functions WHERE function = 'sq(int)'::regprocedure;
+RESET cachier.track_reads;
+SELECT cachier_configure('sq(int)', track_reads => false, depends_on => '{orders, recent}',
+                         on_change => 'REFRESH', key_settings => '{TimeZone, app.Tenant}');
+SELECT track_reads, depends_on, on_change, key_settings FROM cachier_functions
+ WHERE function = 'sq(int)'::regprocedure;
+SELECT track_reads, depends_on, on_change, key_settings
+  FROM cachier.effective_options('sq(int)');
+-- an empty list is a list: no dependencies declared, no setting in the key
+SELECT cachier_configure('sq(int)', depends_on => '{}', key_settings => '{}');
+SELECT depends_on, key_settings FROM cachier_functions
+ WHERE function = 'sq(int)'::regprocedure;
+SELECT cachier_configure('sq(int)', reset => '{track_reads, depends_on, on_change, key_settings}');
+SELECT track_reads, depends_on, on_change FROM cachier_functions
+ WHERE function = 'sq(int)'::regprocedure;
+-- bad values are errors that say what is accepted
+SELECT cachier_configure('sq(int)', on_change => 'sometimes');
+SELECT cachier_configure('sq(int)', depends_on => ARRAY[4000000000::oid::regclass]);
+SELECT cachier_configure('sq(int)', depends_on => ARRAY['calls'::regclass]);
+CREATE TEMP TABLE scratch (x int);
+SELECT cachier_configure('sq(int)', depends_on => ARRAY['scratch'::regclass]);
+SELECT cachier_configure('sq(int)', depends_on => ARRAY[NULL::regclass]);
+SELECT cachier_configure('sq(int)', key_settings => '{"time zone"}');
+SELECT cachier_configure('sq(int)', key_settings => '{app..tenant}');
+SELECT cachier_configure('sq(int)', key_settings => '{1st}');
+SELECT track_reads, depends_on, on_change FROM cachier_functions
+ WHERE function = 'sq(int)'::regprocedure;
+-- a dependency needs no privilege on the relation: it only invalidates
+-- the owner's own function
+CREATE ROLE cachier_carol;
+CREATE FUNCTION carol_fn(x int) RETURNS int LANGUAGE sql AS 'SELECT x';
+ALTER FUNCTION carol_fn(int) OWNER TO cachier_carol;
+GRANT USAGE ON SCHEMA options_test TO cachier_carol;
+SET ROLE cachier_carol;
+SELECT cachier_configure('carol_fn(int)', depends_on => '{orders}');
+SELECT function, depends_on FROM cachier_functions;
+RESET ROLE;
+DROP FUNCTION carol_fn(int);
+
 SET client_min_messages = warning;
 DROP SCHEMA options_test CASCADE;
 DROP EXTENSION cachier;
 DROP ROLE cachier_alice;
 DROP ROLE cachier_bob;
+DROP ROLE cachier_carol;

@@ -19,7 +19,7 @@ RESET cachier."verbose";
 COMMIT;
 SELECT txid_current() - :first < 10 AS few_xids;
 SELECT count(*) AS stored FROM cachier.entries
- WHERE function_id = 'sq(int)'::regprocedure;
+ WHERE fn_id = cachier.fn_id('sq(int)');
 
 -- 500 single-call statements in one DO block: written once, at its end
 BEGIN;
@@ -28,7 +28,7 @@ DO $$ BEGIN FOR i IN 1001..1500 LOOP PERFORM sq_cached(i); END LOOP; END $$;
 COMMIT;
 SELECT txid_current() - :first < 10 AS few_xids;
 SELECT count(*) AS stored FROM cachier.entries
- WHERE function_id = 'sq(int)'::regprocedure;
+ WHERE fn_id = cachier.fn_id('sq(int)');
 
 -- a savepoint rolled back takes the entries computed in it along
 BEGIN;
@@ -57,7 +57,7 @@ SELECT arguments FROM cachier_entries
 BEGIN;
 SELECT sq_cached(4001);
 SELECT count(*) AS visible FROM cachier.entries
- WHERE function_id = 'sq(int)'::regprocedure AND args = (
+ WHERE fn_id = cachier.fn_id('sq(int)') AND args = (
        SELECT args FROM cachier.entries e JOIN cachier_entries v USING (key)
         WHERE v.arguments = '(4001)');
 SELECT cachier_clear('sq', 4001) AS cleared;

@@ -64,7 +64,7 @@ COMMIT;
 SET default_transaction_read_only = on;
 SELECT cachier_wrap('ro_qty', 1);
 RESET default_transaction_read_only;
-SELECT count(*) FROM cachier.entries WHERE function_id = 'ro_qty(int)'::regprocedure;
+SELECT count(*) FROM cachier.entries WHERE fn_id = cachier.fn_id('ro_qty(int)');
 
 -- a read-only transaction reads what is cached
 SELECT ro_qty_cached(1);
@@ -93,7 +93,7 @@ SELECT count(cachier_wrap('ident', i)) FROM generate_series(1, 20000) i;
 SELECT count(*) AS computing_locks_held FROM pg_locks
  WHERE locktype = 'advisory' AND objsubid = 27182 AND pid = pg_backend_pid();
 COMMIT;
-SELECT count(*) FROM cachier.entries WHERE function_id = 'ident(int)'::regprocedure;
+SELECT count(*) FROM cachier.entries WHERE fn_id = cachier.fn_id('ident(int)');
 
 -- the cache never makes a query fail that would succeed without it: a
 -- failure to store (here a constraint the storage does not accept) is a
@@ -105,13 +105,13 @@ ALTER TABLE cachier.entries DROP CONSTRAINT small_values;
 SELECT arguments FROM cachier_entries WHERE function = 'word(int)'::regprocedure;
 
 -- an unreadable stored value is a miss plus a WARNING, then recomputed
-UPDATE cachier.entries SET value = '\x00ff' WHERE function_id = 'word(int)'::regprocedure;
+UPDATE cachier.entries SET value = '\x00ff' WHERE fn_id = cachier.fn_id('word(int)');
 SELECT cachier_wrap('word', 3);
 SELECT cachier_wrap('word', 3);
 CREATE TYPE pair AS (a int, b text);
 CREATE FUNCTION mkpair(i int) RETURNS pair LANGUAGE sql AS $$ SELECT (i, 'x')::pair $$;
 SELECT cachier_wrap('mkpair', 1);
-UPDATE cachier.entries SET value = '\x0000000a' WHERE function_id = 'mkpair(int)'::regprocedure;
+UPDATE cachier.entries SET value = '\x0000000a' WHERE fn_id = cachier.fn_id('mkpair(int)');
 SELECT cachier_wrap('mkpair', 1);
 SELECT cachier_wrap('mkpair', 1);
 
@@ -127,7 +127,7 @@ EXCEPTION WHEN raise_exception THEN
     RAISE NOTICE 'caught: %', SQLERRM;
 END
 $$;
-SELECT count(*) FROM cachier.entries WHERE function_id = 'picky(int)'::regprocedure;
+SELECT count(*) FROM cachier.entries WHERE fn_id = cachier.fn_id('picky(int)');
 
 -- parallel plans: a PARALLEL SAFE wrapper may run in workers, which read
 -- the cache and store nothing

@@ -93,7 +93,7 @@ SET ROLE vis_bob;
 SELECT doomed_cached(5);
 RESET ROLE;
 CREATE TEMP TABLE orphan AS
-  SELECT * FROM cachier.entries WHERE function_id = 'doomed(int)'::regprocedure;
+  SELECT * FROM cachier.entries WHERE fn_id = cachier.fn_id('doomed(int)');
 SELECT cachier_unmemoize('doomed(int)');
 DROP FUNCTION doomed(int);
 INSERT INTO cachier.entries SELECT * FROM orphan;

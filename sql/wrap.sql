@@ -71,7 +71,7 @@ EXCEPTION WHEN OTHERS THEN
     RAISE NOTICE 'caught SQLSTATE %: %', SQLSTATE, SQLERRM;
 END
 $$;
-SELECT count(*) FROM cachier.entries WHERE function_id = 'fails(int)'::regprocedure;
+SELECT count(*) FROM cachier.entries WHERE fn_id = cachier.fn_id('fails(int)');
 
 -- what the cache holds, readable
 SELECT function, arguments, stale, processing, completed, size_bytes

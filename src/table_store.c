@@ -127,6 +127,8 @@ cachier_can_write(const char **why)
 		*why = "the transaction is read-only";
 	else if (IsInParallelMode())
 		*why = "the call runs in a parallel operation";
+	else if (cachier_storage_legacy())
+		*why = "the extension's storage is older than its library (ALTER EXTENSION cachier UPDATE)";
 	else
 		return true;
 	return false;
@@ -331,6 +333,8 @@ cachier_store_write(List *rows, int64 wait_us)
 	ErrorData  *error;
 	ListCell   *lc;
 
+	if (cachier_storage_legacy())
+		return;					/* before ALTER EXTENSION UPDATE to 0.5 */
 	if (write_rows(rows, wait_us, &error))
 		return;
 	FreeErrorData(error);

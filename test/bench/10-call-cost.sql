@@ -80,8 +80,8 @@ CALL bench.rounds('hits', 3);
 -- the hits were hits: nothing was computed or rewritten after warming
 \echo
 SELECT (SELECT count(*) FROM memo) AS memo_rows,
-       (SELECT count(*) FROM cachier.entries WHERE function_id = 'cheap(int)'::regprocedure) AS cachier_entries,
-       (SELECT count(*) FROM cachier.entries WHERE function_id = 'cheap(int)'::regprocedure
+       (SELECT count(*) FROM cachier.entries WHERE fn_id = cachier.fn_id('cheap(int)')) AS cachier_entries,
+       (SELECT count(*) FROM cachier.entries WHERE fn_id = cachier.fn_id('cheap(int)')
            AND created_at > :'warmed_at') AS entries_written_while_timing_hits;
 
 -- (e) misses that store: fresh keys, 1,000 per statement (one transaction
@@ -99,7 +99,7 @@ CALL bench.measure('misses', '(b-miss) cheap_memo(i)  memo table miss+insert', 8
     1000, 20);
 
 \echo
-SELECT (SELECT count(*) FROM cachier.entries WHERE function_id = 'cheap(int)'::regprocedure) - 1000
+SELECT (SELECT count(*) FROM cachier.entries WHERE fn_id = cachier.fn_id('cheap(int)')) - 1000
            AS cachier_entries_stored_by_misses,
        (SELECT count(*) FROM memo) - 1000 AS memo_rows_stored_by_misses;
 

@@ -66,7 +66,7 @@ read -r touched max_per_key min_gap keys_over entries < <(q "
 	       coalesce(round(extract(epoch FROM (SELECT min(gap) FROM g))::numeric * 1000, 1), -1),
 	       (SELECT count(*) FROM (SELECT k FROM bench.load_log GROUP BY k
 	                               HAVING count(*) > floor($elapsed / $shelf_s) + 1) x),
-	       (SELECT count(*) FROM cachier.entries WHERE function_id = 'bench.load_fn(int)'::regprocedure)" | tr '|' ' ')
+	       (SELECT count(*) FROM cachier.entries WHERE fn_id = cachier.fn_id('bench.load_fn(int)'))" | tr '|' ' ')
 bound=$(awk -v k="$keys" -v d="$elapsed" -v s="$shelf_s" 'BEGIN { printf "%d", k * (d / s + 1) }')
 per_key_bound=$(awk -v d="$elapsed" -v s="$shelf_s" 'BEGIN { printf "%d", int(d / s) + 1 }')
 

@@ -134,7 +134,7 @@ SELECT count(cachier_precache('bench.nt_fn', i * 2, i))
   FROM generate_series(1001, $((1000 + rounds * 1000))) i \gset
 SELECT cachier_precache('bench.nt_fn', 999999 * 2, 999999) \gset
 UPDATE cachier.entries SET created_at = created_at - interval '1 day'
- WHERE function_id = 'bench.nt_fn(int)'::regprocedure;
+ WHERE fn_id = cachier.fn_id('bench.nt_fn(int)');
 SELECT count(cachier_precache('bench.nt_fn', i * 2, i)) FROM generate_series(1, 1000) i \gset
 VACUUM cachier.entries;
 
@@ -239,7 +239,7 @@ CREATE FUNCTION bench.nt_slow(i int) RETURNS int LANGUAGE plpgsql AS
 SELECT cachier_memoize('bench.nt_slow(int)', stale_after => '1 hour', next_time => true) \gset
 SELECT count(cachier_precache('bench.nt_slow', i * 2, i)) FROM generate_series(1, 1000) i \gset
 UPDATE cachier.entries SET created_at = created_at - interval '1 day'
- WHERE function_id = 'bench.nt_slow(int)'::regprocedure;
+ WHERE fn_id = cachier.fn_id('bench.nt_slow(int)');
 SELECT count(cachier_precache('bench.nt_slow', i * 2, i)) FROM generate_series(2001, 2100) i \gset
 VACUUM cachier.entries;
 CREATE TABLE bench.w40_queue (kind text, ord int, us float8, stale_hits bigint);
@@ -325,7 +325,7 @@ t1=$(now_s)
 sql -c "VACUUM (ANALYZE) cachier.entries" -c "CHECKPOINT"
 t2=$(now_s)
 read -r n_stale n_total tbl_size < <(q "
-	SELECT count(*) FILTER (WHERE function_id = 'bench.cl_fn(int)'::regprocedure), count(*),
+	SELECT count(*) FILTER (WHERE fn_id = cachier.fn_id('bench.cl_fn(int)')), count(*),
 	       pg_size_pretty(pg_total_relation_size('cachier.entries'))
 	  FROM cachier.entries" | tr '|' ' ')
 awk -v a="$t0" -v b="$t1" -v c="$t2" -v n="$stale_rows" 'BEGIN {
@@ -476,7 +476,7 @@ mon=$!
 launched=$(now_s)
 run_load clean
 wait "$mon" || { echo "  the monitoring session failed:"; sed 's/^/    /' "$tmp/monitor.out"; }
-n_left=$(q "SELECT count(*) FROM cachier.entries WHERE function_id = 'bench.cl_fn(int)'::regprocedure")
+n_left=$(q "SELECT count(*) FROM cachier.entries WHERE fn_id = cachier.fn_id('bench.cl_fn(int)')")
 # the deleted rows are left to VACUUM: do it now, so that no autovacuum of
 # them runs during the reference run
 t0=$(now_s)

@@ -131,7 +131,7 @@ sub entry
 		'postgres', qq{
 SELECT convert_from(e.value, 'UTF8') || ' @ ' || e.created_at
   FROM cachier.entries e JOIN cachier_entries v
-       ON v.function = e.function_id AND v.key = e.key
+       ON cachier.fn_id(v.function) = e.fn_id AND v.key = e.key
  WHERE v.function = '$fn'::regprocedure AND v.arguments = '$args'});
 }
 
@@ -173,7 +173,7 @@ sub block_worker
 		my $locked = $session->query_safe(
 			q{BEGIN;
 SELECT count(*) FROM (SELECT 1 FROM cachier.entries
-                       WHERE function_id = 'blk(int)'::regprocedure
+                       WHERE fn_id = cachier.fn_id('blk(int)')
                          AND created_at < now() - interval '1 hour'
                          FOR UPDATE) s;});
 		last if $locked eq '1';
@@ -234,7 +234,7 @@ SELECT string_agg(function || arguments
  WHERE function IN ('tidy(int)'::regprocedure, 'keep(int)'::regprocedure)};
 my $tidy_has_stale = q{
 SELECT count(*) FROM cachier.entries
- WHERE function_id = 'tidy(int)'::regprocedure
+ WHERE fn_id = cachier.fn_id('tidy(int)')
    AND created_at < now() - interval '1 hour'};
 my $keep_all = join(', ',
 	(map { "keep(integer)($_) stale" } 1 .. 3),
@@ -378,7 +378,7 @@ ok(wait_counter('who(int)', 'refreshes_done', $before, 1),
 is( $node->safe_psql(
 		'postgres',
 		q{SELECT convert_from(value, 'UTF8') FROM cachier.entries
-		   WHERE function_id = 'who(int)'::regprocedure}),
+		   WHERE fn_id = cachier.fn_id('who(int)')}),
 	'alice 1',
 	'roles: the background refresh ran as alice, whose call queued it');
 is(stats_delta('who(int)', $before),
@@ -398,7 +398,7 @@ $mine{$_} = $node->safe_psql('postgres', "SET ROLE $_; SELECT mine_cached(1)")
   for qw(alice bob);
 $node->safe_psql('postgres',
 	q{UPDATE cachier.entries SET created_at = created_at - interval '90 minutes'
-	   WHERE function_id = 'mine(int)'::regprocedure});
+	   WHERE fn_id = cachier.fn_id('mine(int)')});
 $before = stats('mine(int)');
 is( join(', ',
 		map { $node->safe_psql('postgres', "SET ROLE $_; SELECT mine_cached(1)") }
@@ -410,7 +410,7 @@ ok(wait_counter('mine(int)', 'refreshes_done', $before, 2),
 my $mine_now = $node->safe_psql(
 	'postgres', q{
 SELECT string_agg(convert_from(value, 'UTF8'), ', ' ORDER BY 1)
-  FROM cachier.entries WHERE function_id = 'mine(int)'::regprocedure});
+  FROM cachier.entries WHERE fn_id = cachier.fn_id('mine(int)')});
 like($mine_now, qr/^alice 1 \S+ \S+, bob 1 \S+ \S+$/,
 	'per_role: each entry was recomputed as its own role');
 unlike($mine_now, qr/\Q$mine{alice}\E|\Q$mine{bob}\E/,

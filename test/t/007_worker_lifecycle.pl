@@ -66,7 +66,7 @@ CREATE FUNCTION tidy(x int) RETURNS int LANGUAGE sql AS 'SELECT x';
 SELECT cachier_memoize('tidy(int)', stale_after => '1 hour', cleanup_stale => true);
 SELECT tidy_cached(i) FROM generate_series(1, 4) i;
 UPDATE cachier.entries SET created_at = created_at - interval '1 day'
- WHERE function_id = 'tidy(int)'::regprocedure AND key IN
+ WHERE fn_id = cachier.fn_id('tidy(int)') AND key IN
        (SELECT key FROM cachier_entries WHERE arguments IN ('(1)', '(2)'));
 -- a refresh that terminates its worker while the table says so
 CREATE TABLE suicidal (yes boolean NOT NULL);
@@ -145,7 +145,7 @@ sub launcher_pid
 
 my $tidy_stale = q{
 SELECT count(*) FROM cachier.entries
- WHERE function_id = 'tidy(int)'::regprocedure
+ WHERE fn_id = cachier.fn_id('tidy(int)')
    AND created_at < now() - interval '1 hour'};
 
 # The launcher now knows every database, and those are due at once: the
@@ -395,7 +395,7 @@ backdate($node, 'postgres', 'reads(int)', '(1)');
 $node->wait_for_catchup($standby, 'replay', $node->lsn('insert'));
 my $entry_query = q{
 SELECT convert_from(value, 'UTF8') || ' @ ' || created_at FROM cachier.entries
- WHERE function_id = 'reads(int)'::regprocedure};
+ WHERE fn_id = cachier.fn_id('reads(int)')};
 my $entry = $node->safe_psql('postgres', $entry_query);
 like($entry, qr/^1:1 @ /, 'standby: the primary\'s entry of reads(1) is stale, with 1:1');
 

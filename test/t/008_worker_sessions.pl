@@ -80,7 +80,7 @@ sub stored
 {
 	my ($fn) = @_;
 	return $node->safe_psql('postgres',
-		"SELECT convert_from(value, 'UTF8') FROM cachier.entries WHERE function_id = '$fn'::regprocedure"
+		"SELECT convert_from(value, 'UTF8') FROM cachier.entries WHERE fn_id = cachier.fn_id('$fn')"
 	);
 }
 
@@ -176,7 +176,7 @@ ok(wait_stat('stamp(int)', 'refreshes_done', 1), 'now(): the refresh is done');
 is( $node->safe_psql(
 		'postgres', qq{
 SELECT convert_from(value, 'UTF8')::timestamptz >= '$opened'
-  FROM cachier.entries WHERE function_id = 'stamp(int)'::regprocedure}),
+  FROM cachier.entries WHERE fn_id = cachier.fn_id('stamp(int)')}),
 	't',
 	'now(): inside a refresh it is the time of the refresh, not the worker\'s start');
 
@@ -227,11 +227,11 @@ ALTER DATABASE maldb SET search_path = mal, pg_catalog;
 $node->safe_psql(
 	'maldb', q{
 UPDATE cachier.entries SET created_at = created_at OPERATOR(pg_catalog.-) interval '1 day'
- WHERE function_id OPERATOR(pg_catalog.=) 'public.tidy(int)'::pg_catalog.regprocedure});
+ WHERE fn_id OPERATOR(pg_catalog.=) cachier.fn_id('public.tidy(int)')});
 ok( $node->poll_query_until(
 		'maldb', q{
 SELECT pg_catalog.count(*) OPERATOR(pg_catalog.=) 0 FROM cachier.entries
- WHERE function_id OPERATOR(pg_catalog.=) 'public.tidy(int)'::pg_catalog.regprocedure}),
+ WHERE fn_id OPERATOR(pg_catalog.=) cachier.fn_id('public.tidy(int)')}),
 	'hostile search_path: the cleanup removes the stale entries');
 is($node->safe_psql('postgres', q{SELECT rolsuper FROM pg_roles WHERE rolname = 'mallory'}),
 	'f', 'hostile search_path: mallory did not become a superuser');

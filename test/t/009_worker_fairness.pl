@@ -105,7 +105,7 @@ $node->safe_psql('postgres', 'SELECT tidy_cached(i) FROM generate_series(1, 5) i
 backdate($node, 'postgres', 'tidy(int)', map { "($_)" } 1 .. 5);
 ok( $node->poll_query_until(
 		'postgres',
-		q{SELECT count(*) = 0 FROM cachier.entries WHERE function_id = 'tidy(int)'::regprocedure}),
+		q{SELECT count(*) = 0 FROM cachier.entries WHERE fn_id = cachier.fn_id('tidy(int)')}),
 	'cleanup: the stale entries are removed meanwhile');
 is($node->safe_psql('postgres', $sleeping), 't', 'cleanup: while the slow refresh still runs');
 
@@ -161,7 +161,7 @@ SELECT count(*) = 1 FROM pg_stat_activity
 my $queued = counter('quick(int)', 'refreshes_queued');
 $node->safe_psql('postgres',
 	q{UPDATE cachier.entries SET created_at = created_at - interval '90 minutes'
-	   WHERE function_id = 'quick(int)'::regprocedure});
+	   WHERE fn_id = cachier.fn_id('quick(int)')});
 is( $node->safe_psql(
 		'postgres', q{
 SET ROLE alice;

@@ -82,13 +82,13 @@ $node->safe_psql('postgres', 'SELECT hot_cached(1)');
 ok( $node->poll_query_until(
 		'postgres', q{
 SELECT count(*) = 0 FROM cachier.entries
- WHERE function_id = 'tidy(int)'::regprocedure
+ WHERE fn_id = cachier.fn_id('tidy(int)')
    AND created_at < now() - interval '1 hour'}),
 	'the worker cleans up during the churn');
 ok( $node->poll_query_until(
 		'postgres', q{
 SELECT count(*) = 1 FROM cachier.entries
- WHERE function_id = 'hot(int)'::regprocedure
+ WHERE fn_id = cachier.fn_id('hot(int)')
    AND created_at > now() - interval '1 hour'}),
 	'the worker refreshes a next_time entry during the churn');
 

@@ -109,7 +109,7 @@ sub backdate
 		$db, qq{
 SET search_path = pg_catalog;
 UPDATE cachier.entries SET created_at = created_at - interval '90 minutes'
- WHERE function_id::oid IN (SELECT f::oid FROM unnest(ARRAY[$list]) f)});
+ WHERE fn_id IN (SELECT cachier.fn_id(f) FROM unnest(ARRAY[$list]) f)});
 }
 
 # A condition true once every entry of fn is younger than an hour (it was
@@ -120,7 +120,7 @@ sub refreshed_condition
 	return qq{
 SELECT pg_catalog.count(*) > 0 AND pg_catalog.bool_and(created_at > pg_catalog.now() - interval '1 hour')
   FROM cachier.entries
- WHERE function_id::oid OPERATOR(pg_catalog.=) '$fn'::pg_catalog.regprocedure::oid};
+ WHERE fn_id OPERATOR(pg_catalog.=) cachier.fn_id('$fn')};
 }
 
 # Like poll_query_until, but bounded by the wall clock: whether the query
@@ -167,7 +167,7 @@ sub block_worker
 		my $locked = $session->query_safe(
 			q{BEGIN;
 SELECT count(*) FROM (SELECT 1 FROM cachier.entries
-                       WHERE function_id = 'blk(int)'::regprocedure
+                       WHERE fn_id = cachier.fn_id('blk(int)')
                          AND created_at < now() - interval '1 hour'
                          FOR UPDATE) s;});
 		last if $locked eq '1';
@@ -296,7 +296,7 @@ SELECT public.cachier_wrap('public.sfn', i) FROM generate_series(1, 5) i;
 	ok( poll_bounded(
 			30, 'db2', q{
 SELECT pg_catalog.count(*) FROM cachier.entries
- WHERE function_id::oid OPERATOR(pg_catalog.=) 'public.sfn(int)'::pg_catalog.regprocedure::oid},
+ WHERE fn_id OPERATOR(pg_catalog.=) cachier.fn_id('public.sfn(int)')},
 			'0'),
 		'(d) the worker cleaned up db2 (under the owner\'s search_path)');
 	as_role('db2', 'attacker', 'ALTER DATABASE db2 RESET search_path');
@@ -393,7 +393,7 @@ SELECT count(*) > 0 FROM pg_stat_activity
 	ok( poll_bounded(
 			20, 'db1', q{
 SELECT count(*) FROM cachier.entries
- WHERE function_id = 'blk(int)'::regprocedure AND created_at < now() - interval '1 hour'},
+ WHERE fn_id = cachier.fn_id('blk(int)') AND created_at < now() - interval '1 hour'},
 			'0'),
 		'the database\'s cleanup happens within 20 s');
 	# let the slow refresh end
@@ -513,7 +513,7 @@ SELECT length(cachier_wrap('repeat', 'y'::text, 300000));
 		'db1', q{
 SELECT coalesce(max(octet_length(value)), 0), coalesce(sum(octet_length(value)), 0)
   FROM cachier.entries
- WHERE function_id IN ('mal.big(int)'::regprocedure, 'repeat(text,int)'::regprocedure)});
+ WHERE fn_id IN (cachier.fn_id('mal.big(int)'), cachier.fn_id('repeat(text,int)'))});
 	cmp_ok($largest, '<=', 100 * 1024, 'no stored entry exceeds cachier.max_entry_size');
 	cmp_ok($total, '<=', 1024 * 1024,
 		'the attacker\'s entries stay within cachier.max_role_bytes');

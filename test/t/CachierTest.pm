@@ -68,7 +68,7 @@ sub backdate
 		$db, qq{
 UPDATE cachier.entries e SET created_at = e.created_at - interval '90 minutes'
   FROM cachier_entries v
- WHERE v.function = e.function_id AND v.key = e.key
+ WHERE cachier.fn_id(v.function) = e.fn_id AND v.key = e.key
    AND v.function = '$fn'::regprocedure AND v.arguments IN ($list)});
 }
 
