@@ -45,7 +45,8 @@ SELECT * FROM items WHERE id = code_of_cached('abcd');
 -- a STABLE wrapper works in index conditions of a parameterized scan
 EXPLAIN (COSTS OFF) SELECT * FROM items WHERE id = g_cached(1, 2)::int;
 
--- calling it again updates the options (and keeps the wrapper)
+-- calling it again changes the options it is given and keeps the others
+-- (and the wrapper)
 SELECT cachier_memoize('g(int,int)', stale_after => '3 days', allow_null => true);
 SELECT function, wrapper, stale_after, allow_null FROM cachier_functions WHERE function = 'g(int,int)'::regprocedure;
 SELECT cachier_memoize('g(int,int)', stale_after => '1 hour');

@@ -52,7 +52,7 @@ SELECT * FROM cachier.entries;
 SELECT * FROM cachier.functions;
 SELECT * FROM cachier_entries;
 SELECT * FROM cachier_functions;
-INSERT INTO cachier.entries VALUES ('secret(int)', 0, 0, now(), 0, '\x', '\x');
+INSERT INTO cachier.entries VALUES (1, 0, 0, now(), 0, '\x', '\x');
 -- nor call the helpers behind them (the option helpers are gone in 0.4:
 -- cachier_memoize and friends are C functions that need none)
 SELECT cachier.set_options('secret(int)', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);

@@ -83,7 +83,7 @@ SELECT function, arguments FROM cachier_entries
 SELECT count(*) AS all_entries FROM cachier_entries;
 
 -- an orphan entry (its function is gone without the drop trigger having
--- removed it) shows '?' arguments and no staleness to the roles that see
+-- removed it) shows no function, '?' arguments and no staleness to the roles that see
 -- it -- the role whose call stored it and pg_read_all_stats -- and
 -- nobody's view fails
 CREATE FUNCTION doomed(x int) RETURNS int LANGUAGE sql AS 'SELECT x';
@@ -100,7 +100,7 @@ INSERT INTO cachier.entries SELECT * FROM orphan;
 CREATE FUNCTION orphans() RETURNS TABLE (arguments text, stale boolean, role regrole)
     LANGUAGE sql AS $$
     SELECT arguments, stale, role FROM cachier_entries
-     WHERE function::oid NOT IN (SELECT oid FROM pg_proc) $$;
+     WHERE function IS NULL $$;
 SET ROLE vis_bob;
 SELECT * FROM orphans();
 SELECT count(*) AS bob_entries FROM cachier_entries;
