@@ -71,6 +71,38 @@ SELECT count(*) AS ids_left FROM lifecycle_test.ids_left;
 SELECT count(*) AS options_left FROM cachier.functions
  WHERE fn_id NOT IN (SELECT id FROM cachier.function_ids);
 
+-- renames keep the options: storage knows a function by its identity
+-- (schema-qualified signature, which pg_upgrade and pg_dump keep), and the
+-- identity follows ALTER FUNCTION ... RENAME / SET SCHEMA, ALTER SCHEMA
+-- ... RENAME and a renamed argument type.  Entries go (their keys hold
+-- the old identity), as with any new definition.
+CREATE SCHEMA ren;
+CREATE TYPE ren.kind AS ENUM ('a', 'b');
+CREATE FUNCTION ren.f(k ren.kind) RETURNS text LANGUAGE sql AS $$ SELECT k::text || '!' $$;
+SELECT cachier_memoize('ren.f(ren.kind)', stale_after => '5 hours', name => 'lifecycle_test.rf_cached');
+SELECT lifecycle_test.rf_cached('a');
+SELECT identity FROM cachier.function_ids ORDER BY 1;
+ALTER FUNCTION ren.f(ren.kind) RENAME TO g;
+ALTER FUNCTION ren.g(ren.kind) SET SCHEMA lifecycle_test;
+ALTER TYPE ren.kind RENAME TO sort;
+ALTER SCHEMA ren RENAME TO ren2;
+ALTER FUNCTION lifecycle_test.rf_cached(ren2.sort) RENAME TO rg_cached;
+SELECT identity FROM cachier.function_ids ORDER BY 1;
+SELECT function, wrapper, stale_after FROM cachier_functions
+ WHERE function = 'lifecycle_test.g(ren2.sort)'::regprocedure;
+SELECT count(*) AS entries_of_old_identity FROM cachier.entries
+ WHERE fn_id = cachier.fn_id('lifecycle_test.g(ren2.sort)');
+SET cachier."verbose" = on;
+SELECT lifecycle_test.rg_cached('b'), lifecycle_test.rg_cached('b');
+RESET cachier."verbose";
+-- and a drop after the renames removes them
+DROP FUNCTION lifecycle_test.g(ren2.sort) CASCADE;
+SELECT count(*) AS ids_left FROM lifecycle_test.ids_left;
+SELECT count(*) AS options_left FROM cachier.functions
+ WHERE fn_id NOT IN (SELECT id FROM cachier.function_ids);
+SELECT identity FROM cachier.function_ids ORDER BY 1;
+DROP SCHEMA ren2 CASCADE;
+
 -- DROP EXTENSION refuses while wrappers depend on it, and with CASCADE
 -- removes everything: storage, wrappers, event triggers
 SELECT cachier_memoize('version_of(int)');

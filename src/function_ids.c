@@ -360,6 +360,11 @@ cachier_follow_renames(PG_FUNCTION_ARGS)
 							  " WHERE identity OPERATOR(pg_catalog.=) $1",
 							  1, types, values, NULL, NULL);
 		update_row("identity", TEXTOID, values[0], row->id);
+		/* keys hold the identity: the old entries can never be found again */
+		types[0] = INT4OID;
+		values[0] = Int32GetDatum(row->id);
+		cachier_exec_as_owner("DELETE FROM cachier.entries WHERE fn_id OPERATOR(pg_catalog.=) $1",
+							  1, types, values, NULL, NULL);
 	}
 	CacheInvalidateRelcacheByRelid(cachier_relations()->function_ids);
 	PG_RETURN_VOID();
