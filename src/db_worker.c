@@ -107,10 +107,14 @@ typedef struct CleanupPlan
 	int64		interval_us;
 } CleanupPlan;
 
-/* The functions with cleanup_stale and their effective options. */
+/*
+ * The functions with cleanup_stale and their effective options, in the
+ * caller's memory context (not the transaction's, which ends here).
+ */
 static List *
 cleanup_plans(void)
 {
+	MemoryContext caller = CurrentMemoryContext;
 	List	   *fns;
 	List	   *plans = NIL;
 	ListCell   *lc;
@@ -122,13 +126,16 @@ cleanup_plans(void)
 	foreach(lc, fns)
 	{
 		EffectiveOptions eff;
-		CleanupPlan *plan = MemoryContextAlloc(TopMemoryContext, sizeof(CleanupPlan));
+		CleanupPlan *plan = MemoryContextAlloc(caller, sizeof(CleanupPlan));
+		MemoryContext old;
 
 		cachier_effective_options(cachier_function_info(lfirst_oid(lc)), &eff);
 		plan->funcid = lfirst_oid(lc);
 		plan->stale_after_us = eff.stale_after_us;
 		plan->interval_us = eff.cleanup_interval_us;
+		old = MemoryContextSwitchTo(caller);
 		plans = lappend(plans, plan);
+		MemoryContextSwitchTo(old);
 	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();
@@ -159,10 +166,12 @@ run_cleanups(void)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz next = DT_NOEND;
+	List	   *plans = cleanup_plans();
 	ListCell   *lc;
 
-	foreach(lc, cleanup_plans())
+	foreach(lc, plans)
 		next = Min(next, clean_if_due(lfirst(lc), now));
+	list_free_deep(plans);
 	pgstat_report_activity(STATE_IDLE, NULL);
 	return next;
 }
