@@ -6,9 +6,10 @@
 #    nor any wrapper to pg_temp: both are refused);
 #  - the memoized wrapper exists and caches again (the second call does not
 #    execute the function);
-#  - the per-function options (cachier.functions, a configuration table)
-#    are kept, for the memoized and for the only-configured function, and
-#    they name the restored functions;
+#  - the per-function options (cachier.functions, a configuration table,
+#    keyed by ids that cachier.function_ids, dumped with it, maps to the
+#    functions' identities) are kept, for the memoized and for the
+#    only-configured function, and they name the restored functions;
 #  - the wrapper still depends on the wrapped function: DROP FUNCTION of
 #    the wrapped function fails without CASCADE, and with CASCADE drops the
 #    wrapper and forgets the options and entries.
@@ -37,6 +38,11 @@ SELECT cachier_memoize('square(int)', stale_after => '1 day',
 CREATE FUNCTION cube(x int) RETURNS int LANGUAGE plpgsql
     AS $$ BEGIN PERFORM nextval('calls'); RETURN x * x * x; END $$;
 SELECT cachier_configure('cube(int)', stale_after => '2 hours', per_role => true);
+-- the options of 0.5, a relation among them, are kept too (and a later
+-- call that changes one keeps the others)
+CREATE TABLE orders (id int);
+SELECT cachier_configure('cube(int)', track_reads => false, depends_on => '{orders}',
+                         on_change => 'refresh', key_settings => '{timezone, app.tenant}');
 
 -- a function in another schema, and a built-in, memoized with wrappers in
 -- a schema of the user's own
@@ -69,8 +75,9 @@ foreach my $memoize (
 }
 is( $node->safe_psql(
 		'src', q{
-SELECT string_agg(fn::text || '=' || coalesce(wrapper::text, '-'), ' ' ORDER BY fn::text)
-  FROM cachier.functions}),
+SELECT string_agg(function::text || '=' || coalesce(wrapper::text, '-'), ' '
+                  ORDER BY function::text)
+  FROM cachier_functions}),
 	'app.triple(integer)=app.triple_cached(integer) cube(integer)=- '
 	  . 'square(integer)=square_cached(integer) upper(text)=app.upper_cached(text)',
 	'source: four functions are configured, each wrapper in a dumpable schema');
@@ -78,7 +85,7 @@ SELECT string_agg(fn::text || '=' || coalesce(wrapper::text, '-'), ' ' ORDER BY 
 my $options_query = q{
 SELECT function, wrapper, stale_after, next_time, wait_timeout, allow_null,
        entry_size_limit, cleanup_stale, cleanup_interval, per_role, storage,
-       max_stale_age, updated_at
+       max_stale_age, updated_at, track_reads, depends_on, on_change, key_settings
   FROM cachier_functions ORDER BY function::text};
 my $options_src = $node->safe_psql('src', $options_query);
 like(
@@ -89,6 +96,10 @@ like(
 	$options_src,
 	qr/^cube\(integer\)\|\|02:00:00\|f\|00:00:30\|f\|\|f\|1 day\|t\|/m,
 	'source: the configured function has its options');
+like(
+	$options_src,
+	qr/^cube\(integer\)\|.*\|f\|\{orders\}\|refresh\|\{timezone,app\.tenant\}$/m,
+	'source: ... the options of 0.5 included');
 
 my $tempdir = PostgreSQL::Test::Utils::tempdir;
 $node->command_ok(
@@ -126,6 +137,17 @@ SELECT obj_description('square_cached(int)'::regprocedure, 'pg_proc'),
 
 	is($node->safe_psql($db, $options_query),
 		$options_src, "$db: the per-function options survived unchanged");
+
+	# the sequence of ids came along: a function configured after the
+	# restore gets an id of its own
+	is( $node->safe_psql(
+			$db, q{
+CREATE FUNCTION late(x int) RETURNS int LANGUAGE sql AS 'SELECT x';
+SELECT cachier_configure('late(int)', stale_after => '1 minute');
+SELECT count(*) = count(DISTINCT id) AND cachier.fn_id('late(int)') IS NOT NULL
+  FROM cachier.function_ids;
+DROP FUNCTION late(int);}),
+		"\nt", "$db: a function configured after the restore gets a new id");
 
 	# The wrapper and cachier_wrap cache again: the second call is a hit.
 	foreach my $call ('square_cached(7)', q{cachier_wrap('cube', 3)})
@@ -171,9 +193,12 @@ SELECT string_agg(function::text || arguments, ' ' ORDER BY function::text)
 	is( $node->safe_psql(
 			$db, q{
 SELECT to_regprocedure('square_cached(int)') IS NULL,
-       (SELECT count(*) FROM cachier.functions WHERE fn::text LIKE 'square%'),
-       (SELECT count(*) FROM cachier.entries WHERE function_id::text LIKE 'square%')}),
-		't|0|0',
+       (SELECT count(*) FROM cachier.function_ids WHERE identity LIKE 'public.square%'),
+       (SELECT count(*) FROM cachier.functions f JOIN cachier.function_ids i ON i.id = f.fn_id
+         WHERE i.identity LIKE 'public.square%'),
+       (SELECT count(*) FROM cachier.entries e
+         WHERE NOT EXISTS (SELECT FROM cachier.function_ids i WHERE i.id = e.fn_id))}),
+		't|0|0|0',
 		"$db: DROP FUNCTION ... CASCADE drops the wrapper, its options and entries");
 	is($node->safe_psql($db, q{SELECT cachier_wrap('cube', 3)}),
 		'27', "$db: the other function is still cached after the drop");
