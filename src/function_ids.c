@@ -303,7 +303,8 @@ update_row(const char *column, Oid type, Datum value, int32 id)
 /*
  * cachier.check_hints(), at the start of a command that may rename
  * functions: every hint that no longer names its row's function is
- * resolved again from the identity.
+ * resolved again from the identity (InvalidOid if the identity names no
+ * function: a row left over, which no rename may then touch).
  */
 PG_FUNCTION_INFO_V1(cachier_check_hints);
 Datum
@@ -320,8 +321,9 @@ cachier_check_hints(PG_FUNCTION_ARGS)
 
 		if (hint_names(row->hint, row->identity))
 			continue;
+		/* InvalidOid when it names no function: then no rename follows it */
 		now = resolve_identity(row->identity);
-		if (OidIsValid(now))
+		if (now != row->hint)
 			update_row("fn", OIDOID, ObjectIdGetDatum(now), row->id);
 	}
 	hints_checked_lxid = MyProc->lxid;
