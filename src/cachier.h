@@ -67,7 +67,7 @@ typedef enum Storage
 typedef struct CachierOptions
 {
 	bool		has_row;		/* a row exists in cachier.functions */
-	Oid			wrapper;
+	int32		wrapper_id;		/* 0: none; see cachier_function_wrapper */
 	int64		stale_after_us; /* CACHIER_NEVER when unset */
 	int			next_time;		/* -1 unset, else 0/1 */
 	int64		wait_timeout_us;
@@ -153,6 +153,7 @@ extern FunctionInfo *cachier_function_info(Oid funcid);
 extern void cachier_effective_options(const FunctionInfo *info, EffectiveOptions *eff);
 extern void cachier_check_cacheable(Oid funcid);
 extern void cachier_register_invalidation(void);
+extern Oid	cachier_function_wrapper(Oid funcid);
 extern OnChange cachier_parse_on_change(const char *text);
 extern const char *cachier_on_change_name(OnChange on_change);
 

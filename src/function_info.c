@@ -265,7 +265,7 @@ static void
 options_unset(CachierOptions *opts)
 {
 	opts->has_row = false;
-	opts->wrapper = InvalidOid;
+	opts->wrapper_id = 0;
 	opts->stale_after_us = CACHIER_NEVER;
 	opts->next_time = -1;
 	opts->wait_timeout_us = CACHIER_NEVER;
@@ -353,16 +353,12 @@ load_key_settings(CachierOptions *opts, Datum value, MemoryContext mcxt)
 
 /* The options of one row of cachier.functions; arrays go to mcxt. */
 static void
-options_from_row(CachierOptions *opts, Datum *values, bool *nulls, int natts,
-				 bool legacy, MemoryContext mcxt)
+options_from_row(CachierOptions *opts, Datum *values, bool *nulls, MemoryContext mcxt)
 {
 	opts->has_row = true;
-	if (nulls[Col_wrapper_id - 1])
-		opts->wrapper = InvalidOid;
-	else if (legacy)
-		opts->wrapper = DatumGetObjectId(values[Col_wrapper_id - 1]);
-	else
-		opts->wrapper = cachier_fn_id_oid(DatumGetInt32(values[Col_wrapper_id - 1]));
+	/* (an OID before 0.5, an id since; cachier_function_wrapper resolves it) */
+	opts->wrapper_id = nulls[Col_wrapper_id - 1] ? 0 :
+		DatumGetInt32(values[Col_wrapper_id - 1]);
 	opts->stale_after_us = interval_column(values, nulls, Col_stale_after);
 	opts->next_time = bool_column(values, nulls, Col_next_time);
 	opts->wait_timeout_us = interval_column(values, nulls, Col_wait_timeout);
@@ -424,10 +420,22 @@ load_options(const FunctionInfo *info, CachierOptions *opts, int32 *fn_id,
 			elog(ERROR, "cachier.functions has unexpected columns");
 		memset(nulls, true, sizeof(nulls));
 		heap_deform_tuple(tuple, desc, values, nulls);
-		options_from_row(opts, values, nulls, desc->natts, legacy, mcxt);
+		options_from_row(opts, values, nulls, mcxt);
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
+}
+
+/*
+ * The wrapper recorded for funcid, or InvalidOid: resolved when asked
+ * (memoize.c), not when the options are read by a call.
+ */
+Oid
+cachier_function_wrapper(Oid funcid)
+{
+	int32		wrapper_id = cachier_function_info(funcid)->options.wrapper_id;
+
+	return wrapper_id == 0 ? InvalidOid : cachier_fn_id_oid(wrapper_id);
 }
 
 OnChange

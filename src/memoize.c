@@ -686,7 +686,7 @@ cachier_configure(PG_FUNCTION_ARGS)
 
 	check_memoizable(funcid);
 	read_options(fcinfo, 1, INT_MAX, CONFIGURE_RESET_ARG, &row);
-	write_options(funcid, &row, cachier_function_info(funcid)->options.wrapper);
+	write_options(funcid, &row, cachier_function_wrapper(funcid));
 	cachier_unpin_search_path(nestlevel);
 	PG_RETURN_VOID();
 }
@@ -713,7 +713,7 @@ cachier_memoize(PG_FUNCTION_ARGS)
 	names = wrapper_name((Form_pg_proc) GETSTRUCT(tuple),
 						 PG_ARGISNULL(name_arg) ? NULL : PG_GETARG_TEXT_PP(name_arg));
 	created = create_wrapper(funcid, (Form_pg_proc) GETSTRUCT(tuple), names,
-							 cachier_function_info(funcid)->options.wrapper);
+							 cachier_function_wrapper(funcid));
 	ReleaseSysCache(tuple);
 	write_options(funcid, &row, created);
 	cachier_unpin_search_path(nestlevel);
@@ -807,7 +807,7 @@ cachier_wrapper_of(PG_FUNCTION_ARGS)
 	Oid			wrapper;
 
 	check_owner(funcid);
-	wrapper = cachier_function_info(funcid)->options.wrapper;
+	wrapper = cachier_function_wrapper(funcid);
 	if (!OidIsValid(wrapper))
 		PG_RETURN_NULL();
 	PG_RETURN_OID(wrapper);
