@@ -176,16 +176,6 @@ CREATE EVENT TRIGGER cachier_ddl_end ON ddl_command_end
  * working).  A call changes only the options it is given; reset names the
  * options that go back to their defaults ('all': every one).
  */
--- (the privileges a DBA gave or revoked on them are kept: saved here, given
--- again below)
-SELECT pg_catalog.set_config('cachier_upgrade.' || p.proname || '_acl',
-                             COALESCE(p.proacl::pg_catalog.text, ''), true)
-  FROM pg_catalog.pg_proc p
- WHERE p.oid OPERATOR(pg_catalog.=) ANY (ARRAY[
-       'cachier_configure(regprocedure, interval, boolean, interval, boolean, text,
-                          boolean, interval, boolean, text, interval)'::pg_catalog.regprocedure,
-       'cachier_memoize(regprocedure, interval, boolean, interval, boolean, text,
-                        boolean, interval, boolean, text, interval, text)'::pg_catalog.regprocedure]);
 DROP FUNCTION cachier_configure(regprocedure, interval, boolean, interval,
     boolean, text, boolean, interval, boolean, text, interval);
 DROP FUNCTION cachier_memoize(regprocedure, interval, boolean, interval,
@@ -237,41 +227,6 @@ COMMENT ON FUNCTION cachier_memoize(regprocedure, interval, boolean, interval,
     boolean, text, boolean, interval, boolean, text, interval, text, boolean,
     regclass[], text, text[], text[]) IS
     'create a wrapper of fn whose calls go through the cache';
-
-DO $$
-DECLARE
-    fn regprocedure;
-    saved text;
-    item record;
-BEGIN
-    FOREACH fn IN ARRAY ARRAY[
-        'cachier_configure(regprocedure, interval, boolean, interval, boolean, text, boolean,
-                           interval, boolean, text, interval, boolean, regclass[], text, text[],
-                           text[])'::pg_catalog.regprocedure,
-        'cachier_memoize(regprocedure, interval, boolean, interval, boolean, text, boolean,
-                         interval, boolean, text, interval, text, boolean, regclass[], text,
-                         text[], text[])'::pg_catalog.regprocedure]
-    LOOP
-        saved := pg_catalog.current_setting('cachier_upgrade.'
-            OPERATOR(pg_catalog.||) (SELECT p.proname FROM pg_catalog.pg_proc p
-                                      WHERE p.oid OPERATOR(pg_catalog.=) fn)
-            OPERATOR(pg_catalog.||) '_acl', true);
-        IF saved IS NULL OR saved OPERATOR(pg_catalog.=) '' THEN
-            CONTINUE;           -- the default privileges: nothing to give back
-        END IF;
-        EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', fn);
-        FOR item IN SELECT a.grantee, a.is_grantable
-                      FROM pg_catalog.aclexplode(saved::pg_catalog.aclitem[]) a
-                     WHERE a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
-        LOOP
-            EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s%s', fn,
-                CASE WHEN item.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
-                     ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(item.grantee)) END,
-                CASE WHEN item.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
-        END LOOP;
-    END LOOP;
-END
-$$;
 
 -- effective_options and the view of the options gain the new options
 DROP VIEW cachier_functions;
