@@ -383,4 +383,9 @@ extern const char *cachier_signature_paren(const char *fntext);
 extern Datum cachier_coerce_value(Datum value, bool isnull, Oid from, Oid to,
 								  const char *what);
 
+/* ---------------------------------------------------------------- update_keep.c */
+
+extern void cachier_keep_begin(void);
+extern void cachier_keep_finish(void);
+
 #endif							/* CACHIER_H */
