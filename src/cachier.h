@@ -383,6 +383,10 @@ extern const char *cachier_signature_paren(const char *fntext);
 extern Datum cachier_coerce_value(Datum value, bool isnull, Oid from, Oid to,
 								  const char *what);
 
+/* ---------------------------------------------------------------- memoize.c */
+
+extern void cachier_rewrap(Oid funcid, Oid wrapper);
+
 /* ---------------------------------------------------------------- update_keep.c */
 
 extern void cachier_keep_begin(void);
