@@ -54,9 +54,14 @@ SELECT path, 'dumped table ' || t::regclass, coalesce(x.extcondition[i], '')
   FROM pg_extension x, unnest(x.extconfig) WITH ORDINALITY AS u(t, i)
  WHERE x.extname = 'cachier'
 UNION ALL
+-- (initial privileges equal to the defaults are the same as none)
 SELECT path, 'initial privileges of ' || pg_describe_object(ip.classoid, ip.objoid, ip.objsubid),
        (SELECT string_agg(a::text, ',' ORDER BY a::text) FROM aclexplode(ip.initprivs) a)
   FROM members m JOIN pg_init_privs ip ON ip.objoid = m.objid AND ip.classoid = m.classid
+  LEFT JOIN pg_proc p ON ip.classoid = 'pg_proc'::regclass AND p.oid = ip.objoid
+  LEFT JOIN pg_class c ON ip.classoid = 'pg_class'::regclass AND c.oid = ip.objoid
+ WHERE ip.initprivs::text[] IS DISTINCT FROM
+       coalesce(acldefault('f', p.proowner), acldefault('r', c.relowner))::text[]
 $$;
 
 CREATE EXTENSION cachier;
