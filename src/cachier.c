@@ -87,6 +87,7 @@ _PG_init(void)
 		cachier_shared_init();
 		cachier_quota_init();
 		cachier_stalled_init();
+		cachier_computing_init();
 		cachier_worker_init();
 	}
 }
