@@ -408,4 +408,23 @@ extern const char *cachier_signature_paren(const char *fntext);
 extern Datum cachier_coerce_value(Datum value, bool isnull, Oid from, Oid to,
 								  const char *what);
 
+/* ---------------------------------------------------------------- memoize.c */
+
+extern void cachier_rewrap(Oid funcid, Oid wrapper);
+
+/* ---------------------------------------------------------------- computing.c */
+
+typedef void (*ComputingVisitor) (Oid funcid, int64 key, Oid roleid, TimestampTz started,
+								  const char *keyed, int keyed_len, void *arg);
+
+extern void cachier_computing_init(void);
+extern int	cachier_computing_begin(Oid funcid, int64 key, const char *keyed, int len);
+extern void cachier_computing_end(int token);
+extern void cachier_computing_visit(ComputingVisitor visit, void *arg);
+
+/* ---------------------------------------------------------------- update_keep.c */
+
+extern void cachier_keep_begin(void);
+extern void cachier_keep_finish(void);
+
 #endif							/* CACHIER_H */
