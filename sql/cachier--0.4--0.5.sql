@@ -46,7 +46,8 @@ CREATE TABLE cachier.function_ids (
     identity  text COLLATE "C" NOT NULL UNIQUE,
     fn        oid NOT NULL
 );
-REVOKE ALL ON cachier.function_ids, cachier.function_ids_seq FROM PUBLIC;
+-- (PUBLIC has no privilege on a new sequence)
+REVOKE ALL ON cachier.function_ids FROM PUBLIC;
 -- the ids of cachier.functions mean nothing without them: dumped with it
 SELECT pg_catalog.pg_extension_config_dump('cachier.function_ids', '');
 SELECT pg_catalog.pg_extension_config_dump('cachier.function_ids_seq', '');

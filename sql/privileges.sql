@@ -92,7 +92,7 @@ SELECT p.oid::regprocedure AS executable_by_public
  WHERE p.pronamespace = 'cachier'::regnamespace
    AND p.proname NOT LIKE 'call\_%'
    AND has_function_privilege('cachier_other', p.oid, 'EXECUTE')
- ORDER BY 1;
+ ORDER BY p.oid::regprocedure::text;
 
 /*
  * Superuser through search_path (issue 8, route 1).  An ordinary role that
