@@ -379,6 +379,7 @@ extern ResolvedCall *cachier_resolve(const char *fntext, int nsupplied,
 extern void cachier_resolved_args(ResolvedCall *rc, Datum *in, bool *innulls,
 								  Datum *out, bool *outnulls);
 extern Oid	cachier_resolve_name_only(const char *fntext);
+extern Oid	cachier_wrapped_function(Oid funcid);
 extern const char *cachier_signature_paren(const char *fntext);
 extern Datum cachier_coerce_value(Datum value, bool isnull, Oid from, Oid to,
 								  const char *what);
