@@ -20,7 +20,7 @@ SELECT executions();
 
 -- stale_after as a setting: the option wins while it is set
 SELECT cachier_configure('sq(int)');
-SET cachier.stale_after = '1 hour';
+SET cachier.stale_after = '1h';
 SELECT stale_after FROM cachier_functions WHERE function = 'sq(int)'::regprocedure;
 SELECT cachier_wrap('sq', 3);
 RESET cachier.stale_after;
@@ -29,7 +29,7 @@ RESET cachier.stale_after;
 -- max_age; 0 recomputes every time
 SET cachier.max_age = 0;
 SELECT cachier_wrap('sq', 3);
-SET cachier.max_age = '1 day';
+SET cachier.max_age = '1d';
 SELECT cachier_wrap('sq', 3);
 RESET cachier.max_age;
 SELECT executions();
@@ -49,7 +49,7 @@ CREATE FUNCTION big(n int) RETURNS text LANGUAGE sql AS 'SELECT repeat(''x'', n)
 SELECT cachier_configure('big(int)', entry_size_limit => '1KB');
 SELECT length(cachier_wrap('big', 1024)) AS stored_1024;
 SELECT length(cachier_wrap('big', 1025)) AS not_stored_1025;
-SET cachier.entry_size_limit = '2kb';
+SET cachier.entry_size_limit = '2kB';
 SELECT cachier_configure('big(int)');
 SELECT length(cachier_wrap('big', 1025)) AS stored_1025;
 RESET cachier.entry_size_limit;
