@@ -1,8 +1,18 @@
 # cachier — PGXS build.  `make && make install`, then see README.md.
+# `make WITH_REDIS=0` builds without hiredis: no Redis tier.
 
 EXTENSION   = cachier
 MODULE_big  = cachier
-OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+WITH_REDIS ?= 1
+ifeq ($(WITH_REDIS),0)
+REDIS_SRC   = src/redis_client.c src/redis_tier.c
+REDIS_CPPFLAGS = -DCACHIER_NO_REDIS
+else
+REDIS_SRC   = src/redis_none.c
+REDIS_CPPFLAGS =
+SHLIB_LINK  = -lhiredis
+endif
+OBJS        = $(patsubst %.c,%.o,$(sort $(filter-out $(REDIS_SRC),$(wildcard src/*.c))))
 DATA        = $(sort $(wildcard sql/cachier--*.sql))
 PGFILEDESC  = "cachier - persistent cache for SQL function results"
 
@@ -19,8 +29,7 @@ ISOLATION_OPTS = --temp-instance=tmp_check_iso --temp-config=test/regress.conf \
 TAP_TESTS = 1
 
 PG_CONFIG ?= pg_config
-PG_CPPFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
-SHLIB_LINK  = -lhiredis
+PG_CPPFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers $(REDIS_CPPFLAGS)
 
 EXTRA_CLEAN = tmp_check tmp_regress tmp_check_iso output_iso results regression.diffs regression.out log
 

@@ -115,6 +115,20 @@ SELECT cachier_clear('total_length', repeat('x', 40 * 1024 * 1024), repeat('y', 
 RESET cachier.trace;
 SELECT count(*) FROM cachier_entries WHERE function = 'total_length(text, text)'::regprocedure;
 
+-- storage 'redis' or 'both' without cachier.redis_url is accepted (the URL
+-- may come with the next reload) with a WARNING that says what happens
+-- until then; the trace says it at each call
+CREATE FUNCTION remote(x int) RETURNS int LANGUAGE sql AS 'SELECT x * 10';
+SELECT cachier_configure('remote(int)', storage => 'redis');
+SET cachier.trace = on;
+SELECT remote_value FROM cachier_wrap('remote', 1) AS remote_value;
+SELECT cachier_configure('remote(int)', storage => 'both');
+SELECT remote_value FROM cachier_wrap('remote', 2) AS remote_value;
+RESET cachier.trace;
+SELECT cachier_configure('remote(int)', storage => 'table');
+SELECT arguments FROM cachier_entries WHERE function = 'remote(int)'::regprocedure;
+SELECT cachier_unmemoize('remote(int)');
+
 -- after all of that, what was cached is still there and still served
 SELECT function, arguments FROM cachier_entries;
 SELECT ok_cached(1);

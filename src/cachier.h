@@ -358,6 +358,10 @@ extern int64 cachier_clear_call(CallSite *site, Datum *args, bool *argnulls);
 extern int64 cachier_clear_function(Oid funcid);
 extern Storage cachier_parse_storage(const char *text);
 extern const char *cachier_storage_name(Storage storage);
+
+/* settings.c [Y]: a WARNING (or, built without Redis, an ERROR) at configure time */
+extern void cachier_check_storage(Storage storage);
+extern const char *cachier_redis_unset_reason(void);
 extern bool cachier_refresh_entry(CallSite *site, int64 key, const char *keyed, int len);
 
 /* ---------------------------------------------------------------- resolve.c */

@@ -163,6 +163,7 @@ read_option(FunctionCallInfo fcinfo, int argno, int column, OptionRow *row)
 				row->nulls[column] = 'n';
 			break;
 		case TEXTOID:			/* storage, stored by its canonical name */
+			cachier_check_storage(cachier_parse_storage(TextDatumGetCString(value)));
 			row->values[column] = CStringGetTextDatum(cachier_storage_name(
 											cachier_parse_storage(TextDatumGetCString(value))));
 			break;

@@ -263,6 +263,48 @@ cachier_parse_size(const char *text, const char *option)
 	return bytes;
 }
 
+/* ---------------------------------------------------------------- Redis tier */
+
+/* Why a function whose storage names Redis stores nothing there. */
+const char *
+cachier_redis_unset_reason(void)
+{
+#ifdef CACHIER_NO_REDIS
+	return "Its storage names Redis, and this build of cachier has no Redis tier (WITH_REDIS=0).";
+#else
+	return "Its storage names Redis, and cachier.redis_url is not set.";
+#endif
+}
+
+/*
+ * At configure time: storage 'redis' or 'both' needs the Redis tier.  A
+ * build without it refuses them; without cachier.redis_url they are
+ * accepted (the URL may come with the next reload) with a WARNING.
+ */
+void
+cachier_check_storage(Storage storage)
+{
+	if (storage == STORAGE_TABLE)
+		return;
+#ifdef CACHIER_NO_REDIS
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("storage \"%s\" needs the Redis tier, which this build of cachier does not have",
+					cachier_storage_name(storage)),
+			 errhint("Use storage => 'table', or build cachier with Redis (make WITH_REDIS=1, which needs libhiredis-dev).")));
+#else
+	if (cachier_redis_url == NULL || cachier_redis_url[0] == '\0')
+		ereport(WARNING,
+				(errcode(ERRCODE_WARNING),
+				 errmsg("cachier.redis_url is not set, so storage \"%s\" keeps nothing in Redis",
+						cachier_storage_name(storage)),
+				 storage == STORAGE_REDIS ?
+				 errdetail("Until it is set, this function's results are computed on every call and not stored.") :
+				 errdetail("Until it is set, this function's entries are kept in the table only."),
+				 errhint("A superuser sets cachier.redis_url in postgresql.conf or with ALTER SYSTEM, then reloads the configuration.")));
+#endif
+}
+
 /* ---------------------------------------------------------------- GUC hooks */
 
 static void
