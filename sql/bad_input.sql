@@ -1,5 +1,12 @@
 -- Bad input gets a clear error, never a crash, and nothing cached is lost
 \set SHOW_CONTEXT never
+-- a schema named cachier that is not the extension's: a clear error, and
+-- nothing of it is touched
+CREATE SCHEMA cachier;
+CREATE TABLE cachier.mine (x int);
+CREATE EXTENSION cachier;
+SELECT count(*) AS still_mine FROM cachier.mine;
+DROP SCHEMA cachier CASCADE;
 CREATE EXTENSION cachier;
 CREATE SCHEMA bad_input_test;
 SET search_path = bad_input_test, public;

@@ -26,7 +26,7 @@ as_postgres() {
 
 log="$work/test-output.log"
 status=0
-as_postgres make -C "$work" installcheck PROVE_FLAGS="--timer" 2>&1 | tee "$log" || status=$?
+as_postgres make -C "$work" installcheck TEMP_INSTANCE=1 PROVE_FLAGS="--timer" 2>&1 | tee "$log" || status=$?
 
 if [ "$status" -ne 0 ]; then
 	for f in $(find "$work" -name regression.diffs); do
