@@ -1,5 +1,12 @@
 -- Bad input gets a clear error, never a crash, and nothing cached is lost
 \set SHOW_CONTEXT never
+-- a schema named cachier that is not the extension's: a clear error, and
+-- nothing of it is touched
+CREATE SCHEMA cachier;
+CREATE TABLE cachier.mine (x int);
+CREATE EXTENSION cachier;
+SELECT count(*) AS still_mine FROM cachier.mine;
+DROP SCHEMA cachier CASCADE;
 CREATE EXTENSION cachier;
 CREATE SCHEMA bad_input_test;
 SET search_path = bad_input_test, public;
@@ -11,6 +18,7 @@ SELECT ok_cached(1);
 SELECT cachier_wrap('no_such_function', 1);
 SELECT cachier_wrap('nope.ok', 1);
 SELECT cachier_wrap('ok(text, text)', 1);
+-- a text argument is read as an untyped literal would be (see wrap.sql)
 SELECT cachier_wrap('ok', 'a'::text);
 CREATE FUNCTION dup(x int) RETURNS int LANGUAGE sql AS 'SELECT x';
 CREATE FUNCTION dup(x bigint) RETURNS int LANGUAGE sql AS 'SELECT 1';
@@ -32,6 +40,7 @@ SELECT cachier_wrap('ok');
 SELECT cachier_wrap('ok', 1, 2);
 SELECT cachier_wrap('ok(int)', 1, 2);
 SELECT cachier_wrap('ok(int)', 'x'::text);
+SELECT cachier_wrap('ok(int)', now());
 SELECT cachier_wrap('ok(int)', '1.5');
 
 -- NULL function name
@@ -74,11 +83,24 @@ SELECT cachier_configure('ok(int)', entry_size_limit => '-3KB');
 SELECT cachier_configure('ok(int)', cleanup_interval => '0');
 SELECT cachier_configure('ok(int)', cleanup_interval => '0 seconds');
 SET cachier.cleanup_interval = '0';
--- -1 is not a size, for the option and the setting: 'unlimited' is the word
+-- an option accepts what its setting accepts, no more: -1 is unlimited
+-- for entry_size_limit and its setting alike, other negative sizes and
+-- sizes past 2GB are refused by both, and so are durations longer than
+-- the setting can hold
 SELECT cachier_configure('ok(int)', entry_size_limit => '-1');
+SELECT entry_size_limit FROM cachier_functions WHERE function = 'ok(int)'::regprocedure;
 SET cachier.entry_size_limit = '-1';
-SET cachier.entry_size_limit = 'unlimited';
+SHOW cachier.entry_size_limit;
 RESET cachier.entry_size_limit;
+SELECT cachier_configure('ok(int)', entry_size_limit => '-2');
+SET cachier.entry_size_limit = '-2';
+SELECT cachier_configure('ok(int)', entry_size_limit => '3GB');
+SET cachier.entry_size_limit = '3GB';
+SELECT cachier_configure('ok(int)', wait_timeout => '30 days');
+SET cachier.wait_timeout = '30d';
+SELECT cachier_configure('ok(int)', stale_after => '100 years');
+SET cachier.stale_after = '36600d';
+SELECT cachier_configure('ok(int)');
 SELECT cachier_memoize('ok(int)', name => 'a.b.c');
 
 -- memoizing a wrapper, and a wrapper name that already exists
@@ -93,12 +115,26 @@ SELECT taken(1);
 -- cached call must too
 CREATE FUNCTION total_length(a text, b text) RETURNS bigint LANGUAGE sql
     AS 'SELECT octet_length(a)::bigint + octet_length(b)';
-SET cachier."verbose" = on;
+SET cachier.trace = on;
 SELECT cachier_wrap('total_length', repeat('x', 40 * 1024 * 1024), repeat('y', 30 * 1024 * 1024));
 SELECT cachier_precache('total_length', 1, repeat('x', 40 * 1024 * 1024), repeat('y', 30 * 1024 * 1024));
 SELECT cachier_clear('total_length', repeat('x', 40 * 1024 * 1024), repeat('y', 30 * 1024 * 1024));
-RESET cachier."verbose";
+RESET cachier.trace;
 SELECT count(*) FROM cachier_entries WHERE function = 'total_length(text, text)'::regprocedure;
+
+-- storage 'redis' or 'both' without cachier.redis_url is accepted (the URL
+-- may come with the next reload) with a WARNING that says what happens
+-- until then; the trace says it at each call
+CREATE FUNCTION remote(x int) RETURNS int LANGUAGE sql AS 'SELECT x * 10';
+SELECT cachier_configure('remote(int)', storage => 'redis');
+SET cachier.trace = on;
+SELECT remote_value FROM cachier_wrap('remote', 1) AS remote_value;
+SELECT cachier_configure('remote(int)', storage => 'both');
+SELECT remote_value FROM cachier_wrap('remote', 2) AS remote_value;
+RESET cachier.trace;
+SELECT cachier_configure('remote(int)', storage => 'table');
+SELECT arguments FROM cachier_entries WHERE function = 'remote(int)'::regprocedure;
+SELECT cachier_unmemoize('remote(int)');
 
 -- after all of that, what was cached is still there and still served
 SELECT function, arguments FROM cachier_entries;

@@ -9,6 +9,13 @@
 DO $$
 BEGIN
     IF '@extschema@' <> 'cachier' THEN
+        IF EXISTS (SELECT FROM pg_catalog.pg_namespace
+                    WHERE nspname OPERATOR(pg_catalog.=) 'cachier') THEN
+            RAISE EXCEPTION 'schema "cachier" already exists'
+                USING ERRCODE = 'duplicate_schema',
+                      DETAIL = 'cachier keeps its storage in a schema of that name, which it creates.',
+                      HINT = 'Rename or drop the existing schema (ALTER SCHEMA cachier RENAME TO ...), then run CREATE EXTENSION cachier again.';
+        END IF;
         CREATE SCHEMA cachier;
     END IF;
 END

@@ -42,9 +42,38 @@ SELECT cachier_precache('price', NULL::numeric, 9);
 SELECT price_cached(9) IS NULL AS from_cache;
 SELECT executions();
 
--- a value of a type that has no assignment cast is refused
-SELECT cachier_precache('price', 'a lot'::text, 10);
+-- a value of a type that has no assignment cast is refused; a text value
+-- is read as a literal of the result type, so it must be one
 SELECT cachier_precache('price', now(), 10);
+SELECT cachier_precache('price', 'a lot'::text, 10);
+SELECT cachier_precache('price', '12.5', 10), price_cached(10);
+
+-- a wrapper's name means its function: clear and precache act on the
+-- entries that the wrapper serves
+SELECT cachier_clear('price');
+SELECT price_cached(1), price_cached(2);
+SELECT cachier_clear('price_cached', 1);
+SELECT arguments FROM cachier_entries ORDER BY arguments;
+SELECT cachier_precache('price_cached', 100, 1);
+SELECT cachier_precache('clear_precache_test.price_cached(int,int)', 200, 3);
+SELECT price_cached(1) AS precached, price_cached(3) AS precached, cachier_wrap('price', 1) AS same_entry;
+SELECT cachier_clear('price_cached');
+SELECT count(*) AS left_after_clear FROM cachier_entries;
+
+-- bound parameters of unknown type (psycopg 3, pgbench -M prepared): the
+-- value and the arguments are read as literals of their types
+PREPARE precache_bound AS SELECT cachier_precache($1, $2, $3);
+EXECUTE precache_bound('price', '42.5', '4');
+PREPARE precache_typed_arg AS SELECT cachier_precache($1, $2, $3::int);
+EXECUTE precache_typed_arg('price', '43.5', '5');
+PREPARE precache_motd AS SELECT cachier_precache($1, $2);
+EXECUTE precache_motd('motd', 'bound');
+SELECT price_cached(4), price_cached(5), cachier_wrap('motd');
+PREPARE clear_bound AS SELECT cachier_clear($1, $2);
+EXECUTE clear_bound('price', '4');
+PREPARE clear_all_bound AS SELECT cachier_clear($1);
+EXECUTE clear_all_bound('price_cached');
+SELECT executions() AS no_new_computation;
 
 SET client_min_messages = warning;
 DROP SCHEMA clear_precache_test CASCADE;

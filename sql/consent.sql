@@ -155,7 +155,7 @@ RESET ROLE;
 -- cachier.max_entry_size caps every entry, whatever entry_size_limit says
 SET cachier.max_entry_size = '1kB';
 SET ROLE consent_a;
-SET cachier.entry_size_limit = 'unlimited';
+SET cachier.entry_size_limit = -1;
 SET cachier."verbose" = on;
 SELECT length(cachier_wrap('repeat', 'x'::text, 2000)) AS not_stored;
 SELECT length(cachier_wrap('repeat', 'x'::text, 1000)) AS stored;

@@ -21,7 +21,7 @@ SELECT executions();
 -- stale_after as a setting: the option wins while it is set (reset puts
 -- the option back to "use the setting")
 SELECT cachier_configure('sq(int)', reset => '{stale_after}');
-SET cachier.stale_after = '1 hour';
+SET cachier.stale_after = '1h';
 SELECT stale_after FROM cachier_functions WHERE function = 'sq(int)'::regprocedure;
 SELECT cachier_wrap('sq', 3);
 RESET cachier.stale_after;
@@ -30,7 +30,7 @@ RESET cachier.stale_after;
 -- max_age; 0 recomputes every time
 SET cachier.max_age = 0;
 SELECT cachier_wrap('sq', 3);
-SET cachier.max_age = '1 day';
+SET cachier.max_age = '1d';
 SELECT cachier_wrap('sq', 3);
 RESET cachier.max_age;
 SELECT executions();
@@ -50,7 +50,7 @@ CREATE FUNCTION big(n int) RETURNS text LANGUAGE sql AS 'SELECT repeat(''x'', n)
 SELECT cachier_configure('big(int)', entry_size_limit => '1KB');
 SELECT length(cachier_wrap('big', 1024)) AS stored_1024;
 SELECT length(cachier_wrap('big', 1025)) AS not_stored_1025;
-SET cachier.entry_size_limit = '2kb';
+SET cachier.entry_size_limit = '2kB';
 SELECT cachier_configure('big(int)', reset => ARRAY['entry_size_limit']);
 SELECT length(cachier_wrap('big', 1025)) AS stored_1025;
 RESET cachier.entry_size_limit;

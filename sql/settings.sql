@@ -1,5 +1,6 @@
 -- The per-call settings: cachier.enabled, skip_cache, overwrite_cache,
--- verbose; and the scopes PostgreSQL gives every setting
+-- trace (and its old name verbose); the scopes PostgreSQL gives every
+-- setting; durations and sizes with PostgreSQL's units
 CREATE EXTENSION cachier;
 CREATE SCHEMA settings_test;
 SET search_path = settings_test, public;
@@ -46,48 +47,78 @@ ALTER FUNCTION fresh_stamp(int) SET cachier.overwrite_cache = on;
 SELECT fresh_stamp(1);
 SELECT stamp_cached(1);
 
--- per database (and likewise per role): the next session gets it
-ALTER DATABASE :"DBNAME" SET cachier.stale_after = '2 hours';
+-- per database (and likewise per role): the next session gets it (LOAD:
+-- a server without shared_preload_libraries loads cachier at first use)
+ALTER DATABASE :"DBNAME" SET cachier.stale_after = '2h';
 \c
+LOAD 'cachier';
 SET search_path = settings_test, public;
 SHOW cachier.stale_after;
 ALTER DATABASE :"DBNAME" RESET cachier.stale_after;
 \c
+LOAD 'cachier';
 SET search_path = settings_test, public;
 SHOW cachier.stale_after;
 
--- verbose: a NOTICE explains each decision (VERBOSE is a keyword in SET,
--- so the name is quoted there)
-SET cachier."verbose" = on;
+-- trace: a NOTICE explains each decision; the name needs no quotes
+SET cachier.trace = on;
+SHOW cachier.trace;
 SELECT stamp_cached(1);
 SELECT stamp_cached(3);
 SET cachier.skip_cache = on;
 SELECT stamp_cached(3);
 RESET cachier.skip_cache;
-RESET cachier."verbose";
+RESET cachier.trace;
+SELECT stamp_cached(3) AS no_notice;
+-- cachier.verbose, its deprecated name (VERBOSE is a keyword: quoted in
+-- SET), still turns the trace on: the trace is on while either is on
+SET cachier."verbose" = on;
+SELECT stamp_cached(1);
+SELECT set_config('cachier.verbose', 'off', false);
+SELECT stamp_cached(1) AS no_notice;
 
--- the settings and their defaults
-SELECT name, setting, short_desc FROM pg_settings
- WHERE name LIKE 'cachier.%' ORDER BY name;
+-- the settings, their units, ranges and defaults (but for
+-- cachier.max_tracked_functions, which exists only when cachier is
+-- preloaded: see stats.sql)
+SELECT name, setting, unit, min_val, max_val, short_desc FROM pg_settings
+ WHERE name LIKE 'cachier.%' AND name <> 'cachier.max_tracked_functions'
+ ORDER BY name;
 
--- bad values are refused with the reason
+-- durations and sizes take PostgreSQL's units; -1 is never / unlimited
+SET cachier.stale_after = '3d';
+SHOW cachier.stale_after;
+SET cachier.stale_after = '90s';
+SHOW cachier.stale_after;
+SET cachier.stale_after = 5400;
+SHOW cachier.stale_after;
+SET cachier.stale_after = -1;
+SHOW cachier.stale_after;
+SET cachier.wait_timeout = '500ms';
+SHOW cachier.wait_timeout;
+SET cachier.entry_size_limit = '10MB';
+SHOW cachier.entry_size_limit;
+SET cachier.entry_size_limit = 1024;
+SHOW cachier.entry_size_limit;
+SET cachier.entry_size_limit = -1;
+SHOW cachier.entry_size_limit;
+SET cachier.max_age = '10min';
+SHOW cachier.max_age;
+SET cachier.max_age = 0;
+SHOW cachier.max_age;
+RESET ALL;
+
+-- bad values are refused with the reason; interval words ('3 days', the
+-- spelling of 0.4) are not units
 SET cachier.stale_after = 'soon';
-SET cachier.stale_after = '-1 day';
-SET cachier.wait_timeout = 'never';
+SET cachier.stale_after = '3 days';
+SET cachier.stale_after = -2;
+SET cachier.wait_timeout = -1;
 SET cachier.entry_size_limit = '10XB';
-SET cachier.cleanup_interval = '0';
+SET cachier.entry_size_limit = '3GB';
+SET cachier.cleanup_interval = 0;
 SET cachier.max_age = 'a while';
 -- the prefix is reserved: misspelled settings are errors
-SET cachier.stale_afterr = '1 day';
-
--- durations accept interval syntax, sizes accept units
-SET cachier.stale_after = 'P3D';
-SET cachier.stale_after = '90s';
-SET cachier.stale_after = 'never';
-SET cachier.entry_size_limit = '10 MB';
-SET cachier.entry_size_limit = '1024';
-SET cachier.max_age = '-5 minutes';
-RESET ALL;
+SET cachier.stale_afterr = '1d';
 
 SET client_min_messages = warning;
 DROP SCHEMA settings_test CASCADE;

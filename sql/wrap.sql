@@ -73,8 +73,45 @@ END
 $$;
 SELECT count(*) FROM cachier.entries WHERE fn_id = cachier.fn_id('fails(int)');
 
+-- a wrapper's name means its function: cachier_wrap('x_cached', ...) is
+-- a call of x_cached, served from and stored in x's entries
+CREATE FUNCTION triple(x int) RETURNS int LANGUAGE plpgsql
+AS $$ BEGIN PERFORM nextval('calls'); RETURN 3 * x; END $$;
+SELECT cachier_memoize('triple(int)');
+SELECT triple_cached(5);
+SELECT executions() AS after_first_call;
+SELECT cachier_wrap('triple_cached', 5), cachier_wrap('wrap_test.triple_cached(int)', 5);
+SELECT cachier_wrap('triple_cached', 6);
+SELECT triple_cached(6), cachier_wrap('triple', 6);
+SELECT executions() AS two_computations;
+SELECT function, arguments FROM cachier_entries
+ WHERE function::text LIKE '%triple%' ORDER BY arguments;
+
+-- bound parameters of unknown type, as psycopg 3, JDBC and pgbench's
+-- prepared mode send them: read as untyped literals are, so the call
+-- reaches the same entry as slow_add(1, 2), and '2024-01-01' a date
+PREPARE wrap_bound AS SELECT cachier_wrap($1, $2, $3);
+EXECUTE wrap_bound('slow_add', '1', '2');
+SELECT executions() AS still_two_computations;
+CREATE FUNCTION weekday(d date) RETURNS int LANGUAGE sql AS $$ SELECT extract(isodow FROM d)::int $$;
+PREPARE wrap_one AS SELECT cachier_wrap($1, $2);
+EXECUTE wrap_one('weekday', '2024-01-01');
+EXECUTE wrap_one('twice', 'ab');
+-- a typed parameter goes to the typed overload; mixed with an untyped
+-- one, the untyped one needs a cast (PostgreSQL cannot guess its type)
+PREPARE wrap_typed(text, int, int) AS SELECT cachier_wrap($1, $2, $3);
+EXECUTE wrap_typed('slow_add', 1, 2);
+PREPARE wrap_mixed AS SELECT cachier_wrap($1, $2::int, $3);
+PREPARE wrap_cast AS SELECT cachier_wrap($1, $2::int, $3::int);
+EXECUTE wrap_cast('slow_add', '1', '2');
+SELECT executions() AS still_two_computations;
+-- text values, also in an explicit VARIADIC array, are read as untyped
+-- literals: the string category wins, as in a direct call twice('cd')
+SELECT cachier_wrap('twice', VARIADIC ARRAY['cd']);
+SELECT cachier_wrap('twice', 'ef'::text);
+
 -- what the cache holds, readable
-SELECT function, arguments, stale, processing, completed, size_bytes
+SELECT function, arguments, stale, processing, size_bytes
   FROM cachier_entries ORDER BY function::text, arguments;
 
 SET client_min_messages = warning;

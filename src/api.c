@@ -6,6 +6,16 @@
  *	  memoized wrapper).  They only collect arguments, keep per-call-site
  *	  state in fn_extra and call into cached_call.c and resolve.c.
  *
+ * Each of cachier_wrap, cachier_clear and cachier_precache has overloads
+ * whose arguments are text (VARIADIC text[], and a text value for
+ * precache): a bound parameter of unknown type, which a VARIADIC "any" or
+ * anyelement parameter cannot take, resolves to them.  Their arguments are
+ * read as untyped literals are (ARGS_UNTYPED): by the input function of
+ * the parameter they are passed to, so '42' reaches an integer parameter
+ * and '2024-01-01' a date.  (The parser marks every call of a VARIADIC
+ * text[] function as VARIADIC, so an explicit VARIADIC text array is read
+ * the same way.)
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -20,6 +30,13 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/regproc.h"
+
+/* How the arguments after fn (and the precached value) were declared. */
+typedef enum ArgsForm
+{
+	ARGS_TYPED,					/* VARIADIC "any" (and value anyelement) */
+	ARGS_UNTYPED				/* VARIADIC text[] (and value text) */
+} ArgsForm;
 
 /* The arguments of a VARIADIC "any" call, from position "first" on. */
 typedef struct GivenArgs
@@ -55,14 +72,45 @@ function_name_arg(FunctionCallInfo fcinfo)
 }
 
 /*
- * Collect the variadic "any" arguments.  A call written with VARIADIC and
- * an array passes the array's elements.
+ * Text values as untyped literals: the cstrings that an unknown-type
+ * argument carries.
  */
 static void
-given_args(FunctionCallInfo fcinfo, int first, GivenArgs *given)
+untype_args(GivenArgs *given)
 {
 	int			i;
 
+	for (i = 0; i < given->n; i++)
+	{
+		if (!given->nulls[i])
+			given->values[i] = CStringGetDatum(TextDatumGetCString(given->values[i]));
+		given->types[i] = UNKNOWNOID;
+	}
+}
+
+/*
+ * Collect the variadic arguments.  The text[] overloads (form
+ * ARGS_UNTYPED) pass untyped values.  A VARIADIC "any" call written with
+ * VARIADIC and an array passes the array's elements, typed as the array is.
+ */
+static void
+given_args(FunctionCallInfo fcinfo, int first, ArgsForm form, GivenArgs *given)
+{
+	int			i;
+
+	if (form == ARGS_UNTYPED && PG_NARGS() > first)
+	{
+		/* the parser collected them into one text[] */
+		if (PG_ARGISNULL(first))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("the VARIADIC argument array must not be NULL")));
+		deconstruct_array(PG_GETARG_ARRAYTYPE_P(first), TEXTOID, -1, false,
+						  TYPALIGN_INT, &given->values, &given->nulls, &given->n);
+		given->types = palloc(sizeof(Oid) * Max(1, given->n));
+		untype_args(given);
+		return;
+	}
 	if (PG_NARGS() > first && get_fn_expr_variadic(fcinfo->flinfo))
 	{
 		Oid			elemtype;
@@ -164,10 +212,8 @@ check_owner(Oid funcid)
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_FUNCTION, get_func_name(funcid));
 }
 
-/* cachier_wrap(fn text, VARIADIC args "any") RETURNS text */
-PG_FUNCTION_INFO_V1(cachier_wrap);
-Datum
-cachier_wrap(PG_FUNCTION_ARGS)
+static Datum
+wrap(FunctionCallInfo fcinfo, ArgsForm form)
 {
 	char	   *fntext = function_name_arg(fcinfo);
 	GivenArgs	given;
@@ -177,7 +223,7 @@ cachier_wrap(PG_FUNCTION_ARGS)
 	Datum		result;
 	bool		isnull;
 
-	given_args(fcinfo, 1, &given);
+	given_args(fcinfo, 1, form, &given);
 	ws = wrap_site(fcinfo, fntext, &given);
 	function_args(ws, &given, &values, &nulls);
 	result = cachier_cached_call(&ws->site, values, nulls, PG_GET_COLLATION(), &isnull);
@@ -186,10 +232,24 @@ cachier_wrap(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(OutputFunctionCall(&ws->output, result)));
 }
 
-/* cachier_clear(fn text [, VARIADIC args "any"]) RETURNS bigint */
-PG_FUNCTION_INFO_V1(cachier_clear);
+/* cachier_wrap(fn text [, VARIADIC args "any"]) RETURNS text */
+PG_FUNCTION_INFO_V1(cachier_wrap);
 Datum
-cachier_clear(PG_FUNCTION_ARGS)
+cachier_wrap(PG_FUNCTION_ARGS)
+{
+	return wrap(fcinfo, ARGS_TYPED);
+}
+
+/* cachier_wrap(fn text, VARIADIC args text[]) RETURNS text */
+PG_FUNCTION_INFO_V1(cachier_wrap_untyped);
+Datum
+cachier_wrap_untyped(PG_FUNCTION_ARGS)
+{
+	return wrap(fcinfo, ARGS_UNTYPED);
+}
+
+static Datum
+clear(FunctionCallInfo fcinfo, ArgsForm form)
 {
 	char	   *fntext = function_name_arg(fcinfo);
 	GivenArgs	given;
@@ -204,17 +264,53 @@ cachier_clear(PG_FUNCTION_ARGS)
 		check_owner(funcid);
 		PG_RETURN_INT64(cachier_clear_function(funcid));
 	}
-	given_args(fcinfo, 1, &given);
+	given_args(fcinfo, 1, form, &given);
 	ws = wrap_site(fcinfo, fntext, &given);
 	check_owner(ws->site.funcid);
 	function_args(ws, &given, &values, &nulls);
 	PG_RETURN_INT64(cachier_clear_call(&ws->site, values, nulls));
 }
 
-/* cachier_precache(fn text, value anyelement [, VARIADIC args "any"]) */
-PG_FUNCTION_INFO_V1(cachier_precache);
+/* cachier_clear(fn text [, VARIADIC args "any"]) RETURNS bigint */
+PG_FUNCTION_INFO_V1(cachier_clear);
 Datum
-cachier_precache(PG_FUNCTION_ARGS)
+cachier_clear(PG_FUNCTION_ARGS)
+{
+	return clear(fcinfo, ARGS_TYPED);
+}
+
+/* cachier_clear(fn text, VARIADIC args text[]) RETURNS bigint */
+PG_FUNCTION_INFO_V1(cachier_clear_untyped);
+Datum
+cachier_clear_untyped(PG_FUNCTION_ARGS)
+{
+	return clear(fcinfo, ARGS_UNTYPED);
+}
+
+/*
+ * The value to precache as a value of the function's result type: an
+ * anyelement by an assignment cast, a text value (an untyped literal or
+ * parameter) by the result type's input function.
+ */
+static Datum
+precache_value(FunctionCallInfo fcinfo, ArgsForm form, const FunctionInfo *info)
+{
+	Oid			infunc;
+	Oid			ioparam;
+
+	if (form == ARGS_TYPED)
+		return cachier_coerce_value(PG_GETARG_DATUM(1), PG_ARGISNULL(1),
+									get_fn_expr_argtype(fcinfo->flinfo, 1),
+									info->rettype, info->signature);
+	if (PG_ARGISNULL(1))
+		return (Datum) 0;
+	getTypeInputInfo(info->rettype, &infunc, &ioparam);
+	return OidInputFunctionCall(infunc, text_to_cstring(PG_GETARG_TEXT_PP(1)),
+								ioparam, -1);
+}
+
+static Datum
+precache(FunctionCallInfo fcinfo, ArgsForm value_form, ArgsForm args_form)
 {
 	char	   *fntext = function_name_arg(fcinfo);
 	GivenArgs	given;
@@ -223,14 +319,36 @@ cachier_precache(PG_FUNCTION_ARGS)
 	bool	   *nulls;
 	Datum		value;
 
-	given_args(fcinfo, 2, &given);
+	given_args(fcinfo, 2, args_form, &given);
 	ws = wrap_site(fcinfo, fntext, &given);
 	function_args(ws, &given, &values, &nulls);
-	value = cachier_coerce_value(PG_GETARG_DATUM(1), PG_ARGISNULL(1),
-								 get_fn_expr_argtype(fcinfo->flinfo, 1),
-								 ws->site.info->rettype, ws->site.info->signature);
+	value = precache_value(fcinfo, value_form, ws->site.info);
 	PG_RETURN_BOOL(cachier_precache_value(&ws->site, values, nulls, value,
 										  PG_ARGISNULL(1)));
+}
+
+/* cachier_precache(fn text, value anyelement [, VARIADIC args "any"]) */
+PG_FUNCTION_INFO_V1(cachier_precache);
+Datum
+cachier_precache(PG_FUNCTION_ARGS)
+{
+	return precache(fcinfo, ARGS_TYPED, ARGS_TYPED);
+}
+
+/* cachier_precache(fn text, value text [, VARIADIC args "any"]) */
+PG_FUNCTION_INFO_V1(cachier_precache_untyped);
+Datum
+cachier_precache_untyped(PG_FUNCTION_ARGS)
+{
+	return precache(fcinfo, ARGS_UNTYPED, ARGS_TYPED);
+}
+
+/* cachier_precache(fn text, value text, VARIADIC args text[]) */
+PG_FUNCTION_INFO_V1(cachier_precache_untyped_args);
+Datum
+cachier_precache_untyped_args(PG_FUNCTION_ARGS)
+{
+	return precache(fcinfo, ARGS_UNTYPED, ARGS_UNTYPED);
 }
 
 /* ---------------------------------------------------------------- wrappers */

@@ -295,6 +295,8 @@ store(Call *c, Datum value, bool isnull, TimestampTz created_at, double ms,
 		else
 			note(c, "not stored in Redis", "Redis is not answering.");
 	}
+	else if (c->eff.storage == STORAGE_BOTH)
+		note(c, "not stored in Redis", cachier_redis_unset_reason());
 	return stored;
 }
 
@@ -617,8 +619,7 @@ miss(Call *c, bool *isnull)
 		if (c->use_redis)
 			return redis_single_flight(c, isnull, false);
 		if (!c->use_table)
-			return compute_without_storing(c, isnull,
-										   "Its storage is 'redis' and cachier.redis_url is not set.");
+			return compute_without_storing(c, isnull, cachier_redis_unset_reason());
 		return miss_read_only(c, isnull, psprintf("Nothing is stored: %s.", why));
 	}
 

@@ -383,6 +383,10 @@ extern int64 cachier_clear_call(CallSite *site, Datum *args, bool *argnulls);
 extern int64 cachier_clear_function(Oid funcid);
 extern Storage cachier_parse_storage(const char *text);
 extern const char *cachier_storage_name(Storage storage);
+
+/* settings.c [Y]: a WARNING (or, built without Redis, an ERROR) at configure time */
+extern void cachier_check_storage(Storage storage);
+extern const char *cachier_redis_unset_reason(void);
 extern bool cachier_refresh_entry(CallSite *site, int64 key, const char *keyed, int len);
 
 /* ---------------------------------------------------------------- resolve.c */
@@ -404,6 +408,7 @@ extern ResolvedCall *cachier_resolve(const char *fntext, int nsupplied,
 extern void cachier_resolved_args(ResolvedCall *rc, Datum *in, bool *innulls,
 								  Datum *out, bool *outnulls);
 extern Oid	cachier_resolve_name_only(const char *fntext);
+extern Oid	cachier_wrapped_function(Oid funcid);
 extern const char *cachier_signature_paren(const char *fntext);
 extern Datum cachier_coerce_value(Datum value, bool isnull, Oid from, Oid to,
 								  const char *what);

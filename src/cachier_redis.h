@@ -2,7 +2,8 @@
  *
  * cachier_redis.h
  *	  The Redis tier: the connection (redis_client.c) and the cache's
- *	  keys, values and locks in Redis (redis_tier.c).
+ *	  keys, values and locks in Redis (redis_tier.c); in a build without
+ *	  hiredis (make WITH_REDIS=0, CACHIER_NO_REDIS) redis_none.c instead.
  *
  *-------------------------------------------------------------------------
  */
@@ -10,7 +11,9 @@
 #define CACHIER_REDIS_H
 
 #include "cachier.h"
+#ifndef CACHIER_NO_REDIS
 #include <hiredis/hiredis.h>
+#endif
 
 extern char *cachier_redis_url;
 extern char *cachier_redis_key_prefix;

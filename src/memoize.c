@@ -312,6 +312,7 @@ read_option(FunctionCallInfo fcinfo, int argno, int option, OptionRow *row)
 				row->nulls[option] = 'n';
 			break;
 		case Opt_storage:		/* stored by its canonical name */
+			cachier_check_storage(cachier_parse_storage(TextDatumGetCString(value)));
 			row->values[option] = CStringGetTextDatum(cachier_storage_name(
 											cachier_parse_storage(TextDatumGetCString(value))));
 			break;

@@ -11,6 +11,9 @@
  * Missing trailing arguments take the function's defaults, so every form
  * of a call reaches the same cache key.
  *
+ * A wrapper made by cachier_memoize stands for the function it wraps: its
+ * name reaches that function's entries (cachier_wrapped_function).
+ *
  * The result is prepared once per call site (in its fn_mcxt): a coercion
  * expression, an input function (for unknown literals) or a default
  * expression per parameter.
@@ -19,9 +22,15 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "cachier.h"
+#include "catalog/dependency.h"
+#include "catalog/indexing.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_depend.h"
+#include "catalog/pg_language.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
@@ -33,6 +42,7 @@
 #include "parser/parse_func.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
 #include "utils/syscache.h"
@@ -157,6 +167,86 @@ find_by_signature(const char *fntext, int nsupplied, List **defaults)
 	return funcid;
 }
 
+/* ---------------------------------------------------------------- wrappers */
+
+/* A function with a BEGIN ATOMIC body, as every cachier wrapper has. */
+static bool
+has_sql_body(Oid funcid)
+{
+	HeapTuple	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
+	bool		result;
+
+	if (!HeapTupleIsValid(tuple))
+		return false;
+	result = ((Form_pg_proc) GETSTRUCT(tuple))->prolang == SQLlanguageId &&
+		!heap_attisnull(tuple, Anum_pg_proc_prosqlbody, NULL);
+	ReleaseSysCache(tuple);
+	return result;
+}
+
+/*
+ * The function that funcid is the cachier wrapper of, or InvalidOid.
+ *
+ * A wrapper's body names its function, so pg_depend records a normal
+ * dependency of the wrapper on it; the wrapper is that function's if the
+ * function's options (function_info.c, whatever the storage of
+ * cachier.functions) record it as its wrapper.  This is the one place
+ * where the API asks "is this a wrapper?".
+ */
+Oid
+cachier_wrapped_function(Oid funcid)
+{
+	Relation	rel;
+	ScanKeyData skey[2];
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	Oid			wrapped = InvalidOid;
+	List	   *candidates = NIL;
+	ListCell   *lc;
+
+	if (!has_sql_body(funcid))
+		return InvalidOid;
+	rel = table_open(DependRelationId, AccessShareLock);
+	ScanKeyInit(&skey[0], Anum_pg_depend_classid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(ProcedureRelationId));
+	ScanKeyInit(&skey[1], Anum_pg_depend_objid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(funcid));
+	scan = systable_beginscan(rel, DependDependerIndexId, true, NULL, 2, skey);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tuple);
+
+		if (dep->refclassid == ProcedureRelationId && dep->deptype == DEPENDENCY_NORMAL &&
+			dep->refobjid != funcid &&
+			get_func_namespace(dep->refobjid) != cachier_relations()->schema)
+			candidates = lappend_oid(candidates, dep->refobjid);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	foreach(lc, candidates)
+	{
+		Oid			candidate = lfirst_oid(lc);
+
+		if (cachier_function_info(candidate)->options.wrapper == funcid)
+		{
+			wrapped = candidate;
+			break;
+		}
+	}
+	list_free(candidates);
+	return wrapped;
+}
+
+/* funcid, or the function it is the wrapper of */
+static Oid
+unwrap(Oid funcid)
+{
+	Oid			wrapped = cachier_wrapped_function(funcid);
+
+	return OidIsValid(wrapped) ? wrapped : funcid;
+}
+
 /* ---------------------------------------------------------------- coercing */
 
 /* $1 of the given type: the value a coercion expression works on */
@@ -245,6 +335,9 @@ cachier_resolve(const char *fntext, int nsupplied, Oid *supplied, MemoryContext 
 	rc->funcid = cachier_signature_paren(fntext) ?
 		find_by_signature(fntext, nsupplied, &defaults) :
 		find_by_name(fntext, nsupplied, supplied, &defaults);
+	/* a wrapper is called as it would be directly, then stands for fn */
+	check_execute(rc->funcid);
+	rc->funcid = unwrap(rc->funcid);
 	check_execute(rc->funcid);
 	cachier_check_cacheable(rc->funcid);
 
@@ -302,13 +395,16 @@ cachier_resolved_args(ResolvedCall *rc, Datum *in, bool *innulls,
 	}
 }
 
-/* A function named without arguments: 'name', 'schema.name' or a signature. */
+/*
+ * A function named without arguments: 'name', 'schema.name' or a
+ * signature; a wrapper's name means the function it wraps.
+ */
 Oid
 cachier_resolve_name_only(const char *fntext)
 {
-	return DatumGetObjectId(DirectFunctionCall1(cachier_signature_paren(fntext) ?
-												regprocedurein : regprocin,
-												CStringGetDatum(fntext)));
+	return unwrap(DatumGetObjectId(DirectFunctionCall1(cachier_signature_paren(fntext) ?
+													   regprocedurein : regprocin,
+													   CStringGetDatum(fntext))));
 }
 
 /*

@@ -1,13 +1,17 @@
 /*-------------------------------------------------------------------------
  *
  * settings.c
- *	  The cachier.* settings (GUCs) and the parsing of durations and sizes
- *	  that settings and per-function options share.
+ *	  The cachier.* settings (GUCs) and the validation of durations and
+ *	  sizes that settings and per-function options share.
  *
- * Durations are written as PostgreSQL intervals ('3 days', '500ms',
- * 'PT1H'); sizes as bytes with an optional unit (B, KB, MB, GB, TB, where
- * 1KB = 1024 bytes).  Check hooks parse once; the parsed value travels as
- * the GUC's "extra", so reading a setting on the hot path costs nothing.
+ * Durations and sizes are integer GUCs with PostgreSQL's units (as
+ * lock_timeout and work_mem are): '3d', '90s', '500ms', '10MB'; -1 means
+ * never / unlimited where that makes sense.  SHOW, pg_settings.unit and
+ * min/max come with them.  The per-function options, which are intervals
+ * and size text, are checked against the same ranges (option_ranges).
+ *
+ * cachier.trace and its deprecated name cachier.verbose both turn on the
+ * per-call NOTICEs; cachier_verbose is on while either is.
  *
  *-------------------------------------------------------------------------
  */
@@ -21,32 +25,28 @@
 #include "common/int.h"
 #include "datatype/timestamp.h"
 #include "miscadmin.h"
+#include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/guc.h"
 
 bool		cachier_enabled = true;
 bool		cachier_skip_cache = false;
 bool		cachier_overwrite_cache = false;
-bool		cachier_verbose = false;
+bool		cachier_verbose = false;	/* cachier.trace or cachier.verbose */
 bool		cachier_default_next_time = false;
 bool		cachier_default_allow_null = false;
 bool		cachier_default_track_reads = true;
 
-static char *stale_after_text;
-static char *wait_timeout_text;
-static char *max_age_text;
-static char *entry_size_limit_text;
-static char *cleanup_interval_text;
-
-static int64 stale_after_us = CACHIER_NEVER;
-static int64 wait_timeout_us = 30 * USECS_PER_SEC;
-static int64 cleanup_interval_us = USECS_PER_DAY;
-static int64 entry_size_limit = CACHIER_NEVER;
-static bool max_age_set = false;
+static bool trace_setting = false;	/* cachier.trace */
+static bool verbose_setting = false;	/* cachier.verbose, deprecated */
+static int	stale_after_s = -1;	/* -1: never */
+static int	wait_timeout_ms = 30 * 1000;
+static int	cleanup_interval_s = 24 * 3600;
+static int	entry_size_limit = -1;	/* bytes, -1: unlimited */
+static int	max_age_s = -1;		/* -1: no limit */
 static int	max_entry_size = 10 * 1024 * 1024;	/* bytes, -1: unlimited */
 static int	max_role_kb = 1024 * 1024;	/* kB, -1: unlimited */
 static int	redis_max_ttl_s = 30 * 24 * 3600;	/* s, -1: none */
-static int64 max_age_us = 0;
 
 /* the largest duration we keep: far beyond any shelf life, safe to add */
 #define MAX_DURATION_US		(INT64CONST(100) * 366 * USECS_PER_DAY * 100)
@@ -54,25 +54,25 @@ static int64 max_age_us = 0;
 int64
 cachier_default_stale_after_us(void)
 {
-	return stale_after_us;
+	return stale_after_s < 0 ? CACHIER_NEVER : (int64) stale_after_s * USECS_PER_SEC;
 }
 
 int64
 cachier_default_wait_timeout_us(void)
 {
-	return wait_timeout_us;
+	return (int64) wait_timeout_ms * 1000;
 }
 
 int64
 cachier_default_cleanup_interval_us(void)
 {
-	return cleanup_interval_us;
+	return (int64) cleanup_interval_s * USECS_PER_SEC;
 }
 
 int64
 cachier_default_entry_size_limit(void)
 {
-	return entry_size_limit;
+	return entry_size_limit < 0 ? CACHIER_NEVER : (int64) entry_size_limit;
 }
 
 /* cachier.max_entry_size in bytes, CACHIER_NEVER when unlimited */
@@ -96,12 +96,12 @@ cachier_redis_max_ttl_us(void)
 	return redis_max_ttl_s < 0 ? CACHIER_NEVER : (int64) redis_max_ttl_s * USECS_PER_SEC;
 }
 
-/* cachier.max_age, when set; a value <= 0 means "recompute every time" */
+/* cachier.max_age, when set (not -1); 0 means "recompute every time" */
 bool
 cachier_max_age_us(int64 *max_age)
 {
-	*max_age = max_age_us;
-	return max_age_set;
+	*max_age = max_age_s < 0 ? 0 : (int64) max_age_s * USECS_PER_SEC;
+	return max_age_s >= 0;
 }
 
 /* An interval as microseconds, months counted as 30 days (as interval
@@ -131,66 +131,72 @@ cachier_us_interval(int64 us)
 	return span;
 }
 
-/* A per-function duration option: never negative. */
-int64
-cachier_option_interval_us(const Interval *span, const char *option)
+/*
+ * The range of each duration option, the same as its setting's: an
+ * option may not say what the setting may not.
+ */
+typedef struct OptionRange
 {
-	int64		us = cachier_interval_us(span);
+	const char *option;
+	int64		min_us;
+	int64		max_us;
+	const char *example;
+} OptionRange;
 
-	if (us < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must not be negative", option),
-				 errhint("Give a positive interval such as '3 days', or NULL for the cachier.%s default.",
-						 option)));
-	return us;
+static const OptionRange option_ranges[] = {
+	{"stale_after", 0, (int64) INT_MAX * USECS_PER_SEC, "'3 days'"},
+	{"wait_timeout", 0, (int64) INT_MAX * 1000, "'30 seconds'"},
+	{"cleanup_interval", 1, (int64) INT_MAX * USECS_PER_SEC, "'1 hour'"},
+	{"max_stale_age", 0, (int64) INT_MAX * USECS_PER_SEC, "'1 day'"},
+};
+
+static const OptionRange *
+option_range(const char *option)
+{
+	size_t		i;
+
+	for (i = 0; i < lengthof(option_ranges); i++)
+		if (strcmp(option_ranges[i].option, option) == 0)
+			return &option_ranges[i];
+	elog(ERROR, "unknown duration option \"%s\"", option);
+	return NULL;
 }
 
 /*
- * The cleanup_interval option: positive, as cachier.cleanup_interval is (a
- * zero interval would have the background worker clean up without pause).
+ * A per-function duration option, within the range of its setting: never
+ * negative (cleanup_interval positive, as a zero interval would have the
+ * background worker clean up without pause) and no longer than the
+ * setting can be.
  */
 int64
-cachier_option_cleanup_interval_us(const Interval *span)
+cachier_option_interval_us(const Interval *span, const char *option)
 {
+	const OptionRange *range = option_range(option);
 	int64		us = cachier_interval_us(span);
 
-	if (us <= 0)
+	if (us < range->min_us)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("cleanup_interval must be positive"),
-				 errhint("Give an interval such as '1 hour', or NULL for the cachier.cleanup_interval default.")));
+				 range->min_us > 0 ?
+				 errmsg("%s must be positive", option) :
+				 errmsg("%s must not be negative", option),
+				 errhint("Give an interval such as %s, or NULL for the default.",
+						 range->example)));
+	if (us > range->max_us)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s is out of range", option),
+				 errdetail("The longest %s is %s, as for its setting.", option,
+						   DatumGetCString(DirectFunctionCall1(interval_out,
+															   IntervalPGetDatum(cachier_us_interval(range->max_us)))))));
 	return us;
 }
 
-/* Parse interval text without raising errors; false if it is not one. */
-static bool
-parse_interval_text(const char *text, int64 *us)
+/* The cleanup_interval option (see cachier_option_interval_us). */
+int64
+cachier_option_cleanup_interval_us(const Interval *span)
 {
-	char		workbuf[256];
-	char	   *field[MAXDATEFIELDS];
-	int			ftype[MAXDATEFIELDS];
-	int			nf;
-	int			dtype;
-	struct pg_itm_in itm;
-	Interval	span;
-
-	if (strlen(text) >= sizeof(workbuf) / 2)
-		return false;
-	if (ParseDateTime(text, workbuf, sizeof(workbuf), field, ftype,
-					  MAXDATEFIELDS, &nf) != 0 ||
-		DecodeInterval(field, ftype, nf, INTERVAL_FULL_RANGE, &dtype, &itm) != 0)
-	{
-		char		copy[256];
-
-		strlcpy(copy, text, sizeof(copy));
-		if (DecodeISO8601Interval(copy, &dtype, &itm) != 0)
-			return false;
-	}
-	if (dtype != DTK_DELTA || itmin2interval(&itm, &span) != 0)
-		return false;
-	*us = cachier_interval_us(&span);
-	return true;
+	return cachier_option_interval_us(span, "cleanup_interval");
 }
 
 static bool
@@ -200,8 +206,9 @@ is_word(const char *text, const char *word)
 }
 
 /*
- * Parse "<number> [unit]" as bytes, or "unlimited" as CACHIER_NEVER; a
- * negative number (-1 included) is not a size.  No errors raised.
+ * Parse "<number> [unit]" as bytes, or "unlimited" or -1 as CACHIER_NEVER
+ * (as the settings' -1); other negative numbers are not sizes, nor is
+ * anything larger than a setting can be.  No errors raised.
  */
 static bool
 parse_size_text(const char *text, int64 *bytes)
@@ -217,7 +224,7 @@ parse_size_text(const char *text, int64 *bytes)
 	double		number;
 	size_t		i;
 
-	if (is_word(text, "unlimited"))
+	if (is_word(text, "unlimited") || strcmp(text, "-1") == 0)
 	{
 		*bytes = CACHIER_NEVER;
 		return true;
@@ -233,7 +240,7 @@ parse_size_text(const char *text, int64 *bytes)
 		if (pg_strcasecmp(end, units[i].unit) == 0)
 		{
 			number = ldexp(number, units[i].shift);
-			if (number >= (double) PG_INT64_MAX / 2)
+			if (number > (double) INT_MAX)
 				return false;
 			*bytes = (int64) number;
 			return true;
@@ -252,128 +259,64 @@ cachier_parse_size(const char *text, const char *option)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid value for %s: \"%s\"", option, text),
-				 errhint("Give a number of bytes, optionally followed by B, KB, MB, GB or TB (1KB = 1024 bytes), or \"unlimited\".")));
+				 errhint("Give a number of bytes up to 2GB, optionally followed by B, kB, MB or GB (1kB = 1024 bytes), or \"unlimited\" (-1).")));
 	return bytes;
+}
+
+/* ---------------------------------------------------------------- Redis tier */
+
+/* Why a function whose storage names Redis stores nothing there. */
+const char *
+cachier_redis_unset_reason(void)
+{
+#ifdef CACHIER_NO_REDIS
+	return "Its storage names Redis, and this build of cachier has no Redis tier (WITH_REDIS=0).";
+#else
+	return "Its storage names Redis, and cachier.redis_url is not set.";
+#endif
+}
+
+/*
+ * At configure time: storage 'redis' or 'both' needs the Redis tier.  A
+ * build without it refuses them; without cachier.redis_url they are
+ * accepted (the URL may come with the next reload) with a WARNING.
+ */
+void
+cachier_check_storage(Storage storage)
+{
+	if (storage == STORAGE_TABLE)
+		return;
+#ifdef CACHIER_NO_REDIS
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("storage \"%s\" needs the Redis tier, which this build of cachier does not have",
+					cachier_storage_name(storage)),
+			 errhint("Use storage => 'table', or build cachier with Redis (make WITH_REDIS=1, which needs libhiredis-dev).")));
+#else
+	if (cachier_redis_url == NULL || cachier_redis_url[0] == '\0')
+		ereport(WARNING,
+				(errcode(ERRCODE_WARNING),
+				 errmsg("cachier.redis_url is not set, so storage \"%s\" keeps nothing in Redis",
+						cachier_storage_name(storage)),
+				 storage == STORAGE_REDIS ?
+				 errdetail("Until it is set, this function's results are computed on every call and not stored.") :
+				 errdetail("Until it is set, this function's entries are kept in the table only."),
+				 errhint("A superuser sets cachier.redis_url in postgresql.conf or with ALTER SYSTEM, then reloads the configuration.")));
+#endif
 }
 
 /* ---------------------------------------------------------------- GUC hooks */
 
-static bool
-keep_parsed(void **extra, int64 value)
+static void
+assign_trace(bool newval, void *extra)
 {
-	/* a GUC's extra must come from malloc, which GUC code frees */
-	int64	   *parsed = malloc(sizeof(int64));
-
-	if (parsed == NULL)
-		return false;
-	*parsed = value;
-	*extra = parsed;
-	return true;
-}
-
-static bool
-check_duration(char **newval, void **extra, bool allow_never,
-			   bool allow_negative, int64 never_value)
-{
-	int64		us;
-
-	if (allow_never && (is_word(*newval, "never") || is_word(*newval, "off") ||
-						is_word(*newval, "-1") || (*newval)[0] == '\0'))
-		return keep_parsed(extra, never_value);
-	if (!parse_interval_text(*newval, &us))
-	{
-		GUC_check_errdetail("\"%s\" is not an interval.", *newval);
-		GUC_check_errhint("Use an interval such as '3 days', '90s' or '500ms'%s.",
-						  allow_never ? ", or 'never'" : "");
-		return false;
-	}
-	if (us < 0 && !allow_negative)
-	{
-		GUC_check_errdetail("The interval must not be negative.");
-		return false;
-	}
-	return keep_parsed(extra, us);
-}
-
-static bool
-check_stale_after(char **newval, void **extra, GucSource source)
-{
-	return check_duration(newval, extra, true, false, CACHIER_NEVER);
+	cachier_verbose = newval || verbose_setting;
 }
 
 static void
-assign_stale_after(const char *newval, void *extra)
+assign_verbose(bool newval, void *extra)
 {
-	stale_after_us = *(int64 *) extra;
-}
-
-static bool
-check_wait_timeout(char **newval, void **extra, GucSource source)
-{
-	return check_duration(newval, extra, false, false, 0);
-}
-
-static void
-assign_wait_timeout(const char *newval, void *extra)
-{
-	wait_timeout_us = *(int64 *) extra;
-}
-
-static bool
-check_cleanup_interval(char **newval, void **extra, GucSource source)
-{
-	if (!check_duration(newval, extra, false, false, 0))
-		return false;
-	if (*(int64 *) *extra <= 0)
-	{
-		GUC_check_errdetail("The cleanup interval must be positive.");
-		return false;
-	}
-	return true;
-}
-
-static void
-assign_cleanup_interval(const char *newval, void *extra)
-{
-	cleanup_interval_us = *(int64 *) extra;
-}
-
-/* max_age: '' means unset; 0 or a negative interval recomputes every time */
-static bool
-check_max_age(char **newval, void **extra, GucSource source)
-{
-	if ((*newval)[0] == '\0' || is_word(*newval, "off") || is_word(*newval, "none"))
-		return keep_parsed(extra, PG_INT64_MIN);
-	return check_duration(newval, extra, false, true, 0);
-}
-
-static void
-assign_max_age(const char *newval, void *extra)
-{
-	int64		v = *(int64 *) extra;
-
-	max_age_set = (v != PG_INT64_MIN);
-	max_age_us = max_age_set ? v : 0;
-}
-
-static bool
-check_entry_size_limit(char **newval, void **extra, GucSource source)
-{
-	int64		bytes;
-
-	if (!parse_size_text(*newval, &bytes))
-	{
-		GUC_check_errdetail("\"%s\" is not a size.", *newval);
-		GUC_check_errhint("Give a number of bytes, optionally followed by B, KB, MB, GB or TB (1KB = 1024 bytes), or \"unlimited\".");
-		return false;
-	}
-	return keep_parsed(extra, bytes);
-}
-
-static void
-assign_entry_size_limit(const char *newval, void *extra)
-{
-	entry_size_limit = *(int64 *) extra;
+	cachier_verbose = newval || trace_setting;
 }
 
 static void
@@ -381,6 +324,15 @@ define_bool(const char *name, const char *desc, bool *var, bool boot)
 {
 	DefineCustomBoolVariable(name, desc, NULL, var, boot, PGC_USERSET, 0,
 							 NULL, NULL, NULL);
+}
+
+/* A duration or size set per session: an integer with a unit. */
+static void
+define_unit(const char *name, const char *desc, const char *long_desc, int *var,
+			int boot, int min, int unit)
+{
+	DefineCustomIntVariable(name, desc, long_desc, var, boot, min, INT_MAX,
+							PGC_USERSET, unit, NULL, NULL, NULL);
 }
 
 void
@@ -395,9 +347,15 @@ cachier_define_settings(void)
 	define_bool("cachier.overwrite_cache",
 				"Recompute, store and return a new value even when a fresh one is cached.",
 				&cachier_overwrite_cache, false);
-	define_bool("cachier.verbose",
-				"Explain each cached call with a NOTICE: hit, miss, stale, stored or not stored.",
-				&cachier_verbose, false);
+	DefineCustomBoolVariable("cachier.trace",
+							 "Explain each cached call with a NOTICE: hit, miss, stale, stored or not stored.",
+							 NULL, &trace_setting, false, PGC_USERSET, 0,
+							 NULL, assign_trace, NULL);
+	DefineCustomBoolVariable("cachier.verbose",
+							 "Deprecated name of cachier.trace (VERBOSE is an SQL keyword); the trace is on while either is on.",
+							 "To be removed in a later release: use cachier.trace.",
+							 &verbose_setting, false, PGC_USERSET, 0,
+							 NULL, assign_verbose, NULL);
 	define_bool("cachier.next_time",
 				"Default for next_time: return a stale value at once and refresh it in the background.",
 				&cachier_default_next_time, false);
@@ -409,31 +367,27 @@ cachier_define_settings(void)
 				"Default for allow_null: whether NULL results are cached.",
 				&cachier_default_allow_null, false);
 
-	DefineCustomStringVariable("cachier.stale_after",
-							   "Default shelf life of a cached value ('never' keeps values forever).",
-							   "An interval such as '3 days' or '90s', or 'never'.",
-							   &stale_after_text, "never", PGC_USERSET, 0,
-							   check_stale_after, assign_stale_after, NULL);
-	DefineCustomStringVariable("cachier.max_age",
-							   "Largest age of a cached value this call accepts; 0 or negative recomputes.",
-							   "Empty means no limit beyond stale_after.",
-							   &max_age_text, "", PGC_USERSET, 0,
-							   check_max_age, assign_max_age, NULL);
-	DefineCustomStringVariable("cachier.wait_timeout",
-							   "Longest wait for another session computing the same key.",
-							   "After it the waiting call computes the value itself.",
-							   &wait_timeout_text, "30s", PGC_USERSET, 0,
-							   check_wait_timeout, assign_wait_timeout, NULL);
-	DefineCustomStringVariable("cachier.entry_size_limit",
-							   "Default size limit of a cached value; larger values are returned but not stored.",
-							   "Bytes with an optional unit (B, KB, MB, GB, TB; 1KB = 1024 bytes), or 'unlimited'.",
-							   &entry_size_limit_text, "unlimited", PGC_USERSET, 0,
-							   check_entry_size_limit, assign_entry_size_limit, NULL);
-	DefineCustomStringVariable("cachier.cleanup_interval",
-							   "Default time between two removals of the stale entries of a function.",
-							   NULL,
-							   &cleanup_interval_text, "1 day", PGC_USERSET, 0,
-							   check_cleanup_interval, assign_cleanup_interval, NULL);
+	define_unit("cachier.stale_after",
+				"Default shelf life of a cached value.",
+				"-1 keeps values forever.",
+				&stale_after_s, -1, -1, GUC_UNIT_S);
+	define_unit("cachier.max_age",
+				"Largest age of a cached value this call accepts; 0 recomputes every time.",
+				"-1 means no limit beyond stale_after.",
+				&max_age_s, -1, -1, GUC_UNIT_S);
+	define_unit("cachier.wait_timeout",
+				"Longest wait for another session computing the same key.",
+				"After it the waiting call computes the value itself.",
+				&wait_timeout_ms, 30 * 1000, 0, GUC_UNIT_MS);
+	define_unit("cachier.entry_size_limit",
+				"Default size limit of a cached value; larger values are returned but not stored.",
+				"-1 means no limit (cachier.max_entry_size still applies).",
+				&entry_size_limit, -1, -1, GUC_UNIT_BYTE);
+	/* at least 1s: 0 would have the background worker clean up without pause */
+	define_unit("cachier.cleanup_interval",
+				"Default time between two removals of the stale entries of a function.",
+				NULL,
+				&cleanup_interval_s, 24 * 3600, 1, GUC_UNIT_S);
 
 	DefineCustomIntVariable("cachier.max_workers",
 							"Most database workers (cleanup and next_time refreshes) running at once.",

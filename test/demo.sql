@@ -30,11 +30,11 @@ SELECT slow_square_cached(12);
 SELECT cachier_wrap('slow_square', 12)::int AS via_wrap;
 
 \echo
-\echo '== cachier."verbose" explains each decision'
-SET cachier."verbose" = on;
+\echo '== cachier.trace explains each decision'
+SET cachier.trace = on;
 SELECT slow_square_cached(12);
 SELECT slow_square_cached(13);
-RESET cachier."verbose";
+RESET cachier.trace;
 
 \echo
 \echo '== what is cached'

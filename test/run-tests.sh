@@ -1,6 +1,8 @@
 #!/bin/bash
 # The whole test suite: pg_regress (sql/, expected/), isolation specs
-# (test/isolation) and TAP tests (test/t), each on throwaway clusters.
+# (test/isolation) and TAP tests (test/t), each on throwaway clusters; the
+# README's application examples through real drivers (test/py); a build
+# without hiredis (make WITH_REDIS=0); META.json against cachier.control.
 # Usage on Debian 12, as root or with sudo:  test/run-tests.sh
 # Installs missing packages, builds and installs cachier, runs everything
 # and exits non-zero when any test fails.
@@ -26,7 +28,38 @@ as_postgres() {
 
 log="$work/test-output.log"
 status=0
-as_postgres make -C "$work" installcheck PROVE_FLAGS="--timer" 2>&1 | tee "$log" || status=$?
+as_postgres make -C "$work" installcheck TEMP_INSTANCE=1 PROVE_FLAGS="--timer" 2>&1 | tee "$log" || status=$?
+
+# The README's examples through psycopg 3, psycopg2, SQLAlchemy and pgbench.
+as_postgres env PG_CONFIG="$(command -v pg_config)" "$work/test/py/run.sh" 2>&1 |
+	tee -a "$log" || status=$?
+
+# A build without hiredis compiles, links no hiredis and refers to no Redis
+# symbol (a scratch copy: the installed build is untouched).
+norepo=$(mktemp -d /tmp/cachier-noredis.XXXXXX)
+cp -a "$top/." "$norepo/"
+if make -s -C "$norepo" clean >/dev/null && make -s -C "$norepo" WITH_REDIS=0 >"$norepo/build.log" 2>&1 &&
+	! ldd "$norepo/cachier.so" | grep -q hiredis &&
+	! nm -u "$norepo/cachier.so" | grep -qi redis; then
+	echo "test/build WITH_REDIS=0 ... ok" | tee -a "$log"
+else
+	cat "$norepo/build.log"
+	echo "test/build WITH_REDIS=0 ... FAILED" | tee -a "$log"
+fi
+rm -rf "$norepo"
+
+# PGXN's META.json names the version that cachier.control installs (PGXN
+# wants three parts: control's 0.5 is META's 0.5.0).
+control=$(sed -n "s/^default_version = '\(.*\)'$/\1/p" "$top/cachier.control")
+semver=$control
+case "$semver" in *.*.*) ;; *.*) semver=$semver.0 ;; esac
+meta=$(python3 -c 'import json, sys; m = json.load(open(sys.argv[1])); print(m["version"], m["provides"]["cachier"]["version"])' "$top/META.json")
+if [ -n "$control" ] && [ "$meta" = "$semver $semver" ]; then
+	echo "test/package META.json version $control ... ok" | tee -a "$log"
+else
+	echo "META.json says '$meta', cachier.control '$control'"
+	echo "test/package META.json version ... FAILED" | tee -a "$log"
+fi
 
 if [ "$status" -ne 0 ]; then
 	for f in $(find "$work" -name regression.diffs); do

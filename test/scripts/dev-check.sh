@@ -4,6 +4,9 @@
 # back so new expected files can be reviewed.  The extension must already
 # be installed (make install).
 # Usage: test/scripts/dev-check.sh [COPY_DIR] -- [make args, e.g. REGRESS=wrap]
+# Run by hand, it runs the tests on throwaway clusters (TEMP_INSTANCE=1, as
+# test/run-tests.sh does); run by `make installcheck` as root, the make
+# variables given to that make (MAKEFLAGS) say which.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 dir=/tmp/cachier-dev
@@ -13,7 +16,9 @@ mkdir -p "$dir"
 tar -C "$top" --exclude=.git --exclude=tmp_check --exclude=tmp_regress \
 	--exclude=tmp_check_iso -cf - . | tar -C "$dir" -xf -
 chown -R postgres: "$dir"
-runuser -u postgres -- make -s -C "$dir" installcheck "$@"
+mode=
+[ -z "${MAKELEVEL:-}" ] && mode=TEMP_INSTANCE=1
+runuser -u postgres -- make -s -C "$dir" installcheck $mode "$@"
 status=$?
 rm -rf "$top/results" "$top/output_iso"
 [ -d "$dir/results" ] && cp -r "$dir/results" "$top/"

@@ -11,6 +11,7 @@ packages=(
 	libhiredis-dev redis-server  # the Redis tier and its tests
 	libipc-run-perl              # PostgreSQL::Test::Cluster
 	perl procps util-linux       # prove, ps/pkill, runuser
+	python3-psycopg python3-psycopg2 python3-sqlalchemy  # test/py: real drivers
 )
 
 missing=()

@@ -166,7 +166,7 @@ is( $node->safe_psql(
 is($node->safe_psql('postgres', 'SHOW cachier.max_workers'),
 	'8', 'SIGHUP: max_workers is 8 by default');
 is($node->safe_psql('postgres', 'SHOW cachier.cleanup_interval'),
-	'1 day', 'SIGHUP: cleanup_interval is 1 day by default');
+	'1d', 'SIGHUP: cleanup_interval is 1 day by default');
 backdate($node, 'postgres', 'tidy(int)', '(3)');
 $node->safe_psql(
 	'postgres', q{
