@@ -39,7 +39,6 @@
 #include "access/htup_details.h"
 #include "access/relation.h"
 #include "access/table.h"
-#include "catalog/namespace.h"
 #include "cachier.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_database.h"
@@ -1203,12 +1202,13 @@ describe(StringInfo out, const FunctionInfo *info, const ParsedContext *pc, bool
 		else
 			appendStringInfo(out, "%s%s unset", out->len ? ", " : "", display_name(p));
 	}
-	if (pc->path && !(brief && namespace_search_path &&
-					  strcmp(namespace_search_path, GetConfigOptionResetString("search_path")) == 0))
+	/* verbose leaves the path out: it is in most keys and reads long */
+	if (pc->path && !brief)
 	{
 		appendStringInfo(out, "%ssearch_path ", out->len ? ", " : "");
 		for (p = pc->path; p < pc->end; p += strnlen(p, pc->end - p) + 1)
-			appendStringInfo(out, "%s%s", p == pc->path ? "" : ", ", quote_identifier(p));
+			appendStringInfo(out, "%s%s", p == pc->path ? "" : ", ",
+							 strncmp(p, "pg_temp:", 8) == 0 ? "pg_temp" : quote_identifier(p));
 	}
 }
 
