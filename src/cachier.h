@@ -252,6 +252,7 @@ extern int	cachier_args_end(const char *data, int len, int nargs);
 /* ---------------------------------------------------------------- context_key.c [X] */
 
 extern void cachier_context_init(void);
+extern void cachier_wrapper_collation_init(void);
 extern void cachier_define_context_settings(void);
 extern Oid	cachier_call_collation(FunctionCallInfo fcinfo, int first);
 extern bool cachier_default_per_role(const FunctionInfo *info);

@@ -1385,3 +1385,19 @@ cachier_context_detail(const FunctionInfo *info, const StringInfo keyed)
 	describe(&out, info, &pc, true);
 	return out.len ? psprintf("Keyed by %s.", out.data) : NULL;
 }
+
+/* cachier.entry_context(fn regprocedure, args bytea) RETURNS text */
+PG_FUNCTION_INFO_V1(cachier_entry_context);
+Datum
+cachier_entry_context(PG_FUNCTION_ARGS)
+{
+	Oid			funcid = PG_GETARG_OID(0);
+	bytea	   *args = PG_GETARG_BYTEA_PP(1);
+	FunctionInfo *info;
+
+	if (!SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(funcid)))
+		PG_RETURN_NULL();
+	info = cachier_function_info(funcid);
+	PG_RETURN_TEXT_P(cstring_to_text(cachier_describe_context(info, VARDATA_ANY(args),
+															  VARSIZE_ANY_EXHDR(args))));
+}
