@@ -1248,6 +1248,22 @@ path_setting(const ParsedContext *pc)
 	return out.data;
 }
 
+/* Whether the session's own search_path resolves to the keyed schemas. */
+static bool
+path_resolves_same(const ParsedContext *pc)
+{
+	StringInfoData own;
+	bool		same;
+
+	initStringInfo(&own);
+	cachier_append_search_path(&own);
+	/* own holds the tag, then the names; pc->path points after the tag */
+	same = own.len - 1 == pc->end - pc->path &&
+		memcmp(own.data + 1, pc->path, own.len - 1) == 0;
+	pfree(own.data);
+	return same;
+}
+
 static bool
 set_setting(const char *name, const char *value)
 {
@@ -1289,7 +1305,7 @@ cachier_restore_context(const FunctionInfo *info, const EffectiveOptions *eff,
 		if (eq && !set_setting(pnstrdup(p, eq - p), eq + 1))
 			return false;
 	}
-	if (pc.path)
+	if (pc.path && !path_resolves_same(&pc))
 	{
 		char	   *path = path_setting(&pc);
 
