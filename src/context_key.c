@@ -353,7 +353,9 @@ collation_by_identity(const char *identity)
 }
 
 /*
- * The collation a wrapper's call was made under.  A wrapper is an SQL
+ * The collation a wrapper's call was made under.  When the planner hook of
+ * wrapper_collation.c rewrote the call, it is the call's own.  Otherwise:
+ * a wrapper is an SQL
  * function whose body was parsed when it was created, so the collation of
  * its inner cachier.call_* call is always the default; once the planner
  * has inlined the wrapper, that call's arguments are the caller's own
@@ -373,6 +375,9 @@ cachier_call_collation(FunctionCallInfo fcinfo, int first)
 	ListCell   *lc;
 	int			i = 0;
 
+	/* set by the call itself (wrapper_collation.c rewrote it): exact */
+	if (PG_GET_COLLATION() != DEFAULT_COLLATION_OID)
+		return PG_GET_COLLATION();
 	if (expr == NULL || !IsA(expr, FuncExpr))
 		return PG_GET_COLLATION();
 	foreach(lc, ((FuncExpr *) expr)->args)
@@ -828,6 +833,7 @@ cachier_default_per_role(const FunctionInfo *info)
 static const Oid *
 function_reads(const FunctionInfo *info, const EffectiveOptions *eff, int *n)
 {
+	/* integration: return cachier_function_reads((FunctionInfo *) info, n); */
 	*n = eff->ndepends_on;
 	return eff->depends_on;
 }

@@ -140,6 +140,22 @@ rewrite_call(FuncExpr *f, Rewrite *rw)
 	memcpy(f, call, sizeof(FuncExpr));
 }
 
+/*
+ * A call without an input collation whose inputs have collations: they
+ * conflict, and the call must keep having none (the wrapper's inner call
+ * would otherwise pick one of them).
+ */
+static bool
+conflicting_inputs(FuncExpr *f)
+{
+	ListCell   *lc;
+
+	foreach(lc, f->args)
+		if (OidIsValid(exprCollation((Node *) lfirst(lc))))
+			return true;
+	return false;
+}
+
 static bool
 rewrite_walker(Node *node, Rewrite *rw)
 {
@@ -153,8 +169,8 @@ rewrite_walker(Node *node, Rewrite *rw)
 	{
 		FuncExpr   *f = (FuncExpr *) node;
 
-		if (OidIsValid(f->inputcollid) && f->inputcollid != DEFAULT_COLLATION_OID &&
-			f->funcid >= FirstNormalObjectId)
+		if (f->funcid >= FirstNormalObjectId && f->inputcollid != DEFAULT_COLLATION_OID &&
+			(OidIsValid(f->inputcollid) || conflicting_inputs(f)))
 			rewrite_call(f, rw);
 	}
 	return false;
