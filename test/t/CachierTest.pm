@@ -190,17 +190,11 @@ sub computing_condition
 # context (context_key.c), for a call made by the bootstrap superuser (role
 # OID 10) of a function keyed by role (the default of VOLATILE SECURITY
 # INVOKER functions) in a server with cachier.key_settings = '' (no
-# settings keyed): the role, then the schemas the caller's search path
-# resolves to: for the default '"$user", public' of a role without its own
-# schema, pg_catalog (searched first) and public.
+# settings keyed, search_path included): the argument, then the role.
 sub int_arg_hash
 {
 	my ($x) = @_;
-	return sha256_hex('v'
-		  . pack('N', 4)
-		  . pack('l>', $x) . 'r'
-		  . pack('N', 10) . "p"
-		  . "pg_catalog\0public\0");
+	return sha256_hex('v' . pack('N', 4) . pack('l>', $x) . 'r' . pack('N', 10));
 }
 
 # Run $code; return the keys it added to $redis (a RedisServer).
