@@ -278,6 +278,14 @@ REVOKE ALL ON FUNCTION cachier.function_identity(oid), cachier.fn_id(regprocedur
 
 -- ==== [X] context keys
 
+-- The context an entry was keyed with (role, collation, settings, search
+-- path), readable, from its stored keyed bytes; for cachier_entries and
+-- for the superuser.  Its text names roles and setting values: not PUBLIC.
+CREATE FUNCTION cachier.entry_context(fn pg_catalog.regprocedure, args pg_catalog.bytea)
+    RETURNS pg_catalog.text
+    AS 'MODULE_PATHNAME', 'cachier_entry_context' LANGUAGE C STABLE STRICT;
+REVOKE ALL ON FUNCTION cachier.entry_context(pg_catalog.regprocedure, pg_catalog.bytea) FROM PUBLIC;
+
 -- ==== [Y] everyday use
 
 /*

@@ -18,7 +18,9 @@ CREATE FUNCTION who(x int) RETURNS text LANGUAGE sql STABLE
     AS $$ SELECT current_user || ' ' || x $$;
 CREATE FUNCTION shared_who(x int) RETURNS text LANGUAGE sql STABLE
     AS $$ SELECT current_user || ' ' || x $$;
-SELECT cachier_memoize('shared_who(int)');
+-- per_role => false: the owner says its results may be shared (its STABLE
+-- SECURITY INVOKER kind is otherwise keyed by role)
+SELECT cachier_memoize('shared_who(int)', per_role => false);
 RESET ROLE;
 
 -- not configured by its owner: cachier_wrap keeps each role's entries to
@@ -33,7 +35,8 @@ RESET ROLE;
 SELECT role_id::regrole AS role, count(*) FROM cachier.entries
  WHERE fn_id = cachier.fn_id('who(int)') GROUP BY 1 ORDER BY 1;
 
--- configured by its owner (memoized): one entry, shared by every role
+-- configured by its owner (memoized, per_role => false): one entry, shared
+-- by every role
 SET ROLE consent_a;
 SELECT shared_who_cached(1);
 SET ROLE consent_b;
@@ -69,10 +72,10 @@ RESET cachier."verbose";
 RESET cachier.overwrite_cache;
 RESET ROLE;
 
--- a call with a collation other than the default computes directly: the
--- key does not hold the collation
+-- a call with a collation other than the default is keyed by it (see
+-- context.sql), so it can never be served a value computed under another
 SET cachier."verbose" = on;
-SELECT cachier_wrap('lower', 'ABC'::text COLLATE "C") AS bypassed;
+SELECT cachier_wrap('lower', 'ABC'::text COLLATE "C") AS keyed_by_collation;
 RESET cachier."verbose";
 
 -- a shared value is keyed by the schemas the caller's search path resolves

@@ -425,7 +425,8 @@ cachier_call(PG_FUNCTION_ARGS)
 		values[i] = PG_GETARG_DATUM(i + 2);
 		nulls[i] = PG_ARGISNULL(i + 2);
 	}
-	result = cachier_cached_call(site, values, nulls, PG_GET_COLLATION(), &isnull);
+	result = cachier_cached_call(site, values, nulls, cachier_call_collation(fcinfo, 2),
+								 &isnull);
 	if (isnull)
 		PG_RETURN_NULL();
 	return result;

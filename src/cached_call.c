@@ -548,7 +548,7 @@ lookup(Call *c, Datum *value, bool *isnull, const char *event, bool quiet)
 		if (!quiet)
 		{
 			cachier_count(c->site->stats, STAT_MISS, 0);
-			note(c, "miss", NULL);
+			note(c, "miss", cachier_verbose ? cachier_context_detail(c->site->info, c->argbytes) : NULL);
 		}
 		return false;
 	}
@@ -815,12 +815,11 @@ call_begin(Call *c, CallSite *site, Datum *args, bool *argnulls, Oid collation)
 		c->bypass = "The arguments take more than 64 MB encoded; such a call is not cached.";
 		return;
 	}
-	/* shared between roles only by the consent of the function's owner */
-	c->shared = site->info->options.has_row && !c->eff.per_role;
-	if (!c->shared)
-		cachier_append_role(c->argbytes);
-	if (c->shared && !site->info->pins_search_path)
-		cachier_append_search_path(c->argbytes);
+	/* collation, settings, role, search path (context_key.c) */
+	c->bypass = cachier_append_context(c->argbytes, site->info, &c->eff,
+									   collation, &c->shared);
+	if (c->bypass)
+		return;
 	c->key = cachier_make_key(site->info, c->argbytes);
 }
 
@@ -836,17 +835,6 @@ compute_directly(Call *c, bool *isnull, const char *why)
 				(errmsg("cachier: bypassed: %s", c->site->info->signature),
 				 errdetail_internal("%s", why)));
 	return compute(c, isnull, &started, &ms);
-}
-
-/*
- * A call with an explicit collation other than the default computes
- * directly: the key does not hold the collation, so its value must
- * neither be served to nor stored for calls under another.
- */
-static bool
-bypass_collation(Oid collation)
-{
-	return OidIsValid(collation) && collation != DEFAULT_COLLATION_OID;
 }
 
 /*
@@ -881,7 +869,7 @@ cachier_cached_call(CallSite *site, Datum *args, bool *argnulls, Oid collation,
 			return (Datum) 0;
 		}
 	}
-	if (!cachier_enabled || cachier_skip_cache || bypass_collation(collation))
+	if (!cachier_enabled || cachier_skip_cache)
 	{
 		c.site = site;
 		c.args = args;
@@ -889,8 +877,7 @@ cachier_cached_call(CallSite *site, Datum *args, bool *argnulls, Oid collation,
 		c.collation = collation;
 		return compute_directly(&c, isnull,
 								!cachier_enabled ? "cachier.enabled is off." :
-								cachier_skip_cache ? "cachier.skip_cache is on." :
-								"The call has a collation other than the default, which cache keys do not hold.");
+								"cachier.skip_cache is on.");
 	}
 	call_begin(&c, site, args, argnulls, collation);
 	if (c.bypass)
@@ -987,27 +974,6 @@ cachier_clear_function(Oid funcid)
 }
 
 /*
- * An entry keyed by its caller's search path is refreshed only where the
- * refresh's own search path (its role's settings) resolves the same;
- * otherwise it is left to the next call to recompute.
- */
-static bool
-refresh_path_matches(Call *c, const char *keyed, int len)
-{
-	StringInfoData own;
-	bool		same;
-
-	if (!c->site->info->options.has_row || c->eff.per_role ||
-		c->site->info->pins_search_path)
-		return true;
-	initStringInfo(&own);
-	cachier_append_search_path(&own);
-	same = own.len <= len && memcmp(keyed + len - own.len, own.data, own.len) == 0;
-	pfree(own.data);
-	return same;
-}
-
-/*
  * A background refresh: recompute the entry whose keyed bytes are given
  * (read from the stored entry) and store it.  False if another session is
  * computing the key right now.  Errors propagate to the worker.
@@ -1024,14 +990,14 @@ cachier_refresh_entry(CallSite *site, int64 key, const char *keyed, int len)
 	c.site = site;
 	c.args = args;
 	c.argnulls = nulls;
-	c.collation = DEFAULT_COLLATION_OID;
 	cachier_effective_options(site->info, &c.eff);
 	set_storage(&c);
+	/* the collation and settings it was keyed with, or leave it */
+	if (!cachier_restore_context(site->info, &c.eff, keyed, len, &c.collation))
+		return false;
 	c.argbytes = empty_keybuf(site);
 	appendBinaryStringInfo(c.argbytes, keyed, len);
 	c.key = key;
-	if (!refresh_path_matches(&c, keyed, len))
-		return false;
 	cachier_decode_args(site->argcodecs, site->info->nargs, keyed, len, args, nulls);
 	if (!cachier_lock_try(key))
 		return false;

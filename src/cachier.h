@@ -272,6 +272,23 @@ extern void cachier_decode_args(TypeCodec *codecs, int nargs, const char *data, 
 								Datum *values, bool *nulls);
 extern void cachier_sha256(const uint8 *data, size_t len, uint8 *out);
 
+extern int	cachier_args_end(const char *data, int len, int nargs);
+
+/* ---------------------------------------------------------------- context_key.c [X] */
+
+extern void cachier_context_init(void);
+extern void cachier_wrapper_collation_init(void);
+extern void cachier_define_context_settings(void);
+extern Oid	cachier_call_collation(FunctionCallInfo fcinfo, int first);
+extern bool cachier_default_per_role(const FunctionInfo *info);
+extern const char *cachier_append_context(StringInfo buf, const FunctionInfo *info,
+										  const EffectiveOptions *eff, Oid collation,
+										  bool *shared);
+extern char *cachier_describe_context(const FunctionInfo *info, const char *data, int len);
+extern char *cachier_context_detail(const FunctionInfo *info, const StringInfo keyed);
+extern bool cachier_restore_context(const FunctionInfo *info, const EffectiveOptions *eff,
+									const char *data, int len, Oid *collation);
+
 /* ---------------------------------------------------------------- entry_scan.c */
 
 typedef bool (*EntryVisitor) (HeapTuple tuple, TupleDesc desc, void *arg);

@@ -485,7 +485,7 @@ cachier_effective_options(const FunctionInfo *info, EffectiveOptions *eff)
 	eff->cleanup_stale = o->cleanup_stale > 0;
 	eff->cleanup_interval_us = o->cleanup_interval_us != CACHIER_NEVER ?
 		o->cleanup_interval_us : cachier_default_cleanup_interval_us();
-	eff->per_role = o->per_role > 0;
+	eff->per_role = o->per_role >= 0 ? o->per_role > 0 : cachier_default_per_role(info);
 	eff->storage = o->storage >= 0 ? (Storage) o->storage : STORAGE_TABLE;
 	eff->max_stale_age_us = default_max_stale_age(o->max_stale_age_us,
 												  eff->stale_after_us);

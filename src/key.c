@@ -7,14 +7,14 @@
  * The arguments, already coerced to the function's declared types, are
  * encoded one after another: a tag byte ('n' for NULL, 'v' for a value)
  * and, for a value, its 4-byte big-endian length and its binary (or text)
- * form from codec.c; for per-role entries the tag 'r' and the role's OID
- * (4 bytes, big-endian) follow, so a new role that reuses a dropped role's
- * name never reaches the old role's entries.  These
- * "keyed bytes" are stored with the entry and compared on every hit, so an
- * entry is only ever served for exactly its arguments.  The table's key is
- * For a shared entry of a function that does not pin its search_path,
- * the tag 'p' and the names of the schemas the caller's search path
- * resolves to follow (cachier_append_search_path).  The table's key is
+ * form from codec.c.  The call's context follows (context_key.c): its
+ * collation, settings, for per-role entries the tag 'r' and the role's OID
+ * (4 bytes, big-endian), so a new role that reuses a dropped role's name
+ * never reaches the old role's entries, and where it applies the tag 'p'
+ * and the names of the schemas the caller's search path resolves to
+ * (cachier_append_search_path).  These "keyed bytes" are stored with the
+ * entry and compared on every hit, so an entry is only ever served for
+ * exactly its arguments in exactly its context.  The table's key is
  * a 64-bit hash of them seeded with the function's identity digest: cheap
  * to compute and to compare in the index, and a hash collision costs at
  * most a miss.  Apart from the role of a per-role entry, nothing in the
@@ -145,6 +145,8 @@ cachier_key_init(void)
 {
 	CacheRegisterSyscacheCallback(NAMESPACEOID, forget_path, (Datum) 0);
 	CacheRegisterSyscacheCallback(AUTHOID, forget_path, (Datum) 0);
+	cachier_context_init();
+	cachier_wrapper_collation_init();
 }
 
 /* Resolve the session's search path into the cache. */
@@ -252,6 +254,28 @@ next_arg(const char *data, int len, int *pos, bool *isnull, int *start, uint32 *
 	*start = *pos;
 	*pos += *vlen;
 	return true;
+}
+
+/*
+ * Where the context (context_key.c) starts in keyed bytes: after nargs
+ * encoded arguments; -1 when the bytes are malformed.
+ */
+int
+cachier_args_end(const char *data, int len, int nargs)
+{
+	int			pos = 0;
+	int			i;
+
+	for (i = 0; i < nargs; i++)
+	{
+		bool		isnull;
+		int			start;
+		uint32		vlen;
+
+		if (!next_arg(data, len, &pos, &isnull, &start, &vlen))
+			return -1;
+	}
+	return pos;
 }
 
 /* The arguments of stored keyed bytes, as Datums of the declared types. */

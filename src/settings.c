@@ -363,6 +363,8 @@ cachier_define_settings(void)
 	define_bool("cachier.track_reads",
 				"Default of the track_reads option: record what a computation reads and invalidate its entries when that changes.",
 				&cachier_default_track_reads, true);
+	/* [X] context keys */
+	cachier_define_context_settings();
 	define_bool("cachier.allow_null",
 				"Default for allow_null: whether NULL results are cached.",
 				&cachier_default_allow_null, false);

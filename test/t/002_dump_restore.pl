@@ -90,7 +90,8 @@ SELECT function, wrapper, stale_after, next_time, wait_timeout, allow_null,
 my $options_src = $node->safe_psql('src', $options_query);
 like(
 	$options_src,
-	qr/^square\(integer\)\|square_cached\(integer\)\|1 day\|f\|00:00:05\|t\|1048576\|f\|1 day\|f\|/m,
+	# per_role: t, the default of a VOLATILE SECURITY INVOKER function
+	qr/^square\(integer\)\|square_cached\(integer\)\|1 day\|f\|00:00:05\|t\|1048576\|f\|1 day\|t\|/m,
 	'source: the memoized function has its options');
 like(
 	$options_src,

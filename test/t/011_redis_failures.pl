@@ -55,7 +55,8 @@ my $redis = RedisServer->new('failures');
 my $node = cachier_node(
 	'main',
 	extra => [ '--encoding=UTF8', '--locale=C' ],
-	conf => "cachier.redis_url = '${\ $redis->url}'");
+	conf => "cachier.redis_url = '${\ $redis->url}'\n"
+	  . "cachier.key_settings = ''  # so that int_arg_hash() computes the keys");
 
 $node->safe_psql(
 	'postgres', counting_setup() . qq{

@@ -186,15 +186,15 @@ sub computing_condition
 # ---------------------------------------------------------------- Redis
 
 # The argument part of the Redis key of a call with one int argument $x:
-# the SHA-256 (hex) of the keyed bytes of the argument.  A shared entry of
-# a function that does not pin its search_path also holds the schemas the
-# caller's search path resolves to: for the default '"$user", public' of a
-# role without its own schema, pg_catalog (searched first) and public.
+# the SHA-256 (hex) of the keyed bytes of the argument and of the call's
+# context (context_key.c), for a call made by the bootstrap superuser (role
+# OID 10) of a function keyed by role (the default of VOLATILE SECURITY
+# INVOKER functions) in a server with cachier.key_settings = '' (no
+# settings keyed, search_path included): the argument, then the role.
 sub int_arg_hash
 {
 	my ($x) = @_;
-	return sha256_hex(
-		'v' . pack('N', 4) . pack('l>', $x) . "p" . "pg_catalog\0public\0");
+	return sha256_hex('v' . pack('N', 4) . pack('l>', $x) . 'r' . pack('N', 10));
 }
 
 # Run $code; return the keys it added to $redis (a RedisServer).
