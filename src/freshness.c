@@ -182,7 +182,7 @@ cachier_fresh_unusable(FreshCall *fc, const StoredEntry *entry, bool *invalidate
 	{
 		/* no epoch is ever 0 (see dep_registry.c) */
 		*invalidated = true;
-		return "It was stored where its reads were not tracked (by cachier before 0.5, or by another server).";
+		return "It was stored while its reads were not tracked (track_reads off, cachier before 0.5, or another server).";
 	}
 	if ((uint64) entry->epoch != cachier_dep_epoch(fc->deps))
 	{
@@ -289,7 +289,12 @@ cachier_fresh_storable(FreshCall *fc, const char *signature, bool *has_epoch, in
 
 	*has_epoch = false;
 	if (!fc->track)
+	{
+		/* epoch 0: served while the function is not tracked, never after */
+		*has_epoch = true;
+		*epoch = 0;
 		return NULL;
+	}
 	if (fc->track_reads && fc->ndeclared == 0 && frame->untrackable != REL_TRACKABLE)
 	{
 		char	   *name = get_rel_name(frame->untrackable_rel);
@@ -345,7 +350,10 @@ cachier_fresh_current_epoch(FreshCall *fc, int64 *epoch)
 	Oid			rels[FUNC_MAX_ARGS];
 	int			n;
 
-	if (!fc->track || fc->deps == NULL || epochs_unusable() != NULL)
+	*epoch = 0;					/* see cachier_fresh_storable */
+	if (!fc->track)
+		return true;
+	if (fc->deps == NULL || epochs_unusable() != NULL)
 		return false;
 	n = declared_roots(fc, rels, lengthof(rels));
 	if (!register_all(fc, rels, n, 0))
