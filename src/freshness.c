@@ -27,6 +27,7 @@
  */
 #include "postgres.h"
 
+#include "access/parallel.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "cachier_shared.h"
@@ -108,6 +109,8 @@ epochs_unusable(void)
 		return "The server is a hot standby: results that depend on tables are neither served nor stored here.";
 	if (IsolationUsesXactSnapshot())
 		return "Under REPEATABLE READ and SERIALIZABLE, results that depend on tables are neither served nor stored.";
+	if (IsParallelWorker())
+		return "A parallel worker cannot see what its transaction changed: results that depend on tables are computed.";
 	return NULL;
 }
 
