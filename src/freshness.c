@@ -224,7 +224,7 @@ cachier_fresh_compute_begin(FreshCall *fc)
 	{
 		fc->e0 = cachier_dep_epoch(fc->deps);
 		fc->g0 = cachier_dep_counter();
-		if (!IsolationUsesXactSnapshot())
+		if (!IsolationUsesXactSnapshot() && !IsInParallelMode())
 		{
 			PushActiveSnapshot(GetTransactionSnapshot());
 			fc->pushed_snapshot = true;
@@ -248,7 +248,6 @@ cachier_fresh_compute_end(FreshCall *fc, bool error)
 		cachier_capture_pop(&fc->frame);
 	if (fc->pushed_snapshot && !error)
 		PopActiveSnapshot();
-	fc->pushed_snapshot = false;
 }
 
 static void
@@ -328,6 +327,8 @@ cachier_fresh_storable(FreshCall *fc, const char *signature, bool *has_epoch, in
 		return why;
 	if (fc->deps == NULL)
 		return "Too many functions are tracked (cachier.max_dependent_functions).";
+	if (!fc->pushed_snapshot)
+		return "It was computed in a parallel operation, with a snapshot older than its epoch.";
 	if (!register_all(fc, rels, n, ncaptured))
 		return "The dependency registry is full (cachier.max_dependency_relations).";
 	if (cachier_watch_wrote(rels, n))
