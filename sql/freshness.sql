@@ -179,6 +179,18 @@ SELECT function_id::regprocedure::text AS function, epoch IS NULL AS no_epoch
   FROM cachier.entries
  WHERE function_id IN ('constant()'::regprocedure, 'total()'::regprocedure) ORDER BY 1;
 
+-- honest ages: an entry's created_at is when its data was read -- under
+-- REPEATABLE READ the transaction's start, however late it is stored
+CREATE FUNCTION constant2() RETURNS int LANGUAGE sql STABLE AS 'SELECT 43';
+SELECT cachier_configure('constant2()');
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT count(*) > 0 AS snapshot_taken FROM orders;
+SELECT pg_sleep(0.05);
+SELECT cachier_wrap('constant2');
+COMMIT;
+SELECT created_at < clock_timestamp() - interval '50 ms' AS read_at_transaction_start
+  FROM cachier_entries WHERE function = 'constant2()'::regprocedure;
+
 -- track_reads off: shelf life only, as before 0.5 (the setting stands in
 -- for the option here)
 SET cachier.track_reads = off;
