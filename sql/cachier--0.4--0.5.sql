@@ -14,6 +14,57 @@
 
 -- ==== [F] freshness: captured and declared dependencies
 
+/*
+ * epoch: the function's epoch when the entry was computed (see
+ * src/freshness.c), NULL when the computation read nothing trackable.  An
+ * entry with an epoch is served only while its function's epoch is
+ * unchanged on this server, i.e. nothing it read has changed since.
+ * Entries stored before 0.5 get epoch 0, which no function ever has: a
+ * function that tracks its reads computes them again (they may be stale);
+ * one with track_reads => false keeps them for their shelf life.
+ */
+ALTER TABLE cachier.entries ADD COLUMN epoch bigint;
+UPDATE cachier.entries SET epoch = 0;
+
+CREATE FUNCTION cachier_invalidate(rel regclass) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'cachier_invalidate' LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION cachier_invalidate(regclass) IS
+    'invalidate every cached entry that depends on rel (for changes cachier cannot see); how many';
+
+CREATE FUNCTION cachier.dependency_rows(
+    OUT function regprocedure, OUT relation regclass, OUT how text)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'cachier_dependency_rows' LANGUAGE C VOLATILE;
+GRANT EXECUTE ON FUNCTION cachier.dependency_rows() TO PUBLIC;
+
+CREATE VIEW cachier_dependencies AS
+SELECT function, relation, how FROM cachier.dependency_rows();
+COMMENT ON VIEW cachier_dependencies IS
+    'relations the cached functions the current role may see depend on: captured while computing, or declared with depends_on';
+GRANT SELECT ON cachier_dependencies TO PUBLIC;
+
+-- cachier_stats gains invalidations: entries found invalidated by a change
+DROP VIEW cachier_stats;
+DROP FUNCTION cachier.stats();
+CREATE FUNCTION cachier.stats(
+    OUT function regprocedure, OUT hits bigint, OUT misses bigint,
+    OUT stale_hits bigint, OUT waits bigint, OUT wait_timeouts bigint,
+    OUT computations bigint, OUT refreshes_queued bigint,
+    OUT refreshes_done bigint, OUT refreshes_failed bigint,
+    OUT total_compute_ms double precision, OUT saved_ms double precision,
+    OUT entries bigint, OUT bytes bigint, OUT invalidations bigint)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'cachier_stats' LANGUAGE C VOLATILE;
+GRANT EXECUTE ON FUNCTION cachier.stats() TO PUBLIC;
+CREATE VIEW cachier_stats AS
+SELECT function, hits, misses, stale_hits, waits, wait_timeouts, computations,
+       refreshes_queued, refreshes_done, refreshes_failed, total_compute_ms,
+       saved_ms, entries, bytes, invalidations
+  FROM cachier.stats();
+COMMENT ON VIEW cachier_stats IS
+    'per-function cache statistics the current role may see, since the server started or cachier_stats_reset()';
+GRANT SELECT ON cachier_stats TO PUBLIC;
+
 -- ==== [X] context keys
 
 -- ==== [Y] everyday use

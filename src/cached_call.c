@@ -47,6 +47,11 @@ typedef struct Call
 	bool		shared;			/* served to every role (else keyed by role) */
 	bool		overwrite;		/* cachier.overwrite_cache, where honoured */
 	const char *bypass;			/* why the call neither reads nor stores, or NULL */
+	FreshCall	fresh;			/* [F] freshness of what it read (freshness.c) */
+	const char *fresh_bypass;	/* [F] why a found entry can be neither served
+								 * nor replaced here, or NULL */
+	bool		has_epoch;		/* [F] the epoch the value is stored with */
+	int64		epoch;
 } Call;
 
 /* ---------------------------------------------------------------- call sites */
@@ -125,8 +130,13 @@ duration_text(int64 us)
 
 /* ---------------------------------------------------------------- computing */
 
+/*
+ * Call the function.  With track, the computation is one whose result may
+ * be stored: freshness.c reads the epoch before the snapshot, captures what
+ * it reads and, in *started, says when the data was read.
+ */
 static Datum
-compute(Call *c, bool *isnull, TimestampTz *started, double *ms)
+compute_tracked(Call *c, bool *isnull, TimestampTz *started, double *ms, bool track)
 {
 	int			nargs = c->site->info->nargs;
 	FunctionCallInfo fcinfo = palloc(SizeForFunctionCallInfo(nargs));
@@ -143,7 +153,24 @@ compute(Call *c, bool *isnull, TimestampTz *started, double *ms)
 	}
 	*started = GetCurrentTimestamp();
 	INSTR_TIME_SET_CURRENT(start);
-	result = FunctionCallInvoke(fcinfo);
+	if (!track)
+		result = FunctionCallInvoke(fcinfo);
+	else
+	{
+		cachier_fresh_compute_begin(&c->fresh);
+		PG_TRY();
+		{
+			result = FunctionCallInvoke(fcinfo);
+		}
+		PG_CATCH();
+		{
+			cachier_fresh_compute_end(&c->fresh, true);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		cachier_fresh_compute_end(&c->fresh, false);
+		*started = c->fresh.read_at;
+	}
 	INSTR_TIME_SET_CURRENT(elapsed);
 	INSTR_TIME_SUBTRACT(elapsed, start);
 	*ms = INSTR_TIME_GET_MILLISEC(elapsed);
@@ -151,6 +178,29 @@ compute(Call *c, bool *isnull, TimestampTz *started, double *ms)
 	*isnull = fcinfo->isnull;
 	pfree(fcinfo);
 	return result;
+}
+
+/* A computation whose result is not to be stored. */
+static Datum
+compute(Call *c, bool *isnull, TimestampTz *started, double *ms)
+{
+	return compute_tracked(c, isnull, started, ms, false);
+}
+
+/*
+ * [F] Whether a computed value may be stored, as far as what it read goes;
+ * sets the epoch it is stored with.
+ */
+static bool
+fresh_storable(Call *c)
+{
+	const char *why = cachier_fresh_storable(&c->fresh, c->site->info->signature,
+											 &c->has_epoch, &c->epoch);
+
+	if (why == NULL)
+		return true;
+	note(c, "not stored", why);
+	return false;
 }
 
 /*
@@ -264,6 +314,8 @@ table_put(Call *c, bytea *encoded, TimestampTz created_at, double ms)
 	row.created_at = created_at;
 	row.compute_ms = ms;
 	row.roleid = GetUserId();
+	row.has_epoch = c->has_epoch;
+	row.epoch = c->epoch;
 	cachier_pending_add(&row, c->eff.wait_timeout_us);
 	note(c, "stored", NULL);
 	return true;
@@ -287,7 +339,7 @@ store(Call *c, Datum value, bool isnull, TimestampTz created_at, double ms,
 	if (c->use_redis)
 	{
 		if (cachier_redis_put(c->site->info, c->argbytes, &c->site->retcodec, encoded,
-							  created_at, ms, redis_ttl_us(c)))
+							  created_at, ms, redis_ttl_us(c), c->has_epoch, c->epoch))
 		{
 			note(c, "stored in Redis", NULL);
 			stored = true;
@@ -312,8 +364,9 @@ compute_and_store(Call *c, bool *isnull)
 		result = redis_single_flight(c, isnull, true);
 	else
 	{
-		result = compute(c, isnull, &started, &ms);
-		store(c, result, *isnull, started, ms, true);
+		result = compute_tracked(c, isnull, &started, &ms, true);
+		if (fresh_storable(c))
+			store(c, result, *isnull, started, ms, true);
 	}
 	/* beyond a budget of locks per transaction, mark only the computing */
 	if (!cachier_lock_keep_after_store())
@@ -372,6 +425,7 @@ decode_entry(Call *c, StoredEntry *entry, Datum *value, bool *isnull)
 	ErrorData  *error;
 
 	*isnull = entry->isnull;
+	cachier_fresh_served(&c->fresh, entry); /* [F] an outer computation inherits */
 	if (entry->isnull)
 		return true;
 	if (codec->fast != FAST_NONE)
@@ -514,6 +568,66 @@ find_entry(Call *c, StoredEntry *entry)
 }
 
 /*
+ * [F] on_change 'refresh': serve an entry invalidated by a change (but not
+ * older than its shelf life) at once and queue one background refresh.
+ */
+static bool
+serve_invalidated(Call *c, StoredEntry *entry, Datum *value, bool *isnull, const char *why)
+{
+	int64		limit;
+	bool		queued;
+
+	if (c->eff.on_change != ON_CHANGE_REFRESH || !cachier_preloaded() ||
+		entry_age(c, entry, &limit) != AGE_FRESH || !decode_entry(c, entry, value, isnull))
+		return false;
+	queued = cachier_queue_refresh(c->site->funcid, c->key);
+	if (queued)
+		cachier_count(c->site->stats, STAT_REFRESH_QUEUED, 0);
+	cachier_count(c->site->stats, STAT_STALE_HIT, 0);
+	cachier_count(c->site->stats, STAT_SAVED, entry->compute_ms);
+	if (cachier_verbose)
+		note(c, "invalidated, served",
+			 psprintf("%s on_change is 'refresh': %s.", why,
+					  queued ? "a background refresh is queued" :
+					  "a refresh of it is already queued or running"));
+	return true;
+}
+
+/*
+ * [F] Whether a found entry is still valid for what it read.  If not,
+ * false and in *served whether it was served anyway (on_change 'refresh');
+ * an entry that cannot be judged here (REPEATABLE READ, a standby) sets
+ * fresh_bypass: the call then computes without storing.
+ */
+static bool
+fresh_usable(Call *c, StoredEntry *entry, Datum *value, bool *isnull, bool quiet,
+			 bool *served)
+{
+	bool		invalidated;
+	const char *why = cachier_fresh_unusable(&c->fresh, entry, &invalidated);
+
+	*served = false;
+	if (why == NULL)
+		return true;
+	if (!invalidated)
+	{
+		c->fresh_bypass = why;
+		return false;
+	}
+	if (quiet)
+		return false;
+	cachier_count(c->site->stats, STAT_INVALIDATION, 0);
+	if (serve_invalidated(c, entry, value, isnull, why))
+	{
+		*served = true;
+		return false;
+	}
+	cachier_count(c->site->stats, STAT_MISS, 0);
+	note(c, "invalidated", why);
+	return false;
+}
+
+/*
  * Look the key up; true and the value if an entry may be served.  "event"
  * names the verbose event for a hit; quiet marks looks after the first
  * (after taking the lock or a wait): they neither count nor serve stale
@@ -525,8 +639,11 @@ lookup(Call *c, Datum *value, bool *isnull, const char *event, bool quiet)
 	StoredEntry entry;
 	EntryAge	age;
 	int64		limit;
+	bool		served;
 
 	find_entry(c, &entry);
+	if (entry.found && !fresh_usable(c, &entry, value, isnull, quiet, &served))
+		return served;
 	age = entry.found ? entry_age(c, &entry, &limit) : AGE_FRESH;
 	if (entry.found && age != AGE_FRESH)
 	{
@@ -661,9 +778,13 @@ redis_fresh_value(Call *c, Datum *value, bool *isnull)
 	StoredEntry entry;
 	int64		limit;
 
+	bool		invalidated;
+
 	if (!cachier_redis_get(c->site->info, c->argbytes, &c->site->retcodec, &entry))
 		return false;
 	entry.untrusted = true;
+	if (cachier_fresh_unusable(&c->fresh, &entry, &invalidated) != NULL)
+		return false;
 	if (entry_age(c, &entry, &limit) != AGE_FRESH || !decode_entry(c, &entry, value, isnull))
 		return false;
 	cachier_count(c->site->stats, STAT_SAVED, entry.compute_ms);
@@ -685,8 +806,9 @@ compute_holding_redis_lock(Call *c, bool *isnull, bool to_table, RedisLock *lock
 
 	PG_TRY();
 	{
-		value = compute(c, isnull, &started, &ms);
-		store(c, value, *isnull, started, ms, to_table);
+		value = compute_tracked(c, isnull, &started, &ms, true);
+		if (fresh_storable(c))
+			store(c, value, *isnull, started, ms, to_table);
 	}
 	PG_CATCH();
 	{
@@ -736,8 +858,9 @@ redis_single_flight(Call *c, bool *isnull, bool to_table)
 			TimestampTz started;
 			double		ms;
 
-			value = compute(c, isnull, &started, &ms);
-			store(c, value, *isnull, started, ms, to_table);
+			value = compute_tracked(c, isnull, &started, &ms, true);
+			if (fresh_storable(c))
+				store(c, value, *isnull, started, ms, to_table);
 			return value;
 		}
 		if (!waited)
@@ -803,6 +926,10 @@ call_begin(Call *c, CallSite *site, Datum *args, bool *argnulls, Oid collation)
 	c->described = NULL;
 	c->warned = false;
 	cachier_effective_options(site->info, &c->eff);
+	cachier_fresh_begin(&c->fresh, site, &c->eff);	/* [F] */
+	c->fresh_bypass = NULL;
+	c->has_epoch = false;
+	c->epoch = 0;
 	set_storage(c);
 	c->argbytes = empty_keybuf(site);
 	c->overwrite = false;
@@ -894,12 +1021,16 @@ cachier_cached_call(CallSite *site, Datum *args, bool *argnulls, Oid collation,
 	call_begin(&c, site, args, argnulls, collation);
 	if (c.bypass)
 		return compute_directly(&c, isnull, c.bypass);
+	if (cachier_fresh_bypass(&c.fresh, &c.fresh_bypass))
+		return compute_directly(&c, isnull, c.fresh_bypass);
 	if (cachier_overwrite_cache)
 		honour_overwrite(&c);
 	if (c.overwrite)
 		note(&c, "overwrite", "cachier.overwrite_cache is on: recomputing.");
 	else if (lookup(&c, &value, isnull, "hit", false))
 		return value;
+	if (c.fresh_bypass)
+		return compute_directly(&c, isnull, c.fresh_bypass);
 	return miss(&c, isnull);
 }
 
@@ -942,6 +1073,7 @@ cachier_precache_value(CallSite *site, Datum *args, bool *argnulls,
 		note(&c, "not stored", "Another session is computing it.");
 		return false;
 	}
+	c.has_epoch = cachier_fresh_current_epoch(&c.fresh, &c.epoch);	/* [F] */
 	stored = store(&c, value, valuenull, GetCurrentTimestamp(), 0, true);
 	cachier_pending_flush();	/* an explicit request: write it now */
 	/* the lock budget holds for precached keys too */
@@ -961,6 +1093,7 @@ cachier_clear_call(CallSite *site, Datum *args, bool *argnulls)
 	if (c.bypass)
 		return 0;				/* such calls are never cached */
 	cachier_pending_flush();	/* so that the delete sees this transaction's entries */
+	cachier_fresh_cleared(site->funcid);	/* [F] computations now running do not store */
 	if (c.use_table)
 		removed += cachier_store_delete(site->funcid, &c.key);
 	if (c.use_redis)
@@ -977,6 +1110,7 @@ cachier_clear_function(Oid funcid)
 	int64		removed;
 
 	cachier_pending_flush();	/* so that the delete sees this transaction's entries */
+	cachier_fresh_cleared(funcid);	/* [F] computations now running do not store */
 	removed = cachier_store_delete(funcid, NULL);
 
 	cachier_effective_options(info, &eff);
@@ -1025,6 +1159,7 @@ cachier_refresh_entry(CallSite *site, int64 key, const char *keyed, int len)
 	c.argnulls = nulls;
 	c.collation = DEFAULT_COLLATION_OID;
 	cachier_effective_options(site->info, &c.eff);
+	cachier_fresh_begin(&c.fresh, site, &c.eff);	/* [F] */
 	set_storage(&c);
 	c.argbytes = empty_keybuf(site);
 	appendBinaryStringInfo(c.argbytes, keyed, len);

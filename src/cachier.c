@@ -38,6 +38,7 @@ before_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 	if (IsA(pstmt->utilityStmt, DropdbStmt))
 		cachier_stop_database_worker(get_database_oid(((DropdbStmt *) pstmt->utilityStmt)->dbname,
 													  true));
+	cachier_watch_utility(pstmt, false);	/* [F] what the command changes */
 	cachier_pending_utility_begin();
 	PG_TRY();
 	{
@@ -53,6 +54,7 @@ before_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 		cachier_pending_utility_end();
 	}
 	PG_END_TRY();
+	cachier_watch_utility(pstmt, true); /* [F] COMMIT PREPARED */
 }
 
 void
@@ -64,11 +66,15 @@ _PG_init(void)
 	cachier_inprogress_init();
 	cachier_pending_init();
 	cachier_key_init();
+	cachier_relation_roots_init();	/* [F] */
+	cachier_capture_init();
+	cachier_watch_init();
 	prev_process_utility = ProcessUtility_hook;
 	ProcessUtility_hook = before_utility;
 	if (process_shared_preload_libraries_in_progress)
 	{
 		cachier_shared_init();
+		cachier_dep_init();		/* [F] */
 		cachier_quota_init();
 		cachier_stalled_init();
 		cachier_worker_init();

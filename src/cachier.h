@@ -20,6 +20,9 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
+#include "nodes/plannodes.h"
+#include "port/atomics.h"
+#include "storage/spin.h"
 #include "storage/lock.h"
 #include "utils/timestamp.h"
 
@@ -265,6 +268,8 @@ typedef struct StoredEntry
 	bytea	   *value;			/* detoasted copy in the caller's context */
 	TimestampTz created_at;
 	double		compute_ms;
+	bool		has_epoch;		/* [F] the computation read tracked relations */
+	int64		epoch;			/* [F] its function's epoch then */
 } StoredEntry;
 
 extern void cachier_store_lookup(Oid funcid, int64 key, const StringInfo keyed,
@@ -280,6 +285,8 @@ typedef struct EntryRow
 	TimestampTz created_at;
 	double		compute_ms;
 	Oid			roleid;			/* whose call stored it */
+	bool		has_epoch;		/* [F] see StoredEntry */
+	int64		epoch;
 	int			nest_level;		/* the subtransaction that computed it */
 	bool		dropped;		/* that subtransaction rolled back */
 } EntryRow;
@@ -287,6 +294,9 @@ typedef struct EntryRow
 extern bool cachier_store_busy(Oid funcid, int64 key);
 extern void cachier_store_write(List *rows, int64 wait_us);
 extern int64 cachier_store_delete(Oid funcid, const int64 *key);
+extern int64 cachier_store_count_tracked(Oid funcid);
+extern bool cachier_entries_have_epochs(void);
+extern bool cachier_entry_tuple_epoch(HeapTuple tuple, TupleDesc desc, int64 *epoch);
 extern bool cachier_can_write(const char **why);
 extern bool cachier_entries_have_roles(void);
 
@@ -345,6 +355,7 @@ typedef struct CallSite
 	TypeCodec	retcodec;
 	StringInfoData keybuf;		/* reused for each call's keyed bytes */
 	struct StatsHandle *stats;	/* shared counters (stats.c), or NULL */
+	struct DepFunction *deps;	/* [F] its shared epoch (dep_registry.c), or NULL */
 	MemoryContext mcxt;			/* where the site's data lives */
 } CallSite;
 
@@ -382,5 +393,121 @@ extern Oid	cachier_resolve_name_only(const char *fntext);
 extern const char *cachier_signature_paren(const char *fntext);
 extern Datum cachier_coerce_value(Datum value, bool isnull, Oid from, Oid to,
 								  const char *what);
+
+
+/* ==== [F] freshness: dep_registry.c, relation_roots.c, read_capture.c, write_watch.c, freshness.c */
+
+#define CACHIER_RELS_PER_FUNCTION	32	/* relations a function's slot lists */
+
+/*
+ * A tracked function in shared memory (dep_registry.c): its epoch, the
+ * relation whose change last bumped it, and the relations it depends on.
+ */
+typedef struct DepFunction
+{
+	Oid			dbid;
+	Oid			funcid;
+	pg_atomic_uint64 epoch;
+	Oid			last_changed;	/* hint for verbose; read without a lock */
+	slock_t		mutex;			/* protects the fields below */
+	int			nrels;
+	bool		overflow;		/* more relations than fit in rels */
+	Oid			rels[CACHIER_RELS_PER_FUNCTION];
+	char		how[CACHIER_RELS_PER_FUNCTION]; /* 'c' captured, 'd' declared */
+} DepFunction;
+
+extern int	cachier_max_dependent_functions;
+extern int	cachier_max_dependency_relations;
+extern void cachier_dep_init(void);
+extern bool cachier_dep_available(void);
+extern uint64 cachier_dep_counter(void);
+extern uint64 cachier_dep_epoch(DepFunction *f);
+extern void cachier_dep_bump(DepFunction *f, Oid relid);
+extern void cachier_dep_bump_database(Oid dbid, Oid relid);
+extern DepFunction *cachier_dep_function(Oid funcid, bool create);
+extern bool cachier_dep_register(DepFunction *f, Oid relid, char how);
+extern int	cachier_dep_changed(Oid dbid, Oid relid);
+extern void cachier_dep_mark_write(Oid dbid, Oid relid);
+extern bool cachier_dep_written_since(Oid dbid, Oid relid, uint64 since);
+extern int	cachier_dep_function_rels(DepFunction *f, Oid **rels, char **how, bool *overflow);
+extern int	cachier_dep_database_functions(DepFunction ***out);
+extern int	cachier_dep_dependents(Oid relid, DepFunction ***out);
+
+/* relation_roots.c: what a read or a write of a relation stands for */
+typedef enum RelationClass
+{
+	REL_TRACKABLE,				/* a table, view, materialized view ... */
+	REL_OURS,					/* cachier's own storage: ignored */
+	REL_TEMPORARY,
+	REL_FOREIGN,
+	REL_CATALOG,
+	REL_SEQUENCE
+} RelationClass;
+
+extern RelationClass cachier_relation_roots(Oid relid, const Oid **roots, int *nroots);
+extern const char *cachier_relation_class_name(RelationClass rc);
+extern void cachier_relation_roots_init(void);
+
+/* read_capture.c: the relations a computation reads */
+typedef struct CaptureFrame
+{
+	struct CaptureFrame *parent;
+	MemoryContext mcxt;			/* where rels lives */
+	int			nrels;
+	int			maxrels;
+	Oid		   *rels;			/* roots, no duplicates */
+	RelationClass untrackable;	/* REL_TRACKABLE: none seen */
+	Oid			untrackable_rel;
+	bool		unknown;		/* a nested hit whose reads are not all known */
+} CaptureFrame;
+
+extern void cachier_capture_init(void);
+extern void cachier_capture_push(CaptureFrame *frame);
+extern void cachier_capture_pop(CaptureFrame *frame);
+extern bool cachier_capture_active(void);
+extern void cachier_capture_add(Oid relid);
+extern void cachier_capture_add_root(CaptureFrame *frame, Oid root);
+extern void cachier_capture_unknown(void);
+extern void cachier_capture_inherit(Oid root);
+
+/* write_watch.c: the relations this transaction wrote */
+extern void cachier_watch_init(void);
+extern void cachier_watch_write(Oid relid);
+extern void cachier_watch_write_all(void);
+extern bool cachier_watch_any(void);
+extern bool cachier_watch_wrote(const Oid *roots, int n);
+extern void cachier_watch_utility(PlannedStmt *pstmt, bool after);
+
+/* freshness.c: the freshness policy of one cached call (cached_call.c) */
+typedef struct FreshCall
+{
+	bool		track;			/* entries carry an epoch: track_reads or depends_on */
+	bool		track_reads;
+	DepFunction *deps;			/* the function's slot, or NULL */
+	const Oid  *declared;
+	int			ndeclared;
+	/* a computation (cachier_fresh_compute_begin/_end) */
+	bool		computing;
+	bool		pushed_snapshot;
+	uint64		e0;				/* the epoch before the snapshot */
+	uint64		g0;				/* the counter before the snapshot */
+	TimestampTz read_at;		/* when the data was read */
+	CaptureFrame frame;
+} FreshCall;
+
+extern void cachier_fresh_begin(FreshCall *fc, CallSite *site, const EffectiveOptions *eff);
+extern const char *cachier_fresh_unusable(FreshCall *fc, const StoredEntry *entry,
+										  bool *invalidated);
+extern bool cachier_fresh_bypass(FreshCall *fc, const char **why);
+extern void cachier_fresh_compute_begin(FreshCall *fc);
+extern void cachier_fresh_compute_end(FreshCall *fc, bool error);
+extern const char *cachier_fresh_storable(FreshCall *fc, const char *signature,
+										  bool *has_epoch, int64 *epoch);
+extern void cachier_fresh_served(FreshCall *fc, const StoredEntry *entry);
+extern bool cachier_fresh_current_epoch(FreshCall *fc, int64 *epoch);
+extern void cachier_fresh_cleared(Oid funcid);
+extern bool cachier_fresh_outdated(CallSite *site, const EffectiveOptions *eff,
+								   bool has_epoch, int64 epoch);
+extern const Oid *cachier_function_reads(FunctionInfo *info, int *n);
 
 #endif							/* CACHIER_H */

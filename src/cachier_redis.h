@@ -47,7 +47,7 @@ extern bool cachier_redis_get(const FunctionInfo *info, const StringInfo keyed,
 extern bool cachier_redis_put(const FunctionInfo *info, const StringInfo keyed,
 							  const TypeCodec *codec, bytea *value,
 							  TimestampTz created_at, double compute_ms,
-							  int64 ttl_us);
+							  int64 ttl_us, bool has_epoch, int64 epoch);
 extern int	cachier_redis_lock(const FunctionInfo *info, const StringInfo keyed,
 							   int64 ttl_us, RedisLock *lock);
 extern void cachier_redis_unlock(RedisLock *lock);

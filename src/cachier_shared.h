@@ -47,6 +47,7 @@ typedef struct FunctionStats
 	int64		refreshes_failed;
 	double		compute_ms;
 	double		saved_ms;
+	int64		invalidations;	/* [F] entries found invalidated by a change */
 	TimestampTz last_cleanup;
 } FunctionStats;
 
@@ -73,7 +74,8 @@ typedef enum StatsEvent
 	STAT_REFRESH_QUEUED,
 	STAT_REFRESH_DONE,
 	STAT_REFRESH_FAILED,
-	STAT_SAVED					/* a value served: only the time saved */
+	STAT_SAVED,					/* a value served: only the time saved */
+	STAT_INVALIDATION			/* [F] an entry invalidated by a change */
 } StatsEvent;
 
 typedef enum RefreshState

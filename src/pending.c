@@ -156,6 +156,8 @@ cachier_pending_lookup(Oid funcid, int64 key, const StringInfo keyed, StoredEntr
 	entry->value = row->value ? copy_bytea(row->value) : NULL;
 	entry->created_at = row->created_at;
 	entry->compute_ms = row->compute_ms;
+	entry->has_epoch = row->has_epoch;
+	entry->epoch = row->epoch;
 	return true;
 }
 

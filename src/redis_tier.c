@@ -4,7 +4,7 @@
  *	  The cache in Redis: keys, the stored value format, the cross-server
  *	  computing lock and clearing.
  *
- * Key:   <cachier.redis_key_prefix>v2:<namespace>:<function identity>:<argument key>
+ * Key:   <cachier.redis_key_prefix>v3:<namespace>:<function identity>:<argument key>
  *        namespace = "db.<system identifier>.<database OID>" (decimal) by
  *        default: this database of this cluster and its physical standbys,
  *        which have the same both; or "ns.<cachier.redis_namespace>" when
@@ -22,7 +22,13 @@
  * Value: "CCH1", a flags byte (1: NULL result, 2: text form), created_at
  *        (int64, big-endian microseconds since 2000), compute_ms (float8
  *        bits, big-endian), the result type's qualified name (uint16
- *        length + bytes) and the value's binary (or text) form.
+ *        length + bytes), with flag 4 the system identifier of the server
+ *        that stored it and its function's epoch there (two big-endian
+ *        int64: the computation read tables, see freshness.c), and the
+ *        value's binary (or text) form.  Keys are "v3" since 0.5 (0.4's
+ *        "v2" values have no epoch and are never read).  A value with an
+ *        epoch from another server is never served: its epoch means
+ *        nothing here (StoredEntry.epoch 0, which no epoch ever is).
  *
  * Nothing read from Redis is trusted: a value with another magic, type,
  * form or length, or one created more than CLOCK_SKEW in the future, is a
@@ -50,6 +56,8 @@
 #define VALUE_MAGIC		"CCH1"
 #define FLAG_NULL		1
 #define FLAG_TEXT		2
+#define FLAG_EPOCH		4
+#define EPOCH_LEN		16
 #define HEADER_LEN		(4 + 1 + 8 + 8 + 2)
 #define CLOCK_SKEW		(10 * USECS_PER_SEC)
 
@@ -93,7 +101,7 @@ key_namespace(void)
 static char *
 function_prefix(const FunctionInfo *info)
 {
-	return psprintf("%sv2:%s:%s:", cachier_redis_key_prefix ? cachier_redis_key_prefix : "",
+	return psprintf("%sv3:%s:%s:", cachier_redis_key_prefix ? cachier_redis_key_prefix : "",
 					key_namespace(), hex(info->identity, 16));
 }
 
@@ -167,7 +175,8 @@ parse_value(const char *key, const char *data, size_t len, const TypeCodec *code
 	memcpy(&ms_bits, data + 13, 8);
 	memcpy(&tlen, data + 21, 2);
 	tlen = pg_ntoh16(tlen);
-	if ((flags & ~(FLAG_NULL | FLAG_TEXT)) != 0 || len < (size_t) HEADER_LEN + tlen ||
+	if ((flags & ~(FLAG_NULL | FLAG_TEXT | FLAG_EPOCH)) != 0 ||
+		len < (size_t) HEADER_LEN + tlen + ((flags & FLAG_EPOCH) ? EPOCH_LEN : 0) ||
 		tlen != strlen(type) || memcmp(data + HEADER_LEN, type, tlen) != 0 ||
 		((flags & FLAG_TEXT) != 0) != !codec->binary)
 	{
@@ -190,6 +199,19 @@ parse_value(const char *key, const char *data, size_t len, const TypeCodec *code
 	entry->isnull = (flags & FLAG_NULL) != 0;
 	entry->compute_ms = ms;
 	entry->value = NULL;
+	entry->has_epoch = (flags & FLAG_EPOCH) != 0;
+	entry->epoch = 0;
+	if (entry->has_epoch)
+	{
+		uint64		sysid;
+		uint64		epoch;
+
+		memcpy(&sysid, data + HEADER_LEN + tlen, 8);
+		memcpy(&epoch, data + HEADER_LEN + tlen + 8, 8);
+		if (pg_ntoh64(sysid) == GetSystemIdentifier())
+			entry->epoch = (int64) pg_ntoh64(epoch);
+		tlen += EPOCH_LEN;		/* the value follows */
+	}
 	if (!entry->isnull)
 	{
 		size_t		vlen = len - HEADER_LEN - tlen;
@@ -231,14 +253,16 @@ cachier_redis_get(const FunctionInfo *info, const StringInfo keyed,
 bool
 cachier_redis_put(const FunctionInfo *info, const StringInfo keyed,
 				  const TypeCodec *codec, bytea *value,
-				  TimestampTz created_at, double compute_ms, int64 ttl_us)
+				  TimestampTz created_at, double compute_ms, int64 ttl_us,
+				  bool has_epoch, int64 epoch)
 {
 	const char *type = format_type_be_qualified(codec->type);
 	StringInfoData buf;
 	uint64		created = pg_hton64((uint64) created_at);
 	uint64		ms_bits;
 	uint16		tlen = pg_hton16((uint16) strlen(type));
-	char		flags = (value == NULL ? FLAG_NULL : 0) | (codec->binary ? 0 : FLAG_TEXT);
+	char		flags = (value == NULL ? FLAG_NULL : 0) | (codec->binary ? 0 : FLAG_TEXT) |
+		(has_epoch ? FLAG_EPOCH : 0);
 	char		ttl[32];
 	const char *argv[5];
 	size_t		lens[5];
@@ -253,6 +277,14 @@ cachier_redis_put(const FunctionInfo *info, const StringInfo keyed,
 	appendBinaryStringInfo(&buf, (char *) &ms_bits, 8);
 	appendBinaryStringInfo(&buf, (char *) &tlen, 2);
 	appendStringInfoString(&buf, type);
+	if (has_epoch)
+	{
+		uint64		sysid = pg_hton64(GetSystemIdentifier());
+		uint64		e = pg_hton64((uint64) epoch);
+
+		appendBinaryStringInfo(&buf, (char *) &sysid, 8);
+		appendBinaryStringInfo(&buf, (char *) &e, 8);
+	}
 	if (value)
 		appendBinaryStringInfo(&buf, VARDATA(value), VARSIZE(value) - VARHDRSZ);
 

@@ -77,6 +77,8 @@ typedef struct ArgsCopy
 	char	   *data;
 	int			len;
 	TimestampTz created_at;
+	bool		has_epoch;		/* [F] */
+	int64		epoch;
 } ArgsCopy;
 
 static bool
@@ -88,6 +90,7 @@ copy_args(HeapTuple tuple, TupleDesc desc, void *arg)
 
 	if (isnull)
 		return false;
+	copy->has_epoch = cachier_entry_tuple_epoch(tuple, desc, &copy->epoch);	/* [F] */
 	copy->data = VARDATA(args);
 	copy->len = VARSIZE(args) - VARHDRSZ;
 	copy->created_at = DatumGetTimestampTz(heap_getattr(tuple, 4, desc, &isnull));
@@ -162,8 +165,9 @@ refresh_in_transaction(RefreshItem *item)
 	if (!cachier_scan_entry(item->funcid, item->key, copy_args, &copy))
 		return false;			/* cleared meanwhile */
 	cachier_effective_options(site.info, &eff);
-	if (eff.stale_after_us == CACHIER_NEVER ||
-		GetCurrentTimestamp() - copy.created_at < eff.stale_after_us)
+	if ((eff.stale_after_us == CACHIER_NEVER ||
+		 GetCurrentTimestamp() - copy.created_at < eff.stale_after_us) &&
+		!cachier_fresh_outdated(&site, &eff, copy.has_epoch, copy.epoch))
 		return false;			/* refreshed by a call meanwhile */
 	return refresh_as_role(&site, item, &copy);
 }

@@ -495,5 +495,20 @@ cachier_define_settings(void)
 								&cachier_max_tracked_functions, 1000, 100, 100000,
 								PGC_POSTMASTER, 0, NULL, NULL, NULL);
 
+	/* [F] freshness: the size of the dependency registry, fixed at start */
+	if (process_shared_preload_libraries_in_progress)
+	{
+		DefineCustomIntVariable("cachier.max_dependent_functions",
+								"Most functions whose entries depend on tables, in shared memory.",
+								"When full, the results of further such functions are not stored.",
+								&cachier_max_dependent_functions, 4096, 100, 1000000,
+								PGC_POSTMASTER, 0, NULL, NULL, NULL);
+		DefineCustomIntVariable("cachier.max_dependency_relations",
+								"Most relations that cached functions depend on, in shared memory.",
+								"When full, results that read further relations are not stored.",
+								&cachier_max_dependency_relations, 8192, 100, 1000000,
+								PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	}
+
 	MarkGUCPrefixReserved("cachier");
 }

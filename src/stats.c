@@ -194,6 +194,9 @@ add_event(FunctionStats *fs, StatsEvent event, double ms)
 		case STAT_SAVED:
 			fs->saved_ms += ms;
 			break;
+		case STAT_INVALIDATION:	/* [F] */
+			fs->invalidations++;
+			break;
 	}
 	SpinLockRelease(&fs->mutex);
 }
@@ -301,7 +304,7 @@ copy_database_entries(int *n)
 	return copies;
 }
 
-#define STATS_COLS 14
+#define STATS_COLS 15			/* [F] invalidations, when the SQL function has it */
 
 static void
 put_stats_row(ReturnSetInfo *rsinfo, Oid funcid, const FunctionStats *fs,
@@ -330,6 +333,7 @@ put_stats_row(ReturnSetInfo *rsinfo, Oid funcid, const FunctionStats *fs,
 	values[11] = Float8GetDatum(fs->saved_ms);
 	values[12] = Int64GetDatum(totals ? totals->entries : 0);
 	values[13] = Int64GetDatum(totals ? totals->bytes : 0);
+	values[14] = Int64GetDatum(fs->invalidations);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 

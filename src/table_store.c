@@ -42,10 +42,56 @@ enum
 	Col_compute_ms, Col_args, Col_value, Col_role_id
 };
 
-#define PUT_NARGS	Col_role_id
+#define PUT_NARGS	(Col_role_id + 1)	/* [F] and the epoch */
 
 static SPIPlanPtr put_plan = NULL;
 static bool put_plan_has_roles = false;
+static bool put_plan_has_epochs = false;
+
+/*
+ * [F] The attribute number of cachier.entries.epoch (0.5 on), found by
+ * name once per storage table: InvalidAttrNumber until ALTER EXTENSION
+ * UPDATE adds it (then nothing that read tables is stored).
+ */
+static Oid epoch_table = InvalidOid;
+static AttrNumber epoch_attnum = InvalidAttrNumber;
+
+static AttrNumber
+epoch_column(void)
+{
+	Oid			entries = cachier_relations()->entries;
+
+	if (entries != epoch_table)
+	{
+		epoch_attnum = get_attnum(entries, "epoch");
+		epoch_table = entries;
+	}
+	return epoch_attnum;
+}
+
+/* Whether cachier.entries can hold epochs. */
+bool
+cachier_entries_have_epochs(void)
+{
+	return epoch_column() != InvalidAttrNumber;
+}
+
+/* An entry's epoch (false: NULL, read nothing trackable). */
+bool
+cachier_entry_tuple_epoch(HeapTuple tuple, TupleDesc desc, int64 *epoch)
+{
+	AttrNumber	attnum = epoch_column();
+	bool		isnull;
+	Datum		d;
+
+	if (attnum == InvalidAttrNumber || attnum > desc->natts)
+		return false;
+	d = heap_getattr(tuple, attnum, desc, &isnull);
+	if (isnull)
+		return false;
+	*epoch = DatumGetInt64(d);
+	return true;
+}
 
 /*
  * Whether cachier.entries has the role_id column (0.4 on).  The library
@@ -101,6 +147,7 @@ take_entry(HeapTuple tuple, TupleDesc desc, void *arg)
 														 desc, &isnull));
 	entry->compute_ms = DatumGetFloat8(heap_getattr(tuple, Col_compute_ms,
 													desc, &isnull));
+	entry->has_epoch = cachier_entry_tuple_epoch(tuple, desc, &entry->epoch);
 	return true;
 }
 
@@ -151,33 +198,46 @@ put_args(const EntryRow *row, PutArgs *put)
 	put->values[6] = PointerGetDatum(row->value);
 	put->nulls[6] = row->value == NULL ? 'n' : ' ';
 	put->values[7] = ObjectIdGetDatum(row->roleid);
+	put->values[8] = Int64GetDatum(row->epoch);
+	put->nulls[8] = row->has_epoch ? ' ' : 'n';
 }
 
 static void
-prepare_put(bool with_roles)
+prepare_put(bool with_roles, bool with_epochs)
 {
 	Oid			types[PUT_NARGS] = {REGPROCEDUREOID, INT8OID, INT8OID, TIMESTAMPTZOID,
-	FLOAT8OID, BYTEAOID, BYTEAOID, OIDOID};
+	FLOAT8OID, BYTEAOID, BYTEAOID, OIDOID, INT8OID};
+	StringInfoData sql;
 
-	if (put_plan != NULL && put_plan_has_roles == with_roles)
+	if (put_plan != NULL && put_plan_has_roles == with_roles &&
+		put_plan_has_epochs == with_epochs)
 		return;
 	if (put_plan != NULL)
 	{
 		SPI_freeplan(put_plan);
 		put_plan = NULL;
 	}
-	put_plan = SPI_prepare(psprintf("INSERT INTO cachier.entries AS e"
-									" (function_id, key, fingerprint, created_at, compute_ms, args, value%s)"
-									" VALUES ($1, $2, $3, $4, $5, $6, $7%s)"
-									" ON CONFLICT (function_id, key) DO UPDATE SET"
-									" fingerprint = excluded.fingerprint, args = excluded.args,"
-									" value = excluded.value, created_at = excluded.created_at,"
-									" compute_ms = excluded.compute_ms%s",
-									with_roles ? ", role_id" : "",
-									with_roles ? ", $8" : "",
-									with_roles ? ", role_id = excluded.role_id" : ""),
-						   with_roles ? PUT_NARGS : PUT_NARGS - 1, types);
+	/* 0.4 added role_id, 0.5 epoch: the library may be newer than the SQL */
+	Assert(with_roles || !with_epochs);
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "INSERT INTO cachier.entries AS e"
+					 " (function_id, key, fingerprint, created_at, compute_ms, args, value%s%s)"
+					 " VALUES ($1, $2, $3, $4, $5, $6, $7%s%s)"
+					 " ON CONFLICT (function_id, key) DO UPDATE SET"
+					 " fingerprint = excluded.fingerprint, args = excluded.args,"
+					 " value = excluded.value, created_at = excluded.created_at,"
+					 " compute_ms = excluded.compute_ms%s%s",
+					 with_roles ? ", role_id" : "",
+					 with_epochs ? ", epoch" : "",
+					 with_roles ? ", $8" : "",
+					 with_epochs ? ", $9" : "",
+					 with_roles ? ", role_id = excluded.role_id" : "",
+					 with_epochs ? ", epoch = excluded.epoch" : "");
+	put_plan = SPI_prepare(sql.data,
+						   with_epochs ? PUT_NARGS : with_roles ? PUT_NARGS - 1 : PUT_NARGS - 2,
+						   types);
 	put_plan_has_roles = with_roles;
+	put_plan_has_epochs = with_epochs;
 	if (put_plan == NULL || SPI_keepplan(put_plan) != 0)
 		elog(ERROR, "could not prepare the store statement: %s",
 			 SPI_result_code_string(SPI_result));
@@ -260,6 +320,7 @@ write_as_owner(void *arg)
 	WriteWork  *work = (WriteWork *) arg;
 	OwnerContext owner;
 	bool		with_roles = cachier_entries_have_roles();
+	bool		with_epochs = with_roles && cachier_entries_have_epochs();
 	ListCell   *lc;
 
 	cachier_owner_begin(&owner);
@@ -267,14 +328,15 @@ write_as_owner(void *arg)
 	set_local("deadlock_timeout", Min(DeadlockTimeout, STORE_DEADLOCK_CHECK_MS));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	prepare_put(with_roles);
+	prepare_put(with_roles, with_epochs);
 	foreach(lc, work->rows)
 	{
 		EntryRow   *row = lfirst(lc);
 		PutArgs		put;
 
 		CHECK_FOR_INTERRUPTS();
-		if (row->dropped || cachier_store_busy(row->funcid, row->key))
+		if (row->dropped || cachier_store_busy(row->funcid, row->key) ||
+			(row->has_epoch && !with_epochs))
 			continue;
 		put_args(row, &put);
 		run_put(&put);
@@ -355,4 +417,25 @@ cachier_store_delete(Oid funcid, const int64 *key)
 								 " WHERE function_id OPERATOR(pg_catalog.=) $1"
 								 " AND key OPERATOR(pg_catalog.=) $2",
 								 2, types, values, NULL, NULL);
+}
+
+/*
+ * [F] How many entries of a function carry an epoch: what an invalidation
+ * of its dependencies makes unusable.
+ */
+int64
+cachier_store_count_tracked(Oid funcid)
+{
+	Oid			types[1] = {REGPROCEDUREOID};
+	Datum		values[1];
+	List	   *counts = NIL;
+
+	if (!cachier_entries_have_epochs())
+		return 0;
+	values[0] = ObjectIdGetDatum(funcid);
+	(void) cachier_exec_as_owner("SELECT pg_catalog.count(*)::pg_catalog.oid FROM cachier.entries"
+								 " WHERE function_id OPERATOR(pg_catalog.=) $1"
+								 " AND epoch IS NOT NULL",
+								 1, types, values, NULL, &counts);
+	return counts != NIL ? (int64) linitial_oid(counts) : 0;
 }

@@ -137,11 +137,11 @@ sub executions
 	return $node->safe_psql('postgres', 'SELECT executions()');
 }
 
-# "cachier:v2:<namespace>:<identity>:" of a key
+# "cachier:v3:<namespace>:<identity>:" of a key
 sub function_prefix
 {
 	my ($key) = @_;
-	return $key =~ /^(cachier:v2:(?:db\.\d+\.\d+|ns\.[A-Za-z0-9_.%-]+):[0-9a-f]{32}:)[0-9a-f]{64}$/
+	return $key =~ /^(cachier:v3:(?:db\.\d+\.\d+|ns\.[A-Za-z0-9_.%-]+):[0-9a-f]{32}:)[0-9a-f]{64}$/
 	  ? $1
 	  : undef;
 }
@@ -204,15 +204,15 @@ isnt($ns_a, $ns_b, 'A and B have different default namespaces');
 	sub { $node_a->safe_psql('postgres', 'SELECT shared_cached(100)') });
 my $hash100 = int_arg_hash(100);
 my ($identity) =
-  (scalar @keys == 1 ? $keys[0] : '') =~ /^cachier:v2:\Q$ns_a\E:([0-9a-f]{32}):$hash100$/;
+  (scalar @keys == 1 ? $keys[0] : '') =~ /^cachier:v3:\Q$ns_a\E:([0-9a-f]{32}):$hash100$/;
 ok(defined $identity,
-	'default namespace: the key is <prefix>v2:db.<system identifier>.<database OID>:...')
+	'default namespace: the key is <prefix>v3:db.<system identifier>.<database OID>:...')
   or diag "keys: @keys";
 
 ($out0, $err0) = verbose_in($node_b, 'postgres', 'SELECT shared_cached(100)');
 is($out0, 'shared 100 from B', 'default namespace: B computes shared(100) itself');
 like($err0, qr/cachier: miss: public\.shared\(100\)/, "... as a miss: A's entry is not B's");
-ok($redis->command('EXISTS', "cachier:v2:$ns_b:$identity:" . int_arg_hash(100)),
+ok($redis->command('EXISTS', "cachier:v3:$ns_b:$identity:" . int_arg_hash(100)),
 	"... and stores it in B's namespace");
 
 $node_a->safe_psql('postgres', 'CREATE DATABASE db2');
@@ -238,7 +238,7 @@ $node_b->safe_psql('postgres', "ALTER SYSTEM SET cachier.redis_namespace = '$fle
 $node_b->reload;
 @keys = new_keys($redis,
 	sub { $node_b->safe_psql('postgres', 'SELECT shared_cached(101)') });
-is_deeply(\@keys, [ "cachier:v2:$fleet_ns:$identity:" . int_arg_hash(101) ],
+is_deeply(\@keys, [ "cachier:v3:$fleet_ns:$identity:" . int_arg_hash(101) ],
 	"namespace '$fleet': the key holds it encoded, 'ns.fleet%3A%20east%2A'");
 ($out0, $err0) = verbose_in($node_a, 'db2', 'SELECT shared_cached(101)');
 is($out0, 'shared 101 from B', "same namespace: A's db2 returns B's value");
@@ -248,7 +248,7 @@ like($err0, qr/cachier: miss: public\.shared\(101\)/,
 	"... while A's postgres, in its default namespace, does not share it");
 is( $node_a->safe_psql('db2', q{SELECT cachier_clear('shared')}),
 	1, "cachier_clear in A's db2 removes the namespace's one key of shared");
-is($redis->command('EXISTS', "cachier:v2:$ns_a:$identity:" . int_arg_hash(101)),
+is($redis->command('EXISTS', "cachier:v3:$ns_a:$identity:" . int_arg_hash(101)),
 	1, "... and not the key of A's postgres");
 
 # From here on A and B share one namespace; start from an empty Redis.
@@ -269,7 +269,7 @@ is(executions($node_a), 1, 'A: the function ran once');
 is(scalar @keys, 1, 'A: the value went to Redis under one key');
 my $shared_prefix = function_prefix($keys[0]);
 ok(defined $shared_prefix,
-	'the key is <prefix>v2:<namespace>:<32 hex identity>:<64 hex argument hash>')
+	'the key is <prefix>v3:<namespace>:<32 hex identity>:<64 hex argument hash>')
   or diag "key: $keys[0]";
 is($keys[0], $shared_prefix . int_arg_hash(1),
 	'the argument part of the key is the SHA-256 of the keyed argument bytes');
@@ -367,7 +367,7 @@ foreach my $fn ('stamp', 'stamp_both')
 {
 	@keys = new_keys($redis,
 		sub { ($rc, $stdout, $stderr) = verbose_psql($standby, "$default_ns SELECT ${fn}_cached(1)"); });
-	like($keys[0] // '', qr/^cachier:v2:\Q$ns_a\E:/,
+	like($keys[0] // '', qr/^cachier:v3:\Q$ns_a\E:/,
 		"standby: $fn(1) is stored in the primary's default namespace");
 	is($rc, 0, "standby: a miss of $fn succeeds");
 	like($stdout, qr/^1 on S at /, "standby: $fn(1) is computed on the standby");

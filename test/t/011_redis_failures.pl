@@ -125,7 +125,7 @@ sub key_of
 	{
 		my ($key) = new_keys($redis,
 			sub { $node->safe_psql('postgres', "SELECT ${fn}_cached(0)") });
-		($prefix{$fn}) = $key =~ /^(cachier:v2:[^:]+:[0-9a-f]{32}:)/
+		($prefix{$fn}) = $key =~ /^(cachier:v3:[^:]+:[0-9a-f]{32}:)/
 		  or die "no key for $fn";
 	}
 	return $prefix{$fn} . int_arg_hash($x);
