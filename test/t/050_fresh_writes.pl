@@ -79,7 +79,8 @@ $p{write};
 $role
 SELECT fresh_try('SELECT ${f}_cached()') || ' | ' || fresh_try('SELECT $f()');
 ROLLBACK;});
-		my ($c, $d) = split / \| /, $same, 2;
+		# the last line: a write such as a writable CTE prints rows too
+		my ($c, $d) = split / \| /, (split /\n/, $same)[-1], 2;
 		is($c, $d, "$name: inside the writing transaction, cached = direct");
 		my ($again, $again_hit) = outcome($node, $cached, %as);
 		is($again, $before, "$name: after ROLLBACK the cached call gives the old value");
