@@ -73,7 +73,8 @@ SELECT ro_qty_cached(1);
 COMMIT;
 RESET cachier."verbose";
 
--- REPEATABLE READ and SERIALIZABLE transactions use the cache too
+-- REPEATABLE READ and SERIALIZABLE transactions compute what depends on
+-- tables directly, each call with the transaction's snapshot (freshness.sql)
 SELECT cachier_clear('qty_of');
 BEGIN ISOLATION LEVEL REPEATABLE READ;
 SELECT qty_of_cached(1);

@@ -27,6 +27,7 @@
  */
 #include "postgres.h"
 
+#include "access/parallel.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "cachier_shared.h"
@@ -108,6 +109,8 @@ epochs_unusable(void)
 		return "The server is a hot standby: results that depend on tables are neither served nor stored here.";
 	if (IsolationUsesXactSnapshot())
 		return "Under REPEATABLE READ and SERIALIZABLE, results that depend on tables are neither served nor stored.";
+	if (IsParallelWorker())
+		return "A parallel worker cannot see what its transaction changed: results that depend on tables are computed.";
 	return NULL;
 }
 
@@ -182,7 +185,7 @@ cachier_fresh_unusable(FreshCall *fc, const StoredEntry *entry, bool *invalidate
 	{
 		/* no epoch is ever 0 (see dep_registry.c) */
 		*invalidated = true;
-		return "It was stored where its reads were not tracked (by cachier before 0.5, or by another server).";
+		return "It was stored while its reads were not tracked (track_reads off, cachier before 0.5, or another server).";
 	}
 	if ((uint64) entry->epoch != cachier_dep_epoch(fc->deps))
 	{
@@ -221,7 +224,7 @@ cachier_fresh_compute_begin(FreshCall *fc)
 	{
 		fc->e0 = cachier_dep_epoch(fc->deps);
 		fc->g0 = cachier_dep_counter();
-		if (!IsolationUsesXactSnapshot())
+		if (!IsolationUsesXactSnapshot() && !IsInParallelMode())
 		{
 			PushActiveSnapshot(GetTransactionSnapshot());
 			fc->pushed_snapshot = true;
@@ -245,7 +248,6 @@ cachier_fresh_compute_end(FreshCall *fc, bool error)
 		cachier_capture_pop(&fc->frame);
 	if (fc->pushed_snapshot && !error)
 		PopActiveSnapshot();
-	fc->pushed_snapshot = false;
 }
 
 static void
@@ -289,7 +291,12 @@ cachier_fresh_storable(FreshCall *fc, const char *signature, bool *has_epoch, in
 
 	*has_epoch = false;
 	if (!fc->track)
+	{
+		/* epoch 0: served while the function is not tracked, never after */
+		*has_epoch = true;
+		*epoch = 0;
 		return NULL;
+	}
 	if (fc->track_reads && fc->ndeclared == 0 && frame->untrackable != REL_TRACKABLE)
 	{
 		char	   *name = get_rel_name(frame->untrackable_rel);
@@ -320,6 +327,8 @@ cachier_fresh_storable(FreshCall *fc, const char *signature, bool *has_epoch, in
 		return why;
 	if (fc->deps == NULL)
 		return "Too many functions are tracked (cachier.max_dependent_functions).";
+	if (!fc->pushed_snapshot)
+		return "It was computed in a parallel operation, with a snapshot older than its epoch.";
 	if (!register_all(fc, rels, n, ncaptured))
 		return "The dependency registry is full (cachier.max_dependency_relations).";
 	if (cachier_watch_wrote(rels, n))
@@ -345,7 +354,10 @@ cachier_fresh_current_epoch(FreshCall *fc, int64 *epoch)
 	Oid			rels[FUNC_MAX_ARGS];
 	int			n;
 
-	if (!fc->track || fc->deps == NULL || epochs_unusable() != NULL)
+	*epoch = 0;					/* see cachier_fresh_storable */
+	if (!fc->track)
+		return true;
+	if (fc->deps == NULL || epochs_unusable() != NULL)
 		return false;
 	n = declared_roots(fc, rels, lengthof(rels));
 	if (!register_all(fc, rels, n, 0))

@@ -26,6 +26,7 @@
 #include "access/xact.h"
 #include "cachier.h"
 #include "executor/executor.h"
+#include "nodes/plannodes.h"
 #include "parser/parsetree.h"
 
 static ExecutorStart_hook_type prev_executor_start = NULL;
@@ -149,6 +150,21 @@ is_result_relation(PlannedStmt *pstmt, Index rti)
 	return false;
 }
 
+/*
+ * Whether the statement only appends to its result relations, without
+ * looking at their rows: a plain INSERT (no ON CONFLICT, no RETURNING or
+ * other column reads).  Its target is written, not read.  An UPDATE or
+ * DELETE reads its target even without a WHERE clause: its row count.
+ */
+static bool
+blind_insert(PlannedStmt *pstmt, RangeTblEntry *rte)
+{
+	return pstmt->commandType == CMD_INSERT &&
+		(rte->requiredPerms & ACL_SELECT) == 0 &&
+		pstmt->planTree != NULL && IsA(pstmt->planTree, ModifyTable) &&
+		((ModifyTable *) pstmt->planTree)->onConflictAction == ONCONFLICT_NONE;
+}
+
 /* Reads (inside a computation) and writes of the statement. */
 static void
 watch_plan(QueryDesc *queryDesc, int eflags)
@@ -168,10 +184,14 @@ watch_plan(QueryDesc *queryDesc, int eflags)
 		rti++;
 		if (rte->rtekind != RTE_RELATION)
 			continue;
+		if (pstmt->resultRelations != NIL && is_result_relation(pstmt, rti))
+		{
+			cachier_watch_write(rte->relid);
+			if (blind_insert(pstmt, rte))
+				continue;
+		}
 		if (top != NULL)
 			cachier_capture_add(rte->relid);
-		if (pstmt->resultRelations != NIL && is_result_relation(pstmt, rti))
-			cachier_watch_write(rte->relid);
 	}
 }
 

@@ -25,6 +25,7 @@
 #include "cachier.h"
 #include "catalog/catalog.h"
 #include "catalog/indexing.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
 #include "miscadmin.h"
@@ -135,7 +136,11 @@ classify(Oid relid)
 {
 	char		kind;
 
-	if (cachier_is_our_relation(relid))
+	Oid			nsp;
+
+	nsp = get_rel_namespace(relid);
+	if (cachier_is_our_relation(relid) ||
+		(OidIsValid(nsp) && nsp == get_namespace_oid("cachier", true)))
 		return REL_OURS;
 	if (IsCatalogRelationOid(relid))
 		return REL_CATALOG;

@@ -25,7 +25,9 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $node = cachier_node('main', conf => 'max_worker_processes = 16');
+# refreshes by time only: the slowness switch is a table, whose changes
+# freshness would otherwise act on (it has its own tests)
+my $node = cachier_node('main', conf => "max_worker_processes = 16\ncachier.track_reads = off");
 
 $node->safe_psql(
 	'postgres', counting_setup() . qq{
