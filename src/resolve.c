@@ -228,7 +228,7 @@ cachier_wrapped_function(Oid funcid)
 	{
 		Oid			candidate = lfirst_oid(lc);
 
-		if (cachier_function_info(candidate)->options.wrapper == funcid)
+		if (cachier_function_wrapper(candidate) == funcid)
 		{
 			wrapped = candidate;
 			break;
