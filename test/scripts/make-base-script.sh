@@ -55,9 +55,32 @@ pg_virtualenv -o shared_preload_libraries=cachier bash "$work/dump.sh" || { echo
 	echo " * installs are the same.  The comments in the update scripts say why each"
 	echo " * object is as it is."
 	echo " */"
-	# the dump, without its session settings and with our library's name
-	# (objects in the extension's schema, public there, go to @extschema@)
+	# pg_dump writes a bare CREATE SCHEMA cachier; the install checks first,
+	# as 0.1's script does, so that a user's schema of that name gets a
+	# clear error (and stays alone), and the schema is made only when it is
+	# not the extension's own schema
+	cat <<'PREAMBLE'
+
+DO $$
+BEGIN
+    IF '@extschema@' <> 'cachier' THEN
+        IF EXISTS (SELECT FROM pg_catalog.pg_namespace
+                    WHERE nspname OPERATOR(pg_catalog.=) 'cachier') THEN
+            RAISE EXCEPTION 'schema "cachier" already exists'
+                USING ERRCODE = 'duplicate_schema',
+                      DETAIL = 'cachier keeps its storage in a schema of that name, which it creates.',
+                      HINT = 'Rename or drop the existing schema (ALTER SCHEMA cachier RENAME TO ...), then run CREATE EXTENSION cachier again.';
+        END IF;
+        CREATE SCHEMA cachier;
+    END IF;
+END
+$$;
+PREAMBLE
+	# the dump, without its session settings and its CREATE SCHEMA (made
+	# above), with our library's name (objects in the extension's schema,
+	# public there, go to @extschema@)
 	sed -e '/^SET /d' -e '/^SELECT pg_catalog.set_config/d' -e '/^--$/d' \
+	    -e '/^-- Name: cachier; Type: SCHEMA/d' -e '/^CREATE SCHEMA cachier;$/d' \
 	    -e '/^-- Dumped/d' -e '/^-- PostgreSQL database dump/d' \
 	    -e '/^\\restrict /d' -e '/^\\unrestrict /d' \
 	    -e '/^-- Name: cachier; Type: EXTENSION/,/^COMMENT ON EXTENSION/d' \
