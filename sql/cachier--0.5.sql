@@ -9,9 +9,20 @@
  * object is as it is.
  */
 
--- Name: cachier; Type: SCHEMA; Schema: -; Owner: -
-
-CREATE SCHEMA cachier;
+DO $$
+BEGIN
+    IF '@extschema@' <> 'cachier' THEN
+        IF EXISTS (SELECT FROM pg_catalog.pg_namespace
+                    WHERE nspname OPERATOR(pg_catalog.=) 'cachier') THEN
+            RAISE EXCEPTION 'schema "cachier" already exists'
+                USING ERRCODE = 'duplicate_schema',
+                      DETAIL = 'cachier keeps its storage in a schema of that name, which it creates.',
+                      HINT = 'Rename or drop the existing schema (ALTER SCHEMA cachier RENAME TO ...), then run CREATE EXTENSION cachier again.';
+        END IF;
+        CREATE SCHEMA cachier;
+    END IF;
+END
+$$;
 
 -- Name: call_immutable_restricted(regprocedure, anyelement); Type: FUNCTION; Schema: cachier; Owner: -
 
@@ -127,11 +138,23 @@ CREATE FUNCTION cachier.check_hints() RETURNS void
     LANGUAGE c
     AS 'MODULE_PATHNAME', 'cachier_check_hints';
 
+-- Name: dependency_rows(); Type: FUNCTION; Schema: cachier; Owner: -
+
+CREATE FUNCTION cachier.dependency_rows(OUT function regprocedure, OUT relation regclass, OUT how text) RETURNS SETOF record
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'cachier_dependency_rows';
+
 -- Name: effective_options(regprocedure); Type: FUNCTION; Schema: cachier; Owner: -
 
 CREATE FUNCTION cachier.effective_options(fn regprocedure, OUT stale_after interval, OUT next_time boolean, OUT wait_timeout interval, OUT allow_null boolean, OUT entry_size_limit bigint, OUT cleanup_stale boolean, OUT cleanup_interval interval, OUT per_role boolean, OUT storage text, OUT max_stale_age interval, OUT track_reads boolean, OUT depends_on regclass[], OUT on_change text, OUT key_settings text[]) RETURNS record
     LANGUAGE c STABLE STRICT
     AS 'MODULE_PATHNAME', 'cachier_effective_options_sql';
+
+-- Name: entry_context(regprocedure, bytea); Type: FUNCTION; Schema: cachier; Owner: -
+
+CREATE FUNCTION cachier.entry_context(fn regprocedure, args bytea) RETURNS text
+    LANGUAGE c STABLE STRICT
+    AS 'MODULE_PATHNAME', 'cachier_entry_context';
 
 -- Name: entry_rows(); Type: FUNCTION; Schema: cachier; Owner: -
 
@@ -259,7 +282,7 @@ $$;
 
 -- Name: stats(); Type: FUNCTION; Schema: cachier; Owner: -
 
-CREATE FUNCTION cachier.stats(OUT function regprocedure, OUT hits bigint, OUT misses bigint, OUT stale_hits bigint, OUT waits bigint, OUT wait_timeouts bigint, OUT computations bigint, OUT refreshes_queued bigint, OUT refreshes_done bigint, OUT refreshes_failed bigint, OUT total_compute_ms double precision, OUT saved_ms double precision, OUT entries bigint, OUT bytes bigint) RETURNS SETOF record
+CREATE FUNCTION cachier.stats(OUT function regprocedure, OUT hits bigint, OUT misses bigint, OUT stale_hits bigint, OUT waits bigint, OUT wait_timeouts bigint, OUT computations bigint, OUT refreshes_queued bigint, OUT refreshes_done bigint, OUT refreshes_failed bigint, OUT total_compute_ms double precision, OUT saved_ms double precision, OUT entries bigint, OUT bytes bigint, OUT invalidations bigint) RETURNS SETOF record
     LANGUAGE c
     AS 'MODULE_PATHNAME', 'cachier_stats';
 
@@ -295,6 +318,16 @@ CREATE FUNCTION @extschema@.cachier_clear(fn text) RETURNS bigint
 
 COMMENT ON FUNCTION @extschema@.cachier_clear(fn text) IS 'remove every cached entry of fn; returns how many were removed';
 
+-- Name: cachier_clear(text, text[]); Type: FUNCTION; Schema: public; Owner: -
+
+CREATE FUNCTION @extschema@.cachier_clear(fn text, VARIADIC args text[]) RETURNS bigint
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'cachier_clear_untyped';
+
+-- Name: FUNCTION cachier_clear(fn text, VARIADIC args text[]); Type: COMMENT; Schema: public; Owner: -
+
+COMMENT ON FUNCTION @extschema@.cachier_clear(fn text, VARIADIC args text[]) IS 'remove the cached entry of fn(args...), the arguments read as untyped literals';
+
 -- Name: cachier_clear(text, "any"); Type: FUNCTION; Schema: public; Owner: -
 
 CREATE FUNCTION @extschema@.cachier_clear(fn text, VARIADIC args "any") RETURNS bigint
@@ -310,6 +343,16 @@ CREATE FUNCTION @extschema@.cachier_configure(fn regprocedure, stale_after inter
 -- Name: FUNCTION cachier_configure(fn regprocedure, stale_after interval, next_time boolean, wait_timeout interval, allow_null boolean, entry_size_limit text, cleanup_stale boolean, cleanup_interval interval, per_role boolean, storage text, max_stale_age interval, track_reads boolean, depends_on regclass[], on_change text, key_settings text[], reset text[]); Type: COMMENT; Schema: public; Owner: -
 
 COMMENT ON FUNCTION @extschema@.cachier_configure(fn regprocedure, stale_after interval, next_time boolean, wait_timeout interval, allow_null boolean, entry_size_limit text, cleanup_stale boolean, cleanup_interval interval, per_role boolean, storage text, max_stale_age interval, track_reads boolean, depends_on regclass[], on_change text, key_settings text[], reset text[]) IS 'change the cache options of fn given (and those named in reset), used by cachier_wrap and by its wrapper';
+
+-- Name: cachier_invalidate(regclass); Type: FUNCTION; Schema: public; Owner: -
+
+CREATE FUNCTION @extschema@.cachier_invalidate(rel regclass) RETURNS bigint
+    LANGUAGE c STRICT
+    AS 'MODULE_PATHNAME', 'cachier_invalidate';
+
+-- Name: FUNCTION cachier_invalidate(rel regclass); Type: COMMENT; Schema: public; Owner: -
+
+COMMENT ON FUNCTION @extschema@.cachier_invalidate(rel regclass) IS 'invalidate every cached entry that depends on rel (for changes cachier cannot see); how many';
 
 -- Name: cachier_memoize(regprocedure, interval, boolean, interval, boolean, text, boolean, interval, boolean, text, interval, text, boolean, regclass[], text, text[], text[]); Type: FUNCTION; Schema: public; Owner: -
 
@@ -327,6 +370,12 @@ CREATE FUNCTION @extschema@.cachier_precache(fn text, value anyelement) RETURNS 
     LANGUAGE c
     AS 'MODULE_PATHNAME', 'cachier_precache';
 
+-- Name: cachier_precache(text, text); Type: FUNCTION; Schema: public; Owner: -
+
+CREATE FUNCTION @extschema@.cachier_precache(fn text, value text) RETURNS boolean
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'cachier_precache_untyped';
+
 -- Name: cachier_precache(text, anyelement, "any"); Type: FUNCTION; Schema: public; Owner: -
 
 CREATE FUNCTION @extschema@.cachier_precache(fn text, value anyelement, VARIADIC args "any") RETURNS boolean
@@ -336,6 +385,22 @@ CREATE FUNCTION @extschema@.cachier_precache(fn text, value anyelement, VARIADIC
 -- Name: FUNCTION cachier_precache(fn text, value anyelement, VARIADIC args "any"); Type: COMMENT; Schema: public; Owner: -
 
 COMMENT ON FUNCTION @extschema@.cachier_precache(fn text, value anyelement, VARIADIC args "any") IS 'store value as the result of fn(args...) without calling fn';
+
+-- Name: cachier_precache(text, text, text[]); Type: FUNCTION; Schema: public; Owner: -
+
+CREATE FUNCTION @extschema@.cachier_precache(fn text, value text, VARIADIC args text[]) RETURNS boolean
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'cachier_precache_untyped_args';
+
+-- Name: cachier_precache(text, text, "any"); Type: FUNCTION; Schema: public; Owner: -
+
+CREATE FUNCTION @extschema@.cachier_precache(fn text, value text, VARIADIC args "any") RETURNS boolean
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'cachier_precache_untyped';
+
+-- Name: FUNCTION cachier_precache(fn text, value text, VARIADIC args "any"); Type: COMMENT; Schema: public; Owner: -
+
+COMMENT ON FUNCTION @extschema@.cachier_precache(fn text, value text, VARIADIC args "any") IS 'store value, read as the result type''s literal, as the result of fn(args...)';
 
 -- Name: cachier_stats_reset(); Type: FUNCTION; Schema: public; Owner: -
 
@@ -363,6 +428,16 @@ CREATE FUNCTION @extschema@.cachier_wrap(fn text) RETURNS text
     LANGUAGE c
     AS 'MODULE_PATHNAME', 'cachier_wrap';
 
+-- Name: cachier_wrap(text, text[]); Type: FUNCTION; Schema: public; Owner: -
+
+CREATE FUNCTION @extschema@.cachier_wrap(fn text, VARIADIC args text[]) RETURNS text
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'cachier_wrap_untyped';
+
+-- Name: FUNCTION cachier_wrap(fn text, VARIADIC args text[]); Type: COMMENT; Schema: public; Owner: -
+
+COMMENT ON FUNCTION @extschema@.cachier_wrap(fn text, VARIADIC args text[]) IS 'call fn(args...) through the cache, the arguments read as untyped literals';
+
 -- Name: cachier_wrap(text, "any"); Type: FUNCTION; Schema: public; Owner: -
 
 CREATE FUNCTION @extschema@.cachier_wrap(fn text, VARIADIC args "any") RETURNS text
@@ -383,7 +458,8 @@ CREATE TABLE cachier.entries (
     compute_ms double precision NOT NULL,
     args bytea NOT NULL,
     value bytea,
-    role_id oid NOT NULL
+    role_id oid NOT NULL,
+    epoch bigint
 );
 
 -- Name: function_ids_seq; Type: SEQUENCE; Schema: cachier; Owner: -
@@ -427,6 +503,18 @@ CREATE TABLE cachier.functions (
     CONSTRAINT functions_on_change_check CHECK ((on_change = ANY (ARRAY['invalidate'::text, 'refresh'::text]))),
     CONSTRAINT functions_storage_check CHECK ((storage = ANY (ARRAY['table'::text, 'redis'::text, 'both'::text])))
 );
+
+-- Name: cachier_dependencies; Type: VIEW; Schema: public; Owner: -
+
+CREATE VIEW @extschema@.cachier_dependencies AS
+ SELECT dependency_rows.function,
+    dependency_rows.relation,
+    dependency_rows.how
+   FROM cachier.dependency_rows() dependency_rows(function, relation, how);
+
+-- Name: VIEW cachier_dependencies; Type: COMMENT; Schema: public; Owner: -
+
+COMMENT ON VIEW @extschema@.cachier_dependencies IS 'relations the cached functions the current role may see depend on: captured while computing, or declared with depends_on';
 
 -- Name: cachier_entries; Type: VIEW; Schema: public; Owner: -
 
@@ -489,8 +577,9 @@ CREATE VIEW @extschema@.cachier_stats AS
     stats.total_compute_ms,
     stats.saved_ms,
     stats.entries,
-    stats.bytes
-   FROM cachier.stats() stats(function, hits, misses, stale_hits, waits, wait_timeouts, computations, refreshes_queued, refreshes_done, refreshes_failed, total_compute_ms, saved_ms, entries, bytes);
+    stats.bytes,
+    stats.invalidations
+   FROM cachier.stats() stats(function, hits, misses, stale_hits, waits, wait_timeouts, computations, refreshes_queued, refreshes_done, refreshes_failed, total_compute_ms, saved_ms, entries, bytes, invalidations);
 
 -- Name: VIEW cachier_stats; Type: COMMENT; Schema: public; Owner: -
 
@@ -552,6 +641,10 @@ REVOKE ALL ON FUNCTION cachier.check_hints() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION cachier.effective_options(fn regprocedure, OUT stale_after interval, OUT next_time boolean, OUT wait_timeout interval, OUT allow_null boolean, OUT entry_size_limit bigint, OUT cleanup_stale boolean, OUT cleanup_interval interval, OUT per_role boolean, OUT storage text, OUT max_stale_age interval, OUT track_reads boolean, OUT depends_on regclass[], OUT on_change text, OUT key_settings text[]) FROM PUBLIC;
 
+-- Name: FUNCTION entry_context(fn regprocedure, args bytea); Type: ACL; Schema: cachier; Owner: -
+
+REVOKE ALL ON FUNCTION cachier.entry_context(fn regprocedure, args bytea) FROM PUBLIC;
+
 -- Name: FUNCTION fingerprint(fn regprocedure); Type: ACL; Schema: cachier; Owner: -
 
 REVOKE ALL ON FUNCTION cachier.fingerprint(fn regprocedure) FROM PUBLIC;
@@ -603,6 +696,10 @@ REVOKE ALL ON FUNCTION cachier.wrapper_of(fn regprocedure) FROM PUBLIC;
 -- Name: FUNCTION cachier_stats_reset(); Type: ACL; Schema: public; Owner: -
 
 REVOKE ALL ON FUNCTION @extschema@.cachier_stats_reset() FROM PUBLIC;
+
+-- Name: TABLE cachier_dependencies; Type: ACL; Schema: public; Owner: -
+
+GRANT SELECT ON TABLE @extschema@.cachier_dependencies TO PUBLIC;
 
 -- Name: TABLE cachier_entries; Type: ACL; Schema: public; Owner: -
 
