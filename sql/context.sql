@@ -21,8 +21,8 @@ SET default_text_search_config = 'pg_catalog.simple';
 
 -- what every entry of a function is keyed by
 CREATE FUNCTION keyed_by(fn regprocedure) RETURNS SETOF text LANGUAGE sql AS $$
-    SELECT cachier.entry_context(function_id, args) FROM cachier.entries
-     WHERE function_id = fn ORDER BY 1 $$;
+    SELECT cachier.entry_context(fn, args) FROM cachier.entries
+     WHERE fn_id = cachier.fn_id(fn) ORDER BY 1 $$;
 
 -- ---------------------------------------------------------------- collation
 -- The wrapper keeps its call's collation: 'a' < 'B' is false under "C"
@@ -71,7 +71,7 @@ RESET DateStyle;
 SELECT fmt_cached('2024-01-02 12:00+00') AS utc_hit;
 RESET cachier."verbose";
 SELECT count(*) AS fmt_entries FROM cachier.entries
- WHERE function_id = 'fmt(timestamptz)'::regprocedure;
+ WHERE fn_id = cachier.fn_id('fmt(timestamptz)');
 
 -- IMMUTABLE functions are not keyed by settings: their contract says the
 -- settings do not change their results

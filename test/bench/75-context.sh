@@ -43,13 +43,13 @@ done
 sql <<'EOF'
 \echo
 SELECT (SELECT count(*) FROM cachier.entries
-         WHERE function_id = 'bench.ctx_keyed(int)'::regprocedure) AS keyed_entries,
+         WHERE fn_id = cachier.fn_id('bench.ctx_keyed(int)')) AS keyed_entries,
        (SELECT count(*) FROM cachier.entries
-         WHERE function_id = 'bench.ctx_plain(int)'::regprocedure) AS plain_entries,
+         WHERE fn_id = cachier.fn_id('bench.ctx_plain(int)')) AS plain_entries,
        (SELECT length(args) FROM cachier.entries
-         WHERE function_id = 'bench.ctx_keyed(int)'::regprocedure LIMIT 1) AS keyed_bytes,
+         WHERE fn_id = cachier.fn_id('bench.ctx_keyed(int)') LIMIT 1) AS keyed_bytes,
        (SELECT length(args) FROM cachier.entries
-         WHERE function_id = 'bench.ctx_plain(int)'::regprocedure LIMIT 1) AS plain_bytes;
+         WHERE fn_id = cachier.fn_id('bench.ctx_plain(int)') LIMIT 1) AS plain_bytes;
 SELECT label AS variant, runs AS statements,
        round(median_us::numeric, 3) AS "median µs/call",
        round(min_us::numeric, 3) AS "min µs/call"
