@@ -158,7 +158,7 @@ CREATE FUNCTION cachier.entry_context(fn regprocedure, args bytea) RETURNS text
 
 -- Name: entry_rows(); Type: FUNCTION; Schema: cachier; Owner: -
 
-CREATE FUNCTION cachier.entry_rows(OUT function regprocedure, OUT key bigint, OUT arguments text, OUT created_at timestamp with time zone, OUT stale boolean, OUT processing boolean, OUT completed boolean, OUT size_bytes integer, OUT compute_ms double precision, OUT role regrole) RETURNS SETOF record
+CREATE FUNCTION cachier.entry_rows(OUT function regprocedure, OUT key bigint, OUT arguments text, OUT created_at timestamp with time zone, OUT stale boolean, OUT processing boolean, OUT completed boolean, OUT size_bytes integer, OUT compute_ms double precision, OUT role regrole, OUT value text) RETURNS SETOF record
     LANGUAGE c
     AS 'MODULE_PATHNAME', 'cachier_entry_rows';
 
@@ -528,12 +528,13 @@ CREATE VIEW @extschema@.cachier_entries AS
     entry_rows.completed,
     entry_rows.size_bytes,
     entry_rows.compute_ms,
-    entry_rows.role
-   FROM cachier.entry_rows() entry_rows(function, key, arguments, created_at, stale, processing, completed, size_bytes, compute_ms, role);
+    entry_rows.role,
+    entry_rows.value
+   FROM cachier.entry_rows() entry_rows(function, key, arguments, created_at, stale, processing, completed, size_bytes, compute_ms, role, value);
 
 -- Name: VIEW cachier_entries; Type: COMMENT; Schema: public; Owner: -
 
-COMMENT ON VIEW @extschema@.cachier_entries IS 'cached entries the current role may see; stale and processing are computed when read';
+COMMENT ON VIEW @extschema@.cachier_entries IS 'cached entries the current role may see, and keys being computed; stale and processing are computed when read';
 
 -- Name: cachier_functions; Type: VIEW; Schema: public; Owner: -
 

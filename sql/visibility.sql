@@ -30,9 +30,11 @@ SELECT function, arguments, role FROM cachier_entries ORDER BY function::text, a
 
 -- alice sees her function's entries, bob's call included (she owns the
 -- function, so she may read its arguments), and her own call of bob_f;
--- never bob's argument 'secret'
+-- never bob's argument 'secret'.  She sees the values of the entries her
+-- own calls stored, not the value bob's call stored: a function's owner
+-- might not be allowed to compute what another role's call read
 SET ROLE vis_alice;
-SELECT function, arguments, role, size_bytes, stale, processing, completed
+SELECT function, arguments, role, size_bytes, stale, processing, completed, value
   FROM cachier_entries ORDER BY function::text, arguments;
 SELECT function, wrapper, stale_after FROM cachier_functions ORDER BY function::text;
 SELECT function, hits, misses, computations, entries
@@ -56,9 +58,10 @@ SELECT evictions FROM cachier_stats_info;
 -- and the storage itself stays closed
 SELECT * FROM cachier.entries;
 
--- a member of pg_read_all_stats sees every row, with the arguments
+-- a member of pg_read_all_stats sees every row, with the arguments, and
+-- no value: values are data, not statistics
 SET ROLE vis_monitor;
-SELECT function, arguments, role FROM cachier_entries ORDER BY function::text, arguments;
+SELECT function, arguments, role, value FROM cachier_entries ORDER BY function::text, arguments;
 SELECT function FROM cachier_functions ORDER BY function::text;
 SELECT function, hits, misses FROM cachier_stats
  WHERE function::text IN ('alice_f(integer)', 'bob_f(text)') ORDER BY function::text;

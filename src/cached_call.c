@@ -366,7 +366,12 @@ compute_and_store(Call *c, bool *isnull)
 		result = redis_single_flight(c, isnull, true);
 	else
 	{
+		int			shown = cachier_computing_begin(c->site->funcid, c->key,
+													c->site->keybuf.data,
+													c->site->keybuf.len);
+
 		result = compute_tracked(c, isnull, &started, &ms, true);
+		cachier_computing_end(shown);
 		if (fresh_storable(c))
 			store(c, result, *isnull, started, ms, true);
 	}

@@ -30,7 +30,7 @@
 #include "utils/timestamp.h"
 
 #define COMPUTING_DEPTH		4		/* nested computations shown per backend */
-#define COMPUTING_KEYED_MAX	256		/* longer keyed bytes are not kept */
+#define COMPUTING_KEYED_MAX	1024	/* longer keyed bytes are not kept */
 
 typedef struct ComputingSlot
 {

@@ -39,6 +39,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -53,6 +54,8 @@ typedef struct FunctionView
 	bool		owned;			/* the caller has the owner's privileges */
 	bool		may_fail;		/* an argument type may refuse its bytes */
 	int64		stale_after_us; /* CACHIER_NEVER: never stale */
+	bool		has_codec;		/* codec is set up (for values shown) */
+	TypeCodec	codec;			/* of the result type */
 } FunctionView;
 
 /* Where the columns of a scanned table are (by name: columns get added). */
@@ -197,17 +200,28 @@ function_views(void)
 					   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 }
 
+static void fill_function_view(FunctionView *fv, Oid funcid);
+
 static FunctionView *
 function_view(HTAB *views, int32 fn_id)
 {
 	FunctionView *fv;
 	bool		found;
-	int			i;
 
 	fv = hash_search(views, &fn_id, HASH_ENTER, &found);
-	if (found)
-		return fv;
-	fv->funcid = cachier_fn_id_oid(fn_id);
+	if (!found)
+		fill_function_view(fv, cachier_fn_id_oid(fn_id));
+	return fv;
+}
+
+/* What the view needs to know about one function, funcid. */
+static void
+fill_function_view(FunctionView *fv, Oid funcid)
+{
+	int			i;
+
+	fv->funcid = funcid;
+	fv->has_codec = false;
 	fv->owned = owns_function(fv->funcid, &fv->exists);
 	fv->may_fail = false;
 	fv->stale_after_us = CACHIER_NEVER;
@@ -221,7 +235,6 @@ function_view(HTAB *views, int32 fn_id)
 		for (i = 0; i < info->nargs; i++)
 			fv->may_fail |= cachier_decode_may_fail(info->argtypes[i]);
 	}
-	return fv;
 }
 
 /* ---------------------------------------------------------------- arguments */
@@ -264,9 +277,69 @@ readable_args(FunctionView *fv, Datum args)
 	return cstring_to_text(fa.text);
 }
 
+/* ---------------------------------------------------------------- values */
+
+typedef struct FormatValue
+{
+	FunctionView *fv;
+	bytea	   *bytes;
+	char	   *text;
+} FormatValue;
+
+static void
+format_value(void *arg)
+{
+	FormatValue *f = arg;
+	TypeCodec  *codec = &f->fv->codec;
+	Oid			output;
+	bool		varlena;
+	Datum		d;
+
+	if (codec->fast == FAST_NONE)
+		d = cachier_decode(codec, VARDATA_ANY(f->bytes), VARSIZE_ANY_EXHDR(f->bytes));
+	else if (!cachier_decode_fast(codec, VARDATA_ANY(f->bytes), VARSIZE_ANY_EXHDR(f->bytes), &d))
+		return;					/* not a valid value: shown as NULL */
+	getTypeOutputInfo(codec->type, &output, &varlena);
+	f->text = OidOutputFunctionCall(output, d);
+}
+
+/*
+ * An entry's value as text, for the role whose call stored it (and
+ * superusers): another role, even the function's owner, might not be
+ * allowed to compute it (the tables it read), so it sees no value.  NULL
+ * when the value cannot be read.
+ */
+static bool
+readable_value(FunctionView *fv, Datum value, bool own, Datum *text)
+{
+	FormatValue f = {fv, NULL, NULL};
+	ErrorData  *error;
+
+	if (!fv->exists || !(own || superuser()))
+		return false;
+	if (!fv->has_codec)
+	{
+		cachier_codec_init(&fv->codec, cachier_function_info(fv->funcid)->rettype,
+						   CurrentMemoryContext);
+		fv->has_codec = true;
+	}
+	f.bytes = DatumGetByteaPP(value);
+	if (!cachier_decode_may_fail(fv->codec.type))
+		format_value(&f);
+	else if (!cachier_run_guarded(format_value, &f, &error))
+	{
+		FreeErrorData(error);
+		return false;
+	}
+	if (f.text == NULL)
+		return false;
+	*text = CStringGetTextDatum(f.text);
+	return true;
+}
+
 /* ---------------------------------------------------------------- entries */
 
-#define ENTRY_COLS 10
+#define ENTRY_COLS 11
 
 typedef struct EntryScan
 {
@@ -300,6 +373,13 @@ static bool
 is_own_entry(Datum role, bool role_null)
 {
 	return !role_null && has_privs_of_role(GetUserId(), DatumGetObjectId(role));
+}
+
+/* The entry was stored by the calling role itself. */
+static bool
+own_entry(Datum role, bool role_null)
+{
+	return !role_null && DatumGetObjectId(role) == GetUserId();
 }
 
 /* One visible entry's row; false when the caller may not see it. */
@@ -337,16 +417,79 @@ entry_row(HeapTuple tuple, TupleDesc desc, const Columns *cols, HTAB *views,
 	values[4] = BoolGetDatum(fv->stale_after_us != CACHIER_NEVER &&
 							 created_at + fv->stale_after_us <= GetCurrentTimestamp());
 	values[5] = BoolGetDatum(hash_search(computing, &key, HASH_FIND, NULL) != NULL);
-	values[6] = BoolGetDatum(true);
+	values[6] = BoolGetDatum(true);	/* stored: computed at least once */
 	value = get_column(tuple, desc, cols->value, &isnull);
 	values[7] = Int32GetDatum(isnull ? 0 : (int32) (toast_raw_datum_size(value) - VARHDRSZ));
 	values[8] = get_column(tuple, desc, cols->compute_ms, &nulls[8]);
+	nulls[10] = isnull || !readable_value(fv, value, own_entry(values[9], nulls[9]),
+										   &values[10]);
 	return true;
+}
+
+/* A set of 64-bit keys in CurrentMemoryContext. */
+static HTAB *
+key_set(void)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(int64);
+	ctl.hcxt = CurrentMemoryContext;
+	return hash_create("cachier entry keys", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+typedef struct StoredRows
+{
+	ReturnSetInfo *rsinfo;
+	bool		sees_all;
+	HTAB	   *keys;			/* of the rows returned from storage */
+} StoredRows;
+
+/*
+ * A key being computed that has no stored row yet (its first computation):
+ * a row with processing and without completed, shown to whoever would see
+ * the entry once stored.
+ */
+static void
+computing_row(Oid funcid, int64 key, Oid roleid, TimestampTz started,
+			  const char *keyed, int keyed_len, void *arg)
+{
+	StoredRows *stored = arg;
+	Datum		values[ENTRY_COLS];
+	bool		nulls[ENTRY_COLS] = {false};
+	FunctionView fv;
+
+	if (hash_search(stored->keys, &key, HASH_FIND, NULL) != NULL)
+		return;
+	fill_function_view(&fv, funcid);
+	if (!stored->sees_all && !fv.owned && !has_privs_of_role(GetUserId(), roleid))
+		return;
+	nulls[0] = !fv.exists;
+	values[0] = ObjectIdGetDatum(funcid);
+	values[1] = Int64GetDatum(key);
+	nulls[2] = keyed == NULL;
+	if (keyed != NULL)
+	{
+		bytea	   *bytes = palloc(VARHDRSZ + keyed_len);
+
+		SET_VARSIZE(bytes, VARHDRSZ + keyed_len);
+		memcpy(VARDATA(bytes), keyed, keyed_len);
+		values[2] = PointerGetDatum(readable_args(&fv, PointerGetDatum(bytes)));
+	}
+	nulls[3] = nulls[4] = true; /* created_at, stale: nothing stored yet */
+	values[5] = BoolGetDatum(true);
+	values[6] = BoolGetDatum(false);
+	values[7] = Int32GetDatum(0);
+	nulls[8] = true;
+	values[9] = ObjectIdGetDatum(roleid);
+	nulls[10] = true;
+	tuplestore_putvalues(stored->rsinfo->setResult, stored->rsinfo->setDesc, values, nulls);
 }
 
 /*
  * cachier.entry_rows(): the entries of cachier.entries the caller may see,
- * with stale and processing computed now.
+ * with stale and processing computed now, then the keys being computed
+ * for the first time (completed false).
  */
 PG_FUNCTION_INFO_V1(cachier_entry_rows);
 Datum
@@ -358,8 +501,12 @@ cachier_entry_rows(PG_FUNCTION_ARGS)
 	bool		sees_all = cachier_sees_all_stats();
 	EntryScan	es;
 	HeapTuple	tuple;
+	StoredRows	stored;
 
 	InitMaterializedSRF(fcinfo, 0);
+	stored.rsinfo = rsinfo;
+	stored.sees_all = sees_all;
+	stored.keys = key_set();
 	entry_scan_begin(&es, cachier_relations()->entries);
 	while ((tuple = entry_scan_next(&es)) != NULL)
 	{
@@ -369,9 +516,15 @@ cachier_entry_rows(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 		if (entry_row(tuple, RelationGetDescr(es.rel), &es.cols, views, computing,
 					  sees_all, values, nulls))
+		{
+			int64		key = DatumGetInt64(values[1]);
+
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			(void) hash_search(stored.keys, &key, HASH_ENTER, NULL);
+		}
 	}
 	entry_scan_end(&es);
+	cachier_computing_visit(computing_row, &stored);
 	return (Datum) 0;
 }
 
