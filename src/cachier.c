@@ -77,11 +77,13 @@ void
 _PG_init(void)
 {
 	cachier_define_settings();
+	cachier_define_context_settings();
 	cachier_register_invalidation();
 	cachier_entry_scan_init();
 	cachier_inprogress_init();
 	cachier_pending_init();
 	cachier_key_init();
+	cachier_context_init();
 	cachier_relation_roots_init();	/* [F] */
 	cachier_capture_init();
 	cachier_watch_init();

@@ -141,6 +141,7 @@ typedef struct FunctionInfo
 	Oid		   *argtypes;
 	Oid			rettype;
 	bool		strict;
+	bool		secdef;			/* SECURITY DEFINER */
 	char		volatility;
 	bool		temporary;		/* in a temporary schema: gone with its session */
 	bool		pins_search_path;	/* has its own SET search_path */
@@ -283,7 +284,6 @@ extern void cachier_context_init(void);
 extern void cachier_wrapper_collation_init(void);
 extern void cachier_define_context_settings(void);
 extern Oid	cachier_call_collation(FunctionCallInfo fcinfo, int first);
-extern bool cachier_default_per_role(const FunctionInfo *info);
 extern const char *cachier_append_context(StringInfo buf, const FunctionInfo *info,
 										  const EffectiveOptions *eff, Oid collation,
 										  bool *shared);
@@ -333,6 +333,8 @@ typedef struct EntryRow
 	bool		dropped;		/* that subtransaction rolled back */
 } EntryRow;
 
+#define CACHIER_ENTRY_OVERHEAD	64	/* a row's header, key columns and index entries */
+extern int64 cachier_entry_size(int args_len, int value_len);
 extern bool cachier_store_busy(Oid funcid, int64 key);
 extern void cachier_store_write(List *rows, int64 wait_us);
 extern int64 cachier_store_delete(Oid funcid, const int64 *key);
@@ -351,7 +353,6 @@ extern bool cachier_stalled_all(int64 key, const VirtualTransactionId *holders, 
 /* ---------------------------------------------------------------- quota.c */
 
 extern void cachier_quota_init(void);
-extern int64 cachier_entry_size(int args_len, int value_len);
 extern bool cachier_quota_admit(int64 bytes);
 
 /* ---------------------------------------------------------------- pending.c */

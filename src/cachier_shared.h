@@ -167,7 +167,6 @@ extern bool cachier_next_refresh(Oid dbid, RefreshItem *item, int *slot);
 extern void cachier_refresh_finished(int slot);
 extern void cachier_drop_refreshes(Oid dbid);
 extern void cachier_release_refreshes(Oid dbid, bool connected);
-extern bool cachier_worker_running_locked(Oid dbid);
 extern void cachier_wake_launcher(void);
 
 /* cleanup.c */

@@ -809,21 +809,6 @@ function_context(const FunctionInfo *info, const EffectiveOptions *eff)
 	return fc;
 }
 
-/*
- * per_role when the owner did not say: on for non-IMMUTABLE SECURITY
- * INVOKER functions (their results may depend on who calls: row-level
- * security, privileges, current_user), off for IMMUTABLE ones (their
- * contract says they do not) and SECURITY DEFINER ones (they compute with
- * their owner's rights, which their identity holds).
- */
-bool
-cachier_default_per_role(const FunctionInfo *info)
-{
-	FunctionContext *fc = function_context(info, NULL);
-
-	return info->volatility != PROVOLATILE_IMMUTABLE && !fc->secdef;
-}
-
 /* ================================================================ reads */
 
 /*
@@ -1367,7 +1352,7 @@ forget_collations(Datum arg, int cacheid, uint32 hashvalue)
 		(void) hash_search(collation_identities, &entry->collid, HASH_REMOVE, NULL);
 }
 
-/* Called from cachier_key_init (_PG_init). */
+/* Called from _PG_init. */
 void
 cachier_context_init(void)
 {

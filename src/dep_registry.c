@@ -56,8 +56,6 @@
 #define FUNCS_PER_RELATION	32
 #define WRITE_MARKS			4096
 
-int			cachier_max_dependent_functions = 4096;
-int			cachier_max_dependency_relations = 8192;
 
 typedef struct DepKey
 {

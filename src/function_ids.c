@@ -172,16 +172,6 @@ cachier_lookup_fn_id(const char *identity)
 }
 
 /*
- * The id of funcid for the table tier: what cachier_function_info found
- * (0: the function has none, so it has no entries).
- */
-int32
-cachier_fn_id(Oid funcid)
-{
-	return cachier_function_info(funcid)->fn_id;
-}
-
-/*
  * The function that id names now, or InvalidOid (it was dropped, or its
  * identity does not resolve).  In legacy storage ids are OIDs.
  */
@@ -215,7 +205,7 @@ cachier_fn_id_oid(int32 id)
 int32
 cachier_register_function(Oid funcid, bool wait)
 {
-	FunctionInfo *info = cachier_function_info(funcid);
+	char	   *signature = cachier_function_identity(funcid);
 	const CachierRelations *rels;
 	SnapshotData dirty;
 	bool		busy = false;
@@ -224,25 +214,25 @@ cachier_register_function(Oid funcid, bool wait)
 	Datum		values[2];
 	List	   *ids;
 
-	if (cachier_storage_legacy())
+	if (cachier_storage_legacy() || signature == NULL)
 		return 0;
 	rels = cachier_relations();
-	id = cachier_lookup_fn_id(info->signature);
+	id = cachier_lookup_fn_id(signature);
 	if (id != 0)
 		return id;
 	InitDirtySnapshot(dirty);
 	if (!wait)
 		(void) scan_ids(Col_identity, rels->function_ids_identity, F_TEXTEQ,
-						CStringGetTextDatum(info->signature), &dirty, NULL, NULL, &busy);
+						CStringGetTextDatum(signature), &dirty, NULL, NULL, &busy);
 	if (busy)
 		return 0;
-	values[0] = CStringGetTextDatum(info->signature);
+	values[0] = CStringGetTextDatum(signature);
 	values[1] = ObjectIdGetDatum(funcid);
 	cachier_exec_as_owner("INSERT INTO cachier.function_ids (identity, fn) VALUES ($1, $2)"
 						  " ON CONFLICT (identity) DO NOTHING RETURNING id",
 						  2, types, values, NULL, &ids);
 	if (ids == NIL)				/* registered by a transaction that committed */
-		return cachier_lookup_fn_id(info->signature);
+		return cachier_lookup_fn_id(signature);
 	id = (int32) linitial_oid(ids);
 	CacheInvalidateRelcacheByRelid(rels->function_ids);
 	return id;

@@ -485,7 +485,15 @@ cachier_effective_options(const FunctionInfo *info, EffectiveOptions *eff)
 	eff->cleanup_stale = o->cleanup_stale > 0;
 	eff->cleanup_interval_us = o->cleanup_interval_us != CACHIER_NEVER ?
 		o->cleanup_interval_us : cachier_default_cleanup_interval_us();
-	eff->per_role = o->per_role >= 0 ? o->per_role > 0 : cachier_default_per_role(info);
+	/*
+	 * per_role when the owner did not say: on for non-IMMUTABLE SECURITY
+	 * INVOKER functions (their results may depend on who calls: row-level
+	 * security, privileges, current_user), off for IMMUTABLE ones (their
+	 * contract says they do not) and SECURITY DEFINER ones (they compute
+	 * with their owner's rights, which their identity holds).
+	 */
+	eff->per_role = o->per_role >= 0 ? o->per_role > 0 :
+		info->volatility != PROVOLATILE_IMMUTABLE && !info->secdef;
 	eff->storage = o->storage >= 0 ? (Storage) o->storage : STORAGE_TABLE;
 	eff->max_stale_age_us = default_max_stale_age(o->max_stale_age_us,
 												  eff->stale_after_us);
@@ -497,27 +505,6 @@ cachier_effective_options(const FunctionInfo *info, EffectiveOptions *eff)
 	eff->key_settings = o->nkey_settings >= 0 ? o->key_settings : NULL;
 }
 
-Storage
-cachier_parse_storage(const char *text)
-{
-	if (pg_strcasecmp(text, "table") == 0)
-		return STORAGE_TABLE;
-	if (pg_strcasecmp(text, "redis") == 0)
-		return STORAGE_REDIS;
-	if (pg_strcasecmp(text, "both") == 0)
-		return STORAGE_BOTH;
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid value for storage: \"%s\"", text),
-			 errhint("Use 'table' (the default), 'redis' or 'both'.")));
-	return STORAGE_TABLE;
-}
-
-const char *
-cachier_storage_name(Storage storage)
-{
-	return storage == STORAGE_REDIS ? "redis" : storage == STORAGE_BOTH ? "both" : "table";
-}
 
 /* ---------------------------------------------------------------- checks */
 
@@ -630,6 +617,7 @@ fill_info(FunctionInfo *info)
 	memcpy(info->argtypes, proc->proargtypes.values, sizeof(Oid) * info->nargs);
 	info->rettype = proc->prorettype;
 	info->strict = proc->proisstrict;
+	info->secdef = proc->prosecdef;
 	info->volatility = proc->provolatile;
 	info->temporary = isAnyTempNamespace(proc->pronamespace);
 	info->pins_search_path = pins_search_path(tuple);
@@ -741,4 +729,14 @@ cachier_function_info(Oid funcid)
 			reload_options(info);
 	}
 	return info;
+}
+
+/*
+ * The id of funcid for the table tier: what cachier_function_info found
+ * (0: the function has none, so it has no entries).
+ */
+int32
+cachier_fn_id(Oid funcid)
+{
+	return cachier_function_info(funcid)->fn_id;
 }

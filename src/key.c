@@ -57,19 +57,6 @@ static struct
 	StringInfoData bytes;
 } path_cache;
 
-void
-cachier_sha256(const uint8 *data, size_t len, uint8 *out)
-{
-	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
-
-	if (ctx == NULL || pg_cryptohash_init(ctx) < 0 ||
-		pg_cryptohash_update(ctx, data, len) < 0 ||
-		pg_cryptohash_final(ctx, out, CACHIER_DIGEST_LEN) < 0)
-		elog(ERROR, "could not compute a SHA-256 digest: %s",
-			 pg_cryptohash_error(ctx));
-	pg_cryptohash_free(ctx);
-}
-
 /*
  * Append the encoded arguments to buf; false (buf then holds only part of
  * them) when they would take more than limit bytes.
@@ -145,7 +132,6 @@ cachier_key_init(void)
 {
 	CacheRegisterSyscacheCallback(NAMESPACEOID, forget_path, (Datum) 0);
 	CacheRegisterSyscacheCallback(AUTHOID, forget_path, (Datum) 0);
-	cachier_context_init();
 	cachier_wrapper_collation_init();
 }
 

@@ -44,7 +44,6 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#define ENTRY_OVERHEAD	64		/* a row's header, key columns and index entries */
 #define MAX_ROLES		1024	/* roles with a shared estimate */
 #define RECOUNT_PAUSE	(USECS_PER_SEC)
 
@@ -112,12 +111,6 @@ cachier_quota_init(void)
 
 /* ---------------------------------------------------------------- counting */
 
-int64
-cachier_entry_size(int args_len, int value_len)
-{
-	return (int64) args_len + value_len + ENTRY_OVERHEAD;
-}
-
 static int64
 stored_size(HeapTuple tuple, TupleDesc desc, int attno)
 {
@@ -157,7 +150,7 @@ count_exactly(Oid roleid)
 		CHECK_FOR_INTERRUPTS();
 		total += stored_size(tuple, RelationGetDescr(rel), Col_args) +
 			stored_size(tuple, RelationGetDescr(rel), Col_value) +
-			ENTRY_OVERHEAD;
+			CACHIER_ENTRY_OVERHEAD;
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);

@@ -40,9 +40,6 @@
 #define WARNING_EVERY	(10 * USECS_PER_SEC)
 #define ERRTEXT_LEN		256
 
-char	   *cachier_redis_url = NULL;
-char	   *cachier_redis_key_prefix = NULL;
-int			cachier_redis_timeout_ms = 200;
 
 static redisContext *conn = NULL;
 static char *conn_url = NULL;		/* the URL that conn and down_until are for */

@@ -15,10 +15,6 @@
 
 #include "cachier_redis.h"
 
-char	   *cachier_redis_url = NULL;
-char	   *cachier_redis_key_prefix = NULL;
-int			cachier_redis_timeout_ms = 200;
-char	   *cachier_redis_namespace = NULL;
 
 bool
 cachier_redis_configured(void)

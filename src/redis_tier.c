@@ -61,7 +61,6 @@
 #define HEADER_LEN		(4 + 1 + 8 + 8 + 2)
 #define CLOCK_SKEW		(10 * USECS_PER_SEC)
 
-char	   *cachier_redis_namespace = NULL;
 
 static char *
 hex(const uint8 *bytes, int n)

@@ -38,7 +38,6 @@
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
 
-int			cachier_refresh_timeout_ms = -1;
 
 static char refresh_target[NAMEDATALEN * 2 + 64];
 

@@ -23,18 +23,6 @@
 #include "cachier_shared.h"
 #include "miscadmin.h"
 
-void
-cachier_wake_launcher(void)
-{
-	Latch	   *latch;
-
-	SpinLockAcquire(&cachier_shared->mutex);
-	latch = cachier_shared->launcher_latch;
-	SpinLockRelease(&cachier_shared->mutex);
-	if (latch)
-		SetLatch(latch);
-}
-
 static RefreshKey
 make_key(Oid dbid, Oid funcid, int64 key)
 {
@@ -99,7 +87,6 @@ cachier_queue_refresh(Oid funcid, int64 key)
 	RefreshKey	k = make_key(MyDatabaseId, funcid, key);
 	RefreshIndexEntry *entry;
 	bool		found;
-	bool		wake;
 	int			i;
 
 	LWLockAcquire(cachier_shared->lock, LW_SHARED);
@@ -124,11 +111,9 @@ cachier_queue_refresh(Oid funcid, int64 key)
 	cachier_shared->queue[i].key = key;
 	cachier_shared->queue[i].roleid = GetUserId();
 	cachier_shared->queue[i].attempts = 0;
-	/* a running worker of this database will find it (and its exit wakes us) */
-	wake = !cachier_worker_running_locked(MyDatabaseId);
 	LWLockRelease(cachier_shared->lock);
-	if (wake)
-		cachier_wake_launcher();
+	/* the launcher starts the database's worker unless it is running */
+	cachier_wake_launcher();
 	return true;
 }
 

@@ -10,6 +10,10 @@
  * min/max come with them.  The per-function options, which are intervals
  * and size text, are checked against the same ranges (option_ranges).
  *
+ * Every setting's variable lives here, also those that one other file
+ * reads: settings.c depends on no other file of cachier (the settings of
+ * context keys are defined by context_key.c, called from _PG_init).
+ *
  * cachier.trace and its deprecated name cachier.verbose both turn on the
  * per-call NOTICEs; cachier_verbose is on while either is.
  *
@@ -36,6 +40,17 @@ bool		cachier_verbose = false;	/* cachier.trace or cachier.verbose */
 bool		cachier_default_next_time = false;
 bool		cachier_default_allow_null = false;
 bool		cachier_default_track_reads = true;
+
+/* settings read by the files that use them (declared in their headers) */
+int			cachier_max_workers = 8;	/* worker.c */
+int			cachier_refresh_timeout_ms = -1;	/* refresh.c */
+int			cachier_max_tracked_functions = 1000;	/* stats.c */
+int			cachier_max_dependent_functions = 4096; /* dep_registry.c */
+int			cachier_max_dependency_relations = 8192;	/* dep_registry.c */
+char	   *cachier_redis_url = NULL;	/* redis_client.c */
+char	   *cachier_redis_key_prefix = NULL;
+int			cachier_redis_timeout_ms = 200;
+char	   *cachier_redis_namespace = NULL; /* redis_tier.c */
 
 static bool trace_setting = false;	/* cachier.trace */
 static bool verbose_setting = false;	/* cachier.verbose, deprecated */
@@ -364,7 +379,6 @@ cachier_define_settings(void)
 				"Default of the track_reads option: record what a computation reads and invalidate its entries when that changes.",
 				&cachier_default_track_reads, true);
 	/* [X] context keys */
-	cachier_define_context_settings();
 	define_bool("cachier.allow_null",
 				"Default for allow_null: whether NULL results are cached.",
 				&cachier_default_allow_null, false);
@@ -467,4 +481,28 @@ cachier_define_settings(void)
 	}
 
 	MarkGUCPrefixReserved("cachier");
+}
+
+/* ---------------------------------------------------------------- storage option */
+
+Storage
+cachier_parse_storage(const char *text)
+{
+	if (pg_strcasecmp(text, "table") == 0)
+		return STORAGE_TABLE;
+	if (pg_strcasecmp(text, "redis") == 0)
+		return STORAGE_REDIS;
+	if (pg_strcasecmp(text, "both") == 0)
+		return STORAGE_BOTH;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid value for storage: \"%s\"", text),
+			 errhint("Use 'table' (the default), 'redis' or 'both'.")));
+	return STORAGE_TABLE;
+}
+
+const char *
+cachier_storage_name(Storage storage)
+{
+	return storage == STORAGE_REDIS ? "redis" : storage == STORAGE_BOTH ? "both" : "table";
 }

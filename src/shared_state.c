@@ -99,3 +99,16 @@ cachier_preloaded(void)
 {
 	return cachier_shared != NULL;
 }
+
+/* Wake the launcher (its latch is published under the mutex). */
+void
+cachier_wake_launcher(void)
+{
+	Latch	   *latch;
+
+	SpinLockAcquire(&cachier_shared->mutex);
+	latch = cachier_shared->launcher_latch;
+	SpinLockRelease(&cachier_shared->mutex);
+	if (latch)
+		SetLatch(latch);
+}

@@ -28,7 +28,6 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-int			cachier_max_tracked_functions = 1000;
 
 #define USAGE_INIT			1.0 /* usage of a new entry */
 #define USAGE_DECAY			0.99	/* usage kept at each eviction pass */

@@ -454,3 +454,10 @@ cachier_store_count_tracked(Oid funcid)
 								 1, types, values, NULL, &counts);
 	return counts != NIL ? (int64) linitial_oid(counts) : 0;
 }
+
+/* What an entry of these sizes takes in the table, as the quota counts it. */
+int64
+cachier_entry_size(int args_len, int value_len)
+{
+	return (int64) args_len + value_len + CACHIER_ENTRY_OVERHEAD;
+}

@@ -51,7 +51,6 @@
 
 PGDLLEXPORT void cachier_launcher_main(Datum arg);
 
-int			cachier_max_workers = 8;
 WorkerShared *cachier_workers = NULL;
 
 static shmem_request_hook_type prev_shmem_request = NULL;
@@ -496,15 +495,6 @@ cachier_database_due_at_commit(void)
 		registered = true;
 	}
 	due_at_commit = true;
-}
-
-/* Whether a refresh worker of the database is running (caller holds the lock). */
-bool
-cachier_worker_running_locked(Oid dbid)
-{
-	WorkerSlot *slot = cachier_worker_slot(dbid);
-
-	return slot != NULL && slot->started[WORKER_REFRESH];
 }
 
 /* Make a database's cleanup worker run soon. */
