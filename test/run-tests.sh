@@ -48,6 +48,14 @@ else
 fi
 rm -rf "$norepo"
 
+# The files of src/ depend on each other without cycles (issue 12's review).
+if /usr/bin/python3 "$top/test/scripts/check-layout.py" "$top" >"$work/layout.log" 2>&1; then
+	echo "test/layout no dependency cycles between src/ files ... ok" | tee -a "$log"
+else
+	cat "$work/layout.log"
+	echo "test/layout no dependency cycles between src/ files ... FAILED" | tee -a "$log"
+fi
+
 # PGXN's META.json names the version that cachier.control installs (PGXN
 # wants three parts: control's 0.5 is META's 0.5.0).
 control=$(sed -n "s/^default_version = '\(.*\)'$/\1/p" "$top/cachier.control")
