@@ -37,8 +37,6 @@
 #include "access/xact.h"
 #include "cachier.h"
 #include "catalog/pg_type.h"
-#include "commands/event_trigger.h"
-#include "executor/spi.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
 #include "utils/builtins.h"
