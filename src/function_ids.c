@@ -44,6 +44,7 @@
 #include "utils/fmgrprotos.h"
 #include "utils/inval.h"
 #include "utils/regproc.h"
+#include "utils/rel.h"
 #include "utils/snapmgr.h"
 
 /* column numbers of cachier.function_ids */
