@@ -37,8 +37,6 @@
 #include "access/xact.h"
 #include "cachier.h"
 #include "catalog/pg_type.h"
-#include "commands/event_trigger.h"
-#include "executor/spi.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
 #include "utils/builtins.h"
@@ -46,6 +44,7 @@
 #include "utils/fmgrprotos.h"
 #include "utils/inval.h"
 #include "utils/regproc.h"
+#include "utils/rel.h"
 #include "utils/snapmgr.h"
 
 /* column numbers of cachier.function_ids */
