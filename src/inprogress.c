@@ -341,10 +341,10 @@ raise_statement_timeout_if_due(void)
  * lock table; 64 waiters running it every round would stall everybody's
  * locking for nothing.  So each round first follows the chain of lock
  * waits from the key's holders, reading each session's awaited lock (its
- * PGPROC, without a lock) and that lock's conflicting holders (one
- * partition, shared): only when the chain leads back to us, or cannot be
- * followed, does the round run the deadlock check, early.  A stale read
- * only moves that check by one round, since every round looks again.
+ * PGPROC, without a lock) and that lock's holders (one partition, shared):
+ * only when the chain leads back to us, or cannot be followed, does the
+ * round run the deadlock check, early.  A stale read only moves that
+ * check by one round, since every round looks again.
  */
 
 /* What proc waits for in the lock manager, if anything (may be stale). */
