@@ -28,7 +28,14 @@ as_postgres() {
 
 log="$work/test-output.log"
 status=0
-as_postgres make -C "$work" installcheck TEMP_INSTANCE=1 PROVE_FLAGS="--timer" 2>&1 | tee "$log" || status=$?
+# pg_regress, isolation and TAP tests one after the other, so that a failure
+# in one runner does not hide the results of the next
+: >"$log"
+for part in "ISOLATION= TAP_TESTS=" "REGRESS= TAP_TESTS=" "REGRESS= ISOLATION="; do
+	# shellcheck disable=SC2086  # $part is several make arguments
+	as_postgres make -C "$work" installcheck TEMP_INSTANCE=1 $part PROVE_FLAGS="--timer" 2>&1 |
+		tee -a "$log" || status=$?
+done
 
 # The README's examples through psycopg 3, psycopg2, SQLAlchemy and pgbench.
 as_postgres env PG_CONFIG="$(command -v pg_config)" "$work/test/py/run.sh" 2>&1 |
