@@ -1159,7 +1159,8 @@ parse_context(const FunctionInfo *info, const char *data, int len, ParsedContext
 static const char *
 display_name(const char *keyed_name)
 {
-	SettingSlot *s = &slots[slot_for(keyed_name)];
+	int			slot = slot_for(keyed_name);	/* may move slots */
+	SettingSlot *s = &slots[slot];
 
 	slot_find(s);
 	return s->gconf ? s->gconf->name : s->name;
