@@ -142,6 +142,7 @@ typedef struct FunctionContext
 	Oid			funcid;			/* hash key */
 	uint64		version;		/* FunctionInfo version it was read from */
 	bool		secdef;
+	Oid			owner;			/* whose rights a SECURITY DEFINER one has */
 	bool		collatable;		/* an input type is collatable */
 	int			npinned;
 	char	  **pinned;			/* names its SET clauses pin, lower case */
@@ -715,6 +716,7 @@ read_definition(FunctionContext *fc, const FunctionInfo *info)
 		pfree(fc->pinned);
 	forget_list(fc);
 	fc->secdef = ((Form_pg_proc) GETSTRUCT(tuple))->prosecdef;
+	fc->owner = ((Form_pg_proc) GETSTRUCT(tuple))->proowner;
 	read_pinned(fc, tuple);
 	ReleaseSysCache(tuple);
 	fc->collatable = false;
@@ -995,7 +997,7 @@ check_reads(const FunctionInfo *info, const FunctionContext *fc,
 			}
 		}
 		if (!rc->rls ||
-			check_enable_rls(rc->relid, fc->secdef ? InvalidOid : user, true) != RLS_ENABLED)
+			check_enable_rls(rc->relid, fc->secdef ? fc->owner : user, true) != RLS_ENABLED)
 			continue;
 		if (rc->opaque && eff->nkey_settings < 0)
 		{
