@@ -289,6 +289,8 @@ extern const char *cachier_append_context(StringInfo buf, const FunctionInfo *in
 										  bool *shared);
 extern char *cachier_describe_context(const FunctionInfo *info, const char *data, int len);
 extern char *cachier_context_detail(const FunctionInfo *info, const StringInfo keyed);
+extern bool cachier_settings_segment(const FunctionInfo *info, const char *data, int len,
+									 int *start, int *seglen);
 extern bool cachier_restore_context(const FunctionInfo *info, const EffectiveOptions *eff,
 									const char *data, int len, Oid *collation);
 

@@ -128,6 +128,7 @@ typedef struct SettingSlot
 static SettingSlot *slots = NULL;
 static int	nslots = 0;
 static int	maxslots = 0;
+static uint64 settings_changes = 1;	/* moves when any slot is re-encoded */
 
 /* The parsed cachier.key_settings and its generation. */
 static int	global_nnames = 0;
@@ -142,6 +143,7 @@ typedef struct FunctionContext
 	Oid			funcid;			/* hash key */
 	uint64		version;		/* FunctionInfo version it was read from */
 	bool		secdef;
+	Oid			owner;			/* whose rights a SECURITY DEFINER one has */
 	bool		collatable;		/* an input type is collatable */
 	int			npinned;
 	char	  **pinned;			/* names its SET clauses pin, lower case */
@@ -152,6 +154,8 @@ typedef struct FunctionContext
 	int			nuse;
 	int		   *use;			/* slot numbers keyed (not search_path) */
 	bool		key_path;		/* search_path is in the list, not pinned */
+	StringInfoData segment;		/* the encoded settings of use[] */
+	uint64		segment_changes;	/* settings_changes it was built at */
 } FunctionContext;
 
 static HTAB *function_contexts = NULL;
@@ -536,6 +540,7 @@ slot_encode(SettingSlot *s)
 	s->encoded = MemoryContextStrdup(TopMemoryContext, text);
 	s->encoded_len = strlen(text) + 1;
 	s->valid = true;
+	settings_changes++;
 	pfree(text);
 }
 
@@ -545,19 +550,17 @@ slot_encode(SettingSlot *s)
  * defines it), then one comparison of its value.
  */
 static void
-slot_check(SettingSlot *s)
+slot_check(SettingSlot *s, struct config_generic **vars, int count)
 {
 	if (s->gconf)
 	{
-		struct config_generic **vars = get_guc_variables();
-
-		if (s->index >= GetNumConfigOptions() || vars[s->index] != s->gconf)
+		if (s->index >= count || vars[s->index] != s->gconf)
 		{
 			slot_find(s);
 			s->valid = false;
 		}
 	}
-	else if (s->seen_count != GetNumConfigOptions())
+	else if (s->seen_count != count)
 	{
 		slot_find(s);
 		s->valid = false;
@@ -699,6 +702,7 @@ forget_list(FunctionContext *fc)
 	fc->nuse = 0;
 	fc->list_generation = 0;
 	fc->key_path = false;
+	fc->segment_changes = 0;
 }
 
 static void
@@ -715,6 +719,7 @@ read_definition(FunctionContext *fc, const FunctionInfo *info)
 		pfree(fc->pinned);
 	forget_list(fc);
 	fc->secdef = ((Form_pg_proc) GETSTRUCT(tuple))->prosecdef;
+	fc->owner = ((Form_pg_proc) GETSTRUCT(tuple))->proowner;
 	read_pinned(fc, tuple);
 	ReleaseSysCache(tuple);
 	fc->collatable = false;
@@ -980,7 +985,7 @@ check_reads(const FunctionInfo *info, const FunctionContext *fc,
 			}
 		}
 		if (!rc->rls ||
-			check_enable_rls(rc->relid, fc->secdef ? InvalidOid : user, true) != RLS_ENABLED)
+			check_enable_rls(rc->relid, fc->secdef ? fc->owner : user, true) != RLS_ENABLED)
 			continue;
 		if (rc->opaque && eff->nkey_settings < 0)
 		{
@@ -996,24 +1001,43 @@ check_reads(const FunctionInfo *info, const FunctionContext *fc,
 
 /* ================================================================ the key */
 
+/*
+ * The settings part of the key: those of the function's list (checked one
+ * by one, then copied as one segment built when one of them last changed)
+ * and those row-level security policies read.
+ */
 static void
-append_settings(StringInfo buf, const FunctionContext *fc, const ReadsContext *rx,
+append_settings(StringInfo buf, FunctionContext *fc, const ReadsContext *rx,
 				bool immutable)
 {
+	struct config_generic **vars = get_guc_variables();
+	int			count = GetNumConfigOptions();
 	int			i;
 	bool		any = false;
 
-	if (!immutable)
+	if (!immutable && fc->nuse > 0)
+	{
 		for (i = 0; i < fc->nuse; i++)
+			slot_check(&slots[fc->use[i]], vars, count);
+		if (fc->segment_changes != settings_changes)
 		{
-			SettingSlot *s = &slots[fc->use[i]];
+			if (fc->segment.data == NULL)
+			{
+				MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
-			if (!any)
-				appendStringInfoChar(buf, TAG_SETTINGS);
-			any = true;
-			slot_check(s);
-			appendBinaryStringInfo(buf, s->encoded, s->encoded_len);
+				initStringInfo(&fc->segment);
+				MemoryContextSwitchTo(old);
+			}
+			resetStringInfo(&fc->segment);
+			appendStringInfoChar(&fc->segment, TAG_SETTINGS);
+			for (i = 0; i < fc->nuse; i++)
+				appendBinaryStringInfo(&fc->segment, slots[fc->use[i]].encoded,
+									   slots[fc->use[i]].encoded_len);
+			fc->segment_changes = settings_changes;
 		}
+		appendBinaryStringInfo(buf, fc->segment.data, fc->segment.len);
+		any = true;
+	}
 	for (i = 0; i < rx->nsettings; i++)
 	{
 		SettingSlot *s = &slots[rx->settings[i]];
@@ -1029,7 +1053,7 @@ append_settings(StringInfo buf, const FunctionContext *fc, const ReadsContext *r
 		if (!any)
 			appendStringInfoChar(buf, TAG_SETTINGS);
 		any = true;
-		slot_check(s);
+		slot_check(s, vars, count);
 		appendBinaryStringInfo(buf, s->encoded, s->encoded_len);
 	}
 	if (any)
@@ -1144,7 +1168,8 @@ parse_context(const FunctionInfo *info, const char *data, int len, ParsedContext
 static const char *
 display_name(const char *keyed_name)
 {
-	SettingSlot *s = &slots[slot_for(keyed_name)];
+	int			slot = slot_for(keyed_name);	/* may move slots */
+	SettingSlot *s = &slots[slot];
 
 	slot_find(s);
 	return s->gconf ? s->gconf->name : s->name;
@@ -1201,6 +1226,23 @@ describe(StringInfo out, const FunctionInfo *info, const ParsedContext *pc, bool
 			appendStringInfo(out, "%s%s", p == pc->path ? "" : ", ",
 							 strncmp(p, "pg_temp:", 8) == 0 ? "pg_temp" : quote_identifier(p));
 	}
+}
+
+/*
+ * Where the settings segment of keyed bytes is (its tag to its end
+ * marker); false when there is none.  For cachier_make_key (key.c).
+ */
+bool
+cachier_settings_segment(const FunctionInfo *info, const char *data, int len,
+						 int *start, int *seglen)
+{
+	ParsedContext pc;
+
+	if (!parse_context(info, data, len, &pc) || pc.settings == NULL)
+		return false;
+	*start = (pc.settings - 1) - data;
+	*seglen = (pc.settings_end + 1) - (pc.settings - 1);
+	return *start + *seglen <= len;
 }
 
 /*

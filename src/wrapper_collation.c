@@ -8,8 +8,10 @@
  * pg_dump), calls cachier.call_*; that inner call's collation was fixed
  * then, to the default.  When the planner inlines the wrapper, the inner
  * call's arguments are the caller's expressions and cachier_call_collation
- * (context_key.c) reads the collation from them; but an IMMUTABLE wrapper
- * called with constants is evaluated before it could be inlined, through
+ * (context_key.c) reads the collation from them, but not whether it was
+ * written with COLLATE (which decides between two different ones); and a
+ * wrapper that is not inlined (an IMMUTABLE one called with constants is
+ * evaluated first; one given its own SET clause never is) runs through
  * the SQL function executor, where nothing of the caller's collation is
  * left.
  *
