@@ -2,6 +2,13 @@
 
 \echo Use "ALTER EXTENSION cachier UPDATE TO '0.2'" to load this file. \quit
 
+-- Keep the privileges a DBA changed on our objects, and the views that
+-- depend on ours, through the update (src/update_keep.c).
+CREATE OR REPLACE FUNCTION cachier.keep_user_objects() RETURNS void
+    AS 'MODULE_PATHNAME', 'cachier_keep_user_objects' LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION cachier.keep_user_objects() FROM PUBLIC;
+SELECT cachier.keep_user_objects();
+
 -- cleanup finds a function's oldest entries without scanning the others
 CREATE INDEX entries_created ON cachier.entries (function_id, created_at);
 

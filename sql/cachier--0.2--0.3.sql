@@ -2,6 +2,13 @@
 
 \echo Use "ALTER EXTENSION cachier UPDATE TO '0.3'" to load this file. \quit
 
+-- Keep the privileges a DBA changed on our objects, and the views that
+-- depend on ours, through the update (src/update_keep.c).
+CREATE OR REPLACE FUNCTION cachier.keep_user_objects() RETURNS void
+    AS 'MODULE_PATHNAME', 'cachier_keep_user_objects' LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION cachier.keep_user_objects() FROM PUBLIC;
+SELECT cachier.keep_user_objects();
+
 -- where a function's entries live: the table (NULL, the default), Redis,
 -- or both (table first, then Redis)
 ALTER TABLE cachier.functions

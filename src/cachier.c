@@ -22,11 +22,23 @@ void		_PG_init(void);
 
 static ProcessUtility_hook_type prev_process_utility = NULL;
 
+/* CREATE or ALTER EXTENSION cachier: what update_keep.c surrounds */
+static bool
+updates_cachier(Node *stmt)
+{
+	if (IsA(stmt, AlterExtensionStmt))
+		return strcmp(((AlterExtensionStmt *) stmt)->extname, "cachier") == 0;
+	if (IsA(stmt, CreateExtensionStmt))
+		return strcmp(((CreateExtensionStmt *) stmt)->extname, "cachier") == 0;
+	return false;
+}
+
 /*
  * Before any utility command: close the transaction's entries scan (so
  * DDL on the storage finds the table unused), write the entries computed
  * so far (so DDL and event triggers see them) and, for DROP DATABASE, stop
- * our background worker connected to that database.  While it runs, the
+ * our background worker connected to that database; around ALTER EXTENSION
+ * cachier UPDATE, keep the DBA's privileges and views.  While it runs, the
  * statements it runs are nested ones (pending.c).
  */
 static void
@@ -39,6 +51,8 @@ before_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 		cachier_stop_database_worker(get_database_oid(((DropdbStmt *) pstmt->utilityStmt)->dbname,
 													  true));
 	cachier_watch_utility(pstmt, false);	/* [F] what the command changes */
+	if (updates_cachier(pstmt->utilityStmt))
+		cachier_keep_begin();
 	cachier_pending_utility_begin();
 	PG_TRY();
 	{
@@ -48,6 +62,8 @@ before_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 		else
 			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 									params, queryEnv, dest, qc);
+		if (updates_cachier(pstmt->utilityStmt))
+			cachier_keep_finish();
 	}
 	PG_FINALLY();
 	{
@@ -77,6 +93,7 @@ _PG_init(void)
 		cachier_dep_init();		/* [F] */
 		cachier_quota_init();
 		cachier_stalled_init();
+		cachier_computing_init();
 		cachier_worker_init();
 	}
 }

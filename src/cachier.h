@@ -509,5 +509,23 @@ extern void cachier_fresh_cleared(Oid funcid);
 extern bool cachier_fresh_outdated(CallSite *site, const EffectiveOptions *eff,
 								   bool has_epoch, int64 epoch);
 extern const Oid *cachier_function_reads(FunctionInfo *info, int *n);
+/* ---------------------------------------------------------------- memoize.c */
+
+extern void cachier_rewrap(Oid funcid, Oid wrapper);
+
+/* ---------------------------------------------------------------- computing.c */
+
+typedef void (*ComputingVisitor) (Oid funcid, int64 key, Oid roleid, TimestampTz started,
+								  const char *keyed, int keyed_len, void *arg);
+
+extern void cachier_computing_init(void);
+extern int	cachier_computing_begin(Oid funcid, int64 key, const char *keyed, int len);
+extern void cachier_computing_end(int token);
+extern void cachier_computing_visit(ComputingVisitor visit, void *arg);
+
+/* ---------------------------------------------------------------- update_keep.c */
+
+extern void cachier_keep_begin(void);
+extern void cachier_keep_finish(void);
 
 #endif							/* CACHIER_H */

@@ -341,7 +341,10 @@ entry_point(Form_pg_proc proc)
  * The CREATE FUNCTION text of the wrapper: the function's own argument
  * list (names, types, defaults, deparsed under the pinned search_path so
  * that every name in it is qualified), its result type, volatility and
- * parallel safety, and a body that is one call of cachier.call_*.
+ * parallel safety, and a body that is one call of cachier.call_*.  The
+ * wrapper of an IMMUTABLE function is STABLE (as are the call_immutable_*
+ * entry points): a cached value can change (cachier_clear, a new
+ * definition), so no plan may fold one into a constant.
  */
 static char *
 wrapper_definition(Oid funcid, Form_pg_proc proc, List *names)
@@ -358,8 +361,7 @@ wrapper_definition(Oid funcid, Form_pg_proc proc, List *names)
 	appendStringInfo(&sql, "CREATE OR REPLACE FUNCTION %s(%s) RETURNS %s LANGUAGE sql %s PARALLEL %s"
 					 " BEGIN ATOMIC SELECT cachier.%s('%u'::pg_catalog.regprocedure, NULL::%s",
 					 NameListToQuotedString(names), arguments, rettype,
-					 proc->provolatile == PROVOLATILE_IMMUTABLE ? "IMMUTABLE" :
-					 proc->provolatile == PROVOLATILE_STABLE ? "STABLE" : "VOLATILE",
+					 proc->provolatile == PROVOLATILE_VOLATILE ? "VOLATILE" : "STABLE",
 					 proc->proparallel == PROPARALLEL_SAFE ? "SAFE" :
 					 proc->proparallel == PROPARALLEL_RESTRICTED ? "RESTRICTED" : "UNSAFE",
 					 entry_point(proc), funcid, rettype);
@@ -512,6 +514,26 @@ cachier_unmemoize(PG_FUNCTION_ARGS)
 		drop_function(wrapper);
 	cachier_unpin_search_path(nestlevel);
 	PG_RETURN_VOID();
+}
+
+/*
+ * Define the wrapper again from the function's current definition (its
+ * defaults, volatility and parallel safety), as the caller, under the
+ * wrapper's current name.  For wrapper_follow.c, after ALTER FUNCTION or
+ * CREATE OR REPLACE FUNCTION of a memoized function.
+ */
+void
+cachier_rewrap(Oid funcid, Oid wrapper)
+{
+	HeapTuple	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
+	List	   *names;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for function %u", funcid);
+	names = list_make2(makeString(get_namespace_name(get_func_namespace(wrapper))),
+					   makeString(get_func_name(wrapper)));
+	cachier_exec_as_caller(wrapper_definition(funcid, (Form_pg_proc) GETSTRUCT(tuple), names));
+	ReleaseSysCache(tuple);
 }
 
 /* ----------------------------------------------- entry points of 0.1 - 0.3 */
