@@ -49,7 +49,8 @@ is(value('SELECT g_cached(NULL)'), value('SELECT g(NULL)'), 'after ALTER FUNCTIO
 
 $node->safe_psql('postgres', q{
 CREATE TABLE ht (v int); INSERT INTO ht VALUES (1);
--- IMMUTABLE although it reads a table: its wrapper is folded at plan time
+-- IMMUTABLE (hr although it reads a table): an IMMUTABLE wrapper would be
+-- folded into a constant at plan time
 CREATE FUNCTION h() RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT 1';
 SELECT cachier_memoize('h()');
 CREATE FUNCTION hr() RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT sum(v)::int FROM ht';
