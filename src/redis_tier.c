@@ -22,7 +22,7 @@
  * Value: "CCH1", a flags byte (1: NULL result, 2: text form), created_at
  *        (int64, big-endian microseconds since 2000), compute_ms (float8
  *        bits, big-endian), the result type's qualified name (uint16
- *        length + bytes), with flag 4 the system identifier of the server
+ *        length + bytes), with flag 8 the system identifier of the server
  *        that stored it and its function's epoch there (two big-endian
  *        int64: the computation read tables, see freshness.c), and the
  *        value's binary (or text) form.  Keys are "v3" since 0.5 (0.4's
@@ -56,7 +56,7 @@
 #define VALUE_MAGIC		"CCH1"
 #define FLAG_NULL		1
 #define FLAG_TEXT		2
-#define FLAG_EPOCH		4
+#define FLAG_EPOCH		8
 #define EPOCH_LEN		16
 #define HEADER_LEN		(4 + 1 + 8 + 8 + 2)
 #define CLOCK_SKEW		(10 * USECS_PER_SEC)
