@@ -141,6 +141,9 @@ printf '%s\t%s\n' 3 5 4 6 5 7 >"$tmp/copy.data"
 chmod 644 "$tmp/copy.data"
 
 # ---------------------------------------------------------------- writers
+# Writers that keep locks take them in the readers' order (a, b, c, p, m,
+# n), so that the readers' LOCK TABLE does not deadlock with them (a
+# deadlock is retried, but costs deadlock_timeout).
 cat >"$tmp/w_dml.sql" <<'EOF'
 \set k random(1, 10)
 \set d random(1, 5)
@@ -180,12 +183,12 @@ UPDATE fr.b SET v = v + 1 WHERE k = :k;
 SELECT pg_sleep(0.001);
 ROLLBACK;
 BEGIN;
-SAVEPOINT s;
-DELETE FROM fr.p WHERE k = :k;
-RELEASE SAVEPOINT s;
 SAVEPOINT t;
 DELETE FROM fr.a WHERE k = :k;
 ROLLBACK TO SAVEPOINT t;
+SAVEPOINT s;
+DELETE FROM fr.p WHERE k = :k;
+RELEASE SAVEPOINT s;
 INSERT INTO fr.p (k, v) VALUES (:k, 1), (:k, 2);
 COMMIT;
 EOF

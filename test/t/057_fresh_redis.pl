@@ -1,7 +1,7 @@
 # 057_fresh_redis.pl: the Redis tier with two servers (issue 10, item 8).
 # Two independent clusters A and B share one redis-server and one
 # namespace (cachier.redis_namespace), so they read each other's entries,
-# and have the same tables with the same data at first.  An entry whose
+# and have the same tables (their data then drift apart).  An entry whose
 # function read tables is never served on a server where that data
 # differs: after B's table changes, B's cached call equals B's direct
 # call, though A's entry (from A's data) is in Redis; after A's table
@@ -74,7 +74,7 @@ for my $fn ('in_redis', 'in_both')
 {
 	ok((warm_until_hit($node_a, "SELECT ${fn}_cached(1)"))[0], "$fn: A's entry is served on A");
 	cmp_ok(scalar($redis->keys('*')), '>', 0, "$fn: there are keys in Redis");
-	same('B', $fn, "$fn, same data");
+	same('B', $fn, "$fn, first call on B (A's entry is in Redis)");
 
 	# B's data differs from the data A's entry came from
 	change('B');
