@@ -88,5 +88,6 @@ _PG_init(void)
 		cachier_quota_init();
 		cachier_stalled_init();
 		cachier_worker_init();
+		cachier_memory_init();	/* [M] */
 	}
 }

@@ -85,6 +85,8 @@ typedef struct CachierOptions
 	int			on_change;		/* -1 unset, else an OnChange */
 	int			nkey_settings;	/* -1 unset, else the length of key_settings */
 	char	  **key_settings;	/* setting names the key holds */
+	/* [M] issue 13 */
+	int			shared_cache;	/* -1 unset (on), else 0/1 */
 } CachierOptions;
 
 /* what happens to an entry when something it read changes */
@@ -114,6 +116,8 @@ typedef struct EffectiveOptions
 	OnChange	on_change;
 	int			nkey_settings;	/* -1: the cachier.key_settings list */
 	char	  *const *key_settings;
+	/* [M] issue 13 */
+	bool		shared_cache;	/* use the shared memory tier (when it exists) */
 } EffectiveOptions;
 
 /*
@@ -265,6 +269,7 @@ typedef struct StoredEntry
 	bytea	   *value;			/* detoasted copy in the caller's context */
 	TimestampTz created_at;
 	double		compute_ms;
+	bool		from_memory;	/* [M] served by the shared memory tier */
 } StoredEntry;
 
 extern void cachier_store_lookup(Oid funcid, int64 key, const StringInfo keyed,
@@ -382,6 +387,44 @@ extern Oid	cachier_resolve_name_only(const char *fntext);
 extern const char *cachier_signature_paren(const char *fntext);
 extern Datum cachier_coerce_value(Datum value, bool isnull, Oid from, Oid to,
 								  const char *what);
+
+/* ---------------------------------------------------------------- [M] memory_tier.c */
+
+/* cachier.shared_cache_size, in kB; 0: no memory tier */
+extern int	cachier_shared_cache_kb;
+
+/*
+ * Whether an entry that recorded a freshness epoch is still valid (the
+ * freshness model's dep_registry wires it; NULL: such entries never are).
+ */
+typedef bool (*MemoryEpochValid) (Oid funcid, uint64 epoch);
+extern MemoryEpochValid cachier_memory_epoch_valid;
+
+/* What a fill or promotion publishes: the keyed bytes and the value. */
+typedef struct MemoryFill
+{
+	Oid			funcid;
+	int64		fingerprint;	/* the function's identity and definition */
+	int64		key;			/* cachier_make_key of keyed */
+	const StringInfoData *keyed;
+	const bytea *value;			/* NULL: a NULL result */
+	TimestampTz created_at;
+	double		compute_ms;
+	uint64		generation;		/* cachier_memory_generation before reading */
+	bool		has_epoch;		/* freshness epoch (NULL: always valid) */
+	uint64		epoch;
+} MemoryFill;
+
+extern void cachier_memory_init(void);
+extern bool cachier_memory_enabled(void);
+extern uint64 cachier_memory_generation(Oid funcid);
+extern bool cachier_memory_lookup(Oid funcid, int64 fingerprint, int64 key,
+								  const StringInfo keyed, StoredEntry *entry);
+extern void cachier_memory_publish(const MemoryFill *fill);
+extern void cachier_memory_forget_function(Oid funcid);
+extern void cachier_memory_count_hit(Oid funcid, bool quiet, double saved_ms);
+extern void cachier_memory_flush_counts(void);
+extern struct HTAB *cachier_memory_function_bytes(void);
 
 /* ---------------------------------------------------------------- update_keep.c */
 

@@ -242,6 +242,7 @@ forget_function(Oid funcid)
 	Datum		value = ObjectIdGetDatum(funcid);
 	Oid			wrapper;
 
+	cachier_memory_forget_function(funcid); /* [M] the memory tier too */
 	cachier_exec_as_owner("DELETE FROM cachier.entries WHERE function_id OPERATOR(pg_catalog.=) $1",
 						  1, &type, &value, NULL, NULL);
 	wrapper = cachier_first_oid_as_owner("DELETE FROM cachier.functions"

@@ -383,6 +383,18 @@ define_bool(const char *name, const char *desc, bool *var, bool boot)
 							 NULL, NULL, NULL);
 }
 
+/* [M] cachier.shared_cache_size: 0 (off) or at least 1MB */
+static bool
+check_shared_cache_size(int *newval, void **extra, GucSource source)
+{
+	if (*newval != 0 && *newval < 1024)
+	{
+		GUC_check_errdetail("The memory tier needs at least 1MB; 0 turns it off.");
+		return false;
+	}
+	return true;
+}
+
 void
 cachier_define_settings(void)
 {
@@ -494,6 +506,14 @@ cachier_define_settings(void)
 								"When the table is full the least used entries are evicted; cachier_stats_info counts evictions.",
 								&cachier_max_tracked_functions, 1000, 100, 100000,
 								PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	/* [M] the shared memory tier (memory_tier.c): its size, fixed at start */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomIntVariable("cachier.shared_cache_size",
+								"Size of the shared memory tier in front of the table tier.",
+								"0 turns the memory tier off.  Set in postgresql.conf; takes effect at server start.",
+								&cachier_shared_cache_kb, 0, 0, MAX_KILOBYTES,
+								PGC_POSTMASTER, GUC_UNIT_KB, check_shared_cache_size, NULL, NULL);
 
 	MarkGUCPrefixReserved("cachier");
 }
