@@ -26,14 +26,17 @@
  * the returned value.
  *
  * Invalidation without scans.  Each (database, function) maps to one of
- * GEN_SLOTS 64-bit generations; an entry records its slot's value as read
- * BEFORE its value was read from the table or computed.  cachier_clear,
+ * GEN_SLOTS 64-bit generations; an entry records its slot's value plus the
+ * global generation (both only grow, so an unchanged sum means neither
+ * moved) as read BEFORE its value was read from the table or computed.  cachier_clear,
  * cachier_unmemoize, precache and overwrite_cache bump the slot at once
  * and again after their transaction commits, so that a table row a
  * concurrent reader promotes in between is not served either.  Functions
  * sharing a slot only over-invalidate each other.  The global generation
  * (cachier_memory_reset(); on a hot standby, any replayed invalidation of
  * the entries table: clears on the primary send one) drops everything.
+ * A standby backend processes invalidations before each lookup and bumps
+ * the global generation at its first use (see standby_catch_up).
  *
  * Eviction: CLOCK.  A hit sets the entry's reference bit if it was clear
  * (hot entries' lines stay clean, nothing is relinked); an insertion that
@@ -124,8 +127,7 @@ typedef struct MemEntry
 	Oid			entries_rel;	/* cachier.entries it was read for */
 	uint64		hash;
 	int64		fingerprint;
-	uint64		fgen;			/* its function's generation */
-	uint64		ggen;			/* the global generation */
+	uint64		gen;			/* its function's generation + the global one */
 	uint64		epoch;
 	TimestampTz created_at;
 	double		compute_ms;
@@ -470,12 +472,22 @@ same_key(MemPartition *p, MemEntry *e, uint64 hash, Oid dbid, Oid funcid,
 		stream(p, e, 0, keyed->data, keyed->len, STREAM_COMPARE);
 }
 
+/*
+ * The generation of (dbid, funcid): its slot's value plus the global one.
+ * Both only grow, so an equal sum means neither moved.
+ */
+static inline uint64
+current_generation(Oid dbid, Oid funcid)
+{
+	return pg_atomic_read_u64(gen_slot(dbid, funcid)) +
+		pg_atomic_read_u64(&area->global_gen);
+}
+
 /* Whether e may still be served, as far as generations can tell. */
 static bool
 generations_current(const MemEntry *e)
 {
-	return e->ggen == pg_atomic_read_u64(&area->global_gen) &&
-		e->fgen == pg_atomic_read_u64(gen_slot(e->dbid, e->funcid));
+	return e->gen == current_generation(e->dbid, e->funcid);
 }
 
 /* ---------------------------------------------------------------- local counts */
@@ -552,6 +564,30 @@ flush_at_exit(int code, Datum arg)
 
 /* ---------------------------------------------------------------- lookup */
 
+/*
+ * On a hot standby, clears on the primary arrive as relcache invalidations
+ * of cachier.entries in replayed commit records, which a backend reads
+ * only when it processes invalidations.  So a standby backend processes
+ * them before each lookup (a cheap check when there are none), and at its
+ * first use forgets the whole area: invalidations queued before it
+ * connected were never meant for it, and the backends they were meant for
+ * may not have read them yet.
+ */
+static void
+standby_catch_up(void)
+{
+	static bool first_done = false;
+
+	if (!RecoveryInProgress())
+		return;
+	if (!first_done)
+	{
+		pg_atomic_fetch_add_u64(&area->global_gen, 1);
+		first_done = true;
+	}
+	AcceptInvalidationMessages();
+}
+
 /* This database's cachier.entries, registered for the standby's callback. */
 static Oid
 entries_rel(void)
@@ -608,7 +644,8 @@ cachier_memory_generation(Oid funcid)
 {
 	if (area == NULL)
 		return 0;
-	return pg_atomic_read_u64(gen_slot(MyDatabaseId, funcid));
+	standby_catch_up();
+	return current_generation(MyDatabaseId, funcid);
 }
 
 /* Copy e's value into entry (a palloc of the value only). */
@@ -648,6 +685,7 @@ cachier_memory_lookup(Oid funcid, int64 fingerprint, int64 key,
 
 	if (area == NULL || own_fill_pending(funcid, key))
 		return false;
+	standby_catch_up();
 	rel = entries_rel();
 	hash = entry_hash(MyDatabaseId, funcid, key);
 	p = partition_of(hash);
@@ -835,7 +873,7 @@ publish_now(const MemoryFill *f, Oid dbid, Oid rel)
 	MemEntry   *e;
 
 	if ((Size) need * UNIT_SIZE > area->max_entry ||
-		f->generation != pg_atomic_read_u64(gen_slot(dbid, f->funcid)))
+		f->generation != current_generation(dbid, f->funcid))
 	{
 		local.rejected++;
 		return;
@@ -869,8 +907,7 @@ publish_now(const MemoryFill *f, Oid dbid, Oid rel)
 	e->entries_rel = rel;
 	e->hash = hash;
 	e->fingerprint = f->fingerprint;
-	e->fgen = f->generation;
-	e->ggen = pg_atomic_read_u64(&area->global_gen);
+	e->gen = f->generation;
 	e->epoch = f->epoch;
 	e->created_at = f->created_at;
 	e->compute_ms = f->compute_ms;
@@ -946,6 +983,7 @@ cachier_memory_publish(const MemoryFill *fill)
 {
 	if (area == NULL || fill->generation == 0)
 		return;
+	standby_catch_up();
 	(void) entries_rel();		/* registered: the commit callback needs it */
 	if (!TransactionIdIsValid(GetTopTransactionIdIfAny()) && !IsInParallelMode())
 		publish_now(fill, MyDatabaseId, registered_rel);
