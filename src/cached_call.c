@@ -224,7 +224,8 @@ redis_ttl_us(Call *c)
 	return ttl;
 }
 
-static void memory_fill(Call *c, const bytea *value, TimestampTz created_at, double ms);	/* [M] */
+static void memory_fill(Call *c, const bytea *value, TimestampTz created_at, double ms,
+						bool committed);	/* [M] */
 
 /*
  * Store in the table: queued with the statement's other entries (pending.c)
@@ -270,7 +271,7 @@ table_put(Call *c, bytea *encoded, TimestampTz created_at, double ms)
 	row.roleid = GetUserId();
 	cachier_pending_add(&row, c->eff.wait_timeout_us);
 	if (c->use_memory)			/* [M] published when the transaction commits */
-		memory_fill(c, encoded, created_at, ms);
+		memory_fill(c, encoded, created_at, ms, false);
 	note(c, "stored", NULL);
 	return true;
 }
@@ -504,7 +505,8 @@ note_stale(Call *c, EntryAge age, int64 limit)
  * commit, or at once when the transaction wrote nothing).
  */
 static void
-memory_fill(Call *c, const bytea *value, TimestampTz created_at, double ms)
+memory_fill(Call *c, const bytea *value, TimestampTz created_at, double ms,
+			bool committed)
 {
 	MemoryFill	f;
 
@@ -519,6 +521,7 @@ memory_fill(Call *c, const bytea *value, TimestampTz created_at, double ms)
 	/* TODO(fresh): the epoch the value was read under; NULL epoch until then */
 	f.has_epoch = false;
 	f.epoch = 0;
+	f.committed = committed;	/* a table hit: committed by its writer */
 	cachier_memory_publish(&f);
 }
 
@@ -550,7 +553,7 @@ memory_promote(Call *c, const StoredEntry *entry)
 
 	if (entry_age(c, entry, &limit) == AGE_FRESH)
 		memory_fill(c, entry->isnull ? NULL : entry->value, entry->created_at,
-					entry->compute_ms);
+					entry->compute_ms, true);
 }
 
 /* Table first, then Redis: the freshest entry the storage has. */

@@ -413,6 +413,7 @@ typedef struct MemoryFill
 	uint64		generation;		/* cachier_memory_generation before reading */
 	bool		has_epoch;		/* freshness epoch (NULL: always valid) */
 	uint64		epoch;
+	bool		committed;		/* a table row another transaction committed */
 } MemoryFill;
 
 extern void cachier_memory_init(void);

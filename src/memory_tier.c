@@ -45,11 +45,12 @@
  * three turns of one partition's hand: never a whole-area pass.  Entries
  * larger than an eighth of a partition are not admitted.
  *
- * Publishing.  A fill (a computed or precached value, or a table hit being
- * promoted) is published when its transaction commits (XACT_EVENT_COMMIT,
- * from a backend-local list), or at once when the transaction has no XID
- * yet (it has written nothing, so the value cannot reflect uncommitted
- * writes).  A rollback, a rolled-back subtransaction or PREPARE publishes
+ * Publishing.  A fill (a computed or precached value) is published when
+ * its transaction commits (XACT_EVENT_COMMIT, from a backend-local list),
+ * or at once when the transaction has no XID yet (it has written nothing,
+ * so the value cannot reflect uncommitted writes).  A table hit is
+ * promoted at once unless this transaction stored that key itself (then
+ * the row may be its own, uncommitted).  A rollback, a rolled-back subtransaction or PREPARE publishes
  * nothing.  Meanwhile this backend skips the memory tier for those keys:
  * its own newer value is in pending.c or in the table.
  *
@@ -975,17 +976,26 @@ defer(const MemoryFill *f)
 
 /*
  * Publish a fill: at once if this transaction has written nothing (no
- * XID), else when it commits.  Ignored without an area or when the fill's
- * generation was not read (0).
+ * XID) or if it is a table row another transaction committed (a table hit
+ * whose key this transaction has not stored), else when it commits.
+ * Ignored without an area or when the fill's generation was not read (0).
  */
 void
 cachier_memory_publish(const MemoryFill *fill)
 {
+	bool		now;
+
 	if (area == NULL || fill->generation == 0)
 		return;
 	standby_catch_up();
 	(void) entries_rel();		/* registered: the commit callback needs it */
-	if (!TransactionIdIsValid(GetTopTransactionIdIfAny()) && !IsInParallelMode())
+	if (IsInParallelMode())
+		now = false;
+	else if (fill->committed)
+		now = !own_fill_pending(fill->funcid, fill->key);
+	else
+		now = !TransactionIdIsValid(GetTopTransactionIdIfAny());
+	if (now)
 		publish_now(fill, MyDatabaseId, registered_rel);
 	else
 		defer(fill);
