@@ -302,16 +302,23 @@ entry_hash(Oid dbid, Oid funcid, int64 key)
 	return mix64((uint64) key ^ (((uint64) dbid << 32) | funcid));
 }
 
+/* x (32 random bits) mapped onto 0..n-1 by a multiply, not a division */
+static inline uint32
+reduce(uint32 x, uint32 n)
+{
+	return (uint32) (((uint64) x * n) >> 32);
+}
+
 static inline MemPartition *
 partition_of(uint64 hash)
 {
-	return &area->parts[hash % area->npartitions];
+	return &area->parts[reduce((uint32) hash, area->npartitions)];
 }
 
 static inline int32 *
 bucket_of(MemPartition *p, uint64 hash)
 {
-	return &buckets_of(p)[(hash >> 32) % p->nbuckets];
+	return &buckets_of(p)[reduce((uint32) (hash >> 32), p->nbuckets)];
 }
 
 static inline pg_atomic_uint64 *
