@@ -240,7 +240,7 @@ static HTAB *deferred_index = NULL;
 #define MAX_FORGETS 32
 static Oid	forgets[MAX_FORGETS];
 static int	nforgets = 0;
-static bool forget_all = false;
+static bool forgets_overflowed = false;
 
 /* this database's cachier.entries, as registered in the area */
 static Oid	registered_rel = InvalidOid;
@@ -1024,8 +1024,22 @@ cachier_memory_forget_function(Oid funcid)
 	if (nforgets < MAX_FORGETS)
 		forgets[nforgets++] = funcid;
 	else
-		forget_all = true;
+		forgets_overflowed = true;
 	CacheInvalidateRelcacheByRelid(cachier_relations()->entries);
+}
+
+/*
+ * Forget the whole area, in every backend, at once (all databases).  For
+ * callers that cannot name the functions: COMMIT PREPARED of a transaction
+ * that cleared entries (its backend's commit callback never runs there).
+ */
+void
+cachier_memory_forget_all(void)
+{
+	if (area == NULL)
+		return;
+	pg_atomic_fetch_add_u64(&area->global_gen, 1);
+	local.invalidations++;
 }
 
 /* ---------------------------------------------------------------- transactions */
@@ -1037,7 +1051,7 @@ forget_transaction_state(void)
 	deferred = NIL;
 	deferred_index = NULL;
 	nforgets = 0;
-	forget_all = false;
+	forgets_overflowed = false;
 }
 
 /* After commit: bump the forgotten functions again, publish the fills. */
@@ -1047,7 +1061,7 @@ committed(void)
 	ListCell   *lc;
 	int			i;
 
-	if (forget_all)
+	if (forgets_overflowed)
 		pg_atomic_fetch_add_u64(&area->global_gen, 1);
 	for (i = 0; i < nforgets; i++)
 		pg_atomic_fetch_add_u64(gen_slot(MyDatabaseId, forgets[i]), 1);
@@ -1259,10 +1273,6 @@ PG_FUNCTION_INFO_V1(cachier_memory_reset);
 Datum
 cachier_memory_reset(PG_FUNCTION_ARGS)
 {
-	if (area != NULL)
-	{
-		pg_atomic_fetch_add_u64(&area->global_gen, 1);
-		local.invalidations++;
-	}
+	cachier_memory_forget_all();
 	PG_RETURN_BOOL(area != NULL);
 }

@@ -115,6 +115,18 @@ BEGIN; INSERT INTO side VALUES (0); SELECT sq_cached(101); COMMIT;});
 like($err, qr/hit: public\.sq\(101\)\nDETAIL:  Served from the shared memory tier\./,
 	'the same fill in a committed transaction was published at commit');
 
+# a table hit in a transaction that wrote is committed data: promoted at once
+$node->safe_psql('postgres', q{SELECT cachier_memory_reset()});
+my $b = $node->background_psql('postgres');
+$b->query_safe('BEGIN');
+$b->query_safe('INSERT INTO side VALUES (1)');
+$b->query_safe('SELECT sq_cached(101)');
+($rc, $out, $err) = verbose_psql($node, 'SELECT sq_cached(101);');
+like($err, qr/hit: public\.sq\(101\)\nDETAIL:  Served from the shared memory tier\./,
+	'a table hit is promoted at once, even by a transaction that has written and not committed');
+$b->query_safe('ROLLBACK');
+$b->quit;
+
 # ---------------------------------------------------------------- per function: off
 $node->safe_psql('postgres', 'SELECT cachier_memory_reset()');
 my $calls = q{SELECT string_agg(sq_cached(i % 50)::text, ',' ORDER BY i) FROM generate_series(1, 400) i};
