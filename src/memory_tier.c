@@ -8,17 +8,17 @@
  *	  whenever in doubt.
  *
  * Layout.  A header, a table of generations and P partitions (one per MB
- * of the area, 1 to 64).  A partition is a bucket array and a pool of
- * 128-byte units.  An entry is one head unit (its header, then the first
+ * of the area, 1 to 64).  A partition is an index (see MemSlot) and a
+ * pool of 128-byte units.  An entry is one head unit (its header, then the first
  * 40 bytes of its keyed bytes followed by its value) and as many chained
  * data units (120 bytes each) as the rest needs.  Units come from the
  * partition's free list: no fragmentation, no compaction.
  *
  * Lookup.  The call's 64-bit key (cachier_make_key: a hash of the keyed
  * bytes seeded with the function's identity, never SHA-256), mixed with
- * the database and the function, picks the partition and the bucket.  The
- * chain is walked comparing hash, database, function, length and every
- * keyed byte; the entry is served only if its fingerprint (the function's
+ * the database and the function, picks the partition and the index group
+ * (one cache line of 8 tagged slots).  Only an entry whose tag matches is
+ * read, comparing hash, database, function, length and every keyed byte; the entry is served only if its fingerprint (the function's
  * identity and definition: CREATE OR REPLACE changes it), the storage
  * table it came from (DROP/CREATE EXTENSION changes it), its function's
  * generation, the global generation and its freshness epoch (if it has
@@ -119,7 +119,7 @@ typedef struct MemEntry
 	uint8		ref;			/* CLOCK reference bit, set by hits */
 	uint8		isnull;
 	uint8		has_epoch;
-	int32		next;			/* next entry of the bucket */
+	int32		next;			/* next free unit, while free */
 	int32		data;			/* first data unit, or NIL_UNIT */
 	uint32		keylen;
 	uint32		vallen;
@@ -151,17 +151,36 @@ StaticAssertDecl(offsetof(MemEntry, next) == offsetof(MemUnit, next) &&
 				 offsetof(MemEntry, bytes) <= UNIT_SIZE - 32,
 				 "memory tier units must share their first fields");
 
+/*
+ * The index: groups of 8 slots (one cache line) holding a tag (32 bits of
+ * the hash) and the head unit.  A lookup reads the slots of its home group
+ * and dereferences only entries whose tag matches; it goes on to the next
+ * group only if this one has no EMPTY slot.  A group that has an EMPTY
+ * slot was never full (EMPTY is never restored in a group without one), so
+ * no key was pushed past it: removing from such a group may leave EMPTY,
+ * otherwise DELETED.
+ */
+typedef struct MemSlot
+{
+	uint32		tag;
+	int32		unit;			/* head unit, SLOT_EMPTY or SLOT_DELETED */
+} MemSlot;
+
+#define SLOTS_PER_GROUP		8
+#define SLOT_EMPTY			(-1)
+#define SLOT_DELETED		(-2)
+
 typedef struct MemPartition
 {
 	LWLock	   *lock;
 	int32		nunits;
-	int32		nbuckets;
+	int32		ngroups;		/* of SLOTS_PER_GROUP index slots */
 	int32		free_head;
 	int32		nfree;
 	int32		hand;			/* CLOCK hand: next unit to look at */
 	int32		nentries;
 	int64		bytes;			/* keyed and value bytes held */
-	Size		buckets_off;	/* from the area's start */
+	Size		groups_off;		/* from the area's start */
 	Size		units_off;
 } MemPartition;
 
@@ -269,10 +288,10 @@ cachier_memory_enabled(void)
 
 /* ---------------------------------------------------------------- addressing */
 
-static inline int32 *
-buckets_of(MemPartition *p)
+static inline MemSlot *
+group_at(MemPartition *p, uint32 g)
 {
-	return (int32 *) ((char *) area + p->buckets_off);
+	return (MemSlot *) ((char *) area + p->groups_off) + (Size) g * SLOTS_PER_GROUP;
 }
 
 static inline MemUnit *
@@ -315,10 +334,17 @@ partition_of(uint64 hash)
 	return &area->parts[reduce((uint32) hash, area->npartitions)];
 }
 
-static inline int32 *
-bucket_of(MemPartition *p, uint64 hash)
+/* the group where the probe for hash starts */
+static inline uint32
+home_group(MemPartition *p, uint64 hash)
 {
-	return &buckets_of(p)[reduce((uint32) (hash >> 32), p->nbuckets)];
+	return reduce((uint32) (hash >> 32), p->ngroups);
+}
+
+static inline uint32
+next_group(MemPartition *p, uint32 g)
+{
+	return g + 1 == (uint32) p->ngroups ? 0 : g + 1;
 }
 
 static inline pg_atomic_uint64 *
@@ -343,15 +369,21 @@ init_partition(MemPartition *p, Size offset, Size bytes, LWLock *lock)
 	int32		i;
 
 	p->lock = lock;
-	p->nunits = (int32) ((bytes - 2 * PG_CACHE_LINE_SIZE) / (UNIT_SIZE + sizeof(int32)));
-	p->nbuckets = p->nunits;
-	p->buckets_off = offset;
-	p->units_off = offset + TYPEALIGN(PG_CACHE_LINE_SIZE, p->nbuckets * sizeof(int32));
+	/* two index slots per unit: groups at most half full */
+	p->nunits = (int32) ((bytes - 3 * PG_CACHE_LINE_SIZE) /
+						 (UNIT_SIZE + 2 * sizeof(MemSlot)));
+	p->ngroups = Max(1, p->nunits * 2 / SLOTS_PER_GROUP);
+	p->groups_off = offset;
+	p->units_off = offset + TYPEALIGN(PG_CACHE_LINE_SIZE,
+									  (Size) p->ngroups * SLOTS_PER_GROUP * sizeof(MemSlot));
 	p->hand = 0;
 	p->nentries = 0;
 	p->bytes = 0;
-	for (i = 0; i < p->nbuckets; i++)
-		buckets_of(p)[i] = NIL_UNIT;
+	for (i = 0; i < p->ngroups * SLOTS_PER_GROUP; i++)
+	{
+		group_at(p, 0)[i].tag = 0;
+		group_at(p, 0)[i].unit = SLOT_EMPTY;
+	}
 	for (i = 0; i < p->nunits; i++)
 	{
 		MemUnit    *u = unit_at(p, i);
@@ -496,6 +528,39 @@ static bool
 generations_current(const MemEntry *e)
 {
 	return e->gen == current_generation(e->dbid, e->funcid);
+}
+
+/*
+ * The index slot of (hash, dbid, funcid, keyed bytes), or NULL; partition
+ * lock held (either mode).
+ */
+static MemSlot *
+find_slot(MemPartition *p, uint64 hash, Oid dbid, Oid funcid,
+		  const StringInfoData *keyed)
+{
+	uint32		tag = (uint32) hash;
+	uint32		g = home_group(p, hash);
+	int32		probes;
+
+	for (probes = 0; probes < p->ngroups; probes++)
+	{
+		MemSlot    *slots = group_at(p, g);
+		bool		has_empty = false;
+		int			k;
+
+		for (k = 0; k < SLOTS_PER_GROUP; k++)
+		{
+			if (slots[k].unit == SLOT_EMPTY)
+				has_empty = true;
+			else if (slots[k].tag == tag && slots[k].unit >= 0 &&
+					 same_key(p, ENTRY_AT(p, slots[k].unit), hash, dbid, funcid, keyed))
+				return &slots[k];
+		}
+		if (has_empty)
+			break;
+		g = next_group(p, g);
+	}
+	return NULL;
 }
 
 /* ---------------------------------------------------------------- local counts */
@@ -685,7 +750,7 @@ cachier_memory_lookup(Oid funcid, int64 fingerprint, int64 key,
 {
 	uint64		hash;
 	MemPartition *p;
-	int32		i;
+	MemSlot    *slot;
 	Oid			rel;
 	bool		found = false;
 	bool		has_epoch = false;
@@ -698,12 +763,11 @@ cachier_memory_lookup(Oid funcid, int64 fingerprint, int64 key,
 	hash = entry_hash(MyDatabaseId, funcid, key);
 	p = partition_of(hash);
 	LWLockAcquire(p->lock, LW_SHARED);
-	for (i = *bucket_of(p, hash); i != NIL_UNIT; i = ENTRY_AT(p, i)->next)
+	slot = find_slot(p, hash, MyDatabaseId, funcid, keyed);
+	if (slot)
 	{
-		MemEntry   *e = ENTRY_AT(p, i);
+		MemEntry   *e = ENTRY_AT(p, slot->unit);
 
-		if (!same_key(p, e, hash, MyDatabaseId, funcid, keyed))
-			continue;
 		if (e->fingerprint == fingerprint && e->entries_rel == rel &&
 			generations_current(e))
 		{
@@ -714,7 +778,6 @@ cachier_memory_lookup(Oid funcid, int64 fingerprint, int64 key,
 			if (!e->ref)
 				e->ref = 1;
 		}
-		break;
 	}
 	LWLockRelease(p->lock);
 	if (found && has_epoch &&
@@ -755,22 +818,67 @@ free_units(MemPartition *p, int32 head)
 	}
 }
 
-/* Unlink entry i from its bucket and free it; partition lock exclusive. */
+/* Take entry i out of the index and free it; partition lock exclusive. */
 static void
 remove_entry(MemPartition *p, int32 i)
 {
 	MemEntry   *e = ENTRY_AT(p, i);
-	int32	   *link = bucket_of(p, e->hash);
+	uint32		g = home_group(p, e->hash);
+	int32		probes;
 
-	while (*link != i)
+	for (probes = 0; probes < p->ngroups; probes++)
 	{
-		Assert(*link != NIL_UNIT);
-		link = &ENTRY_AT(p, *link)->next;
+		MemSlot    *slots = group_at(p, g);
+		MemSlot    *mine = NULL;
+		bool		has_empty = false;
+		int			k;
+
+		for (k = 0; k < SLOTS_PER_GROUP; k++)
+		{
+			if (slots[k].unit == i)
+				mine = &slots[k];
+			else if (slots[k].unit == SLOT_EMPTY)
+				has_empty = true;
+		}
+		if (mine)
+		{
+			mine->unit = has_empty ? SLOT_EMPTY : SLOT_DELETED;
+			break;
+		}
+		g = next_group(p, g);
 	}
-	*link = e->next;
 	p->nentries--;
 	p->bytes -= e->keylen + e->vallen;
 	free_units(p, i);
+}
+
+/*
+ * Put head unit i into the first free slot of its probe sequence; there is
+ * one: twice as many slots as units.  Partition lock exclusive.
+ */
+static void
+index_entry(MemPartition *p, uint64 hash, int32 i)
+{
+	uint32		g = home_group(p, hash);
+	int32		probes;
+
+	for (probes = 0; probes < p->ngroups; probes++)
+	{
+		MemSlot    *slots = group_at(p, g);
+		int			k;
+
+		for (k = 0; k < SLOTS_PER_GROUP; k++)
+		{
+			if (slots[k].unit < 0)
+			{
+				slots[k].tag = (uint32) hash;
+				slots[k].unit = i;
+				return;
+			}
+		}
+		g = next_group(p, g);
+	}
+	Assert(false);
 }
 
 /* Victims' functions, counted once the lock is released. */
@@ -876,7 +984,7 @@ publish_now(const MemoryFill *f, Oid dbid, Oid rel)
 	uint64		hash = entry_hash(dbid, f->funcid, f->key);
 	MemPartition *p = partition_of(hash);
 	Victims		victims = {0};
-	int32	   *bucket;
+	MemSlot    *slot;
 	int32		i;
 	MemEntry   *e;
 
@@ -887,15 +995,9 @@ publish_now(const MemoryFill *f, Oid dbid, Oid rel)
 		return;
 	}
 	LWLockAcquire(p->lock, LW_EXCLUSIVE);
-	bucket = bucket_of(p, hash);
-	for (i = *bucket; i != NIL_UNIT; i = ENTRY_AT(p, i)->next)
-	{
-		if (same_key(p, ENTRY_AT(p, i), hash, dbid, f->funcid, f->keyed))
-		{
-			remove_entry(p, i);
-			break;
-		}
-	}
+	slot = find_slot(p, hash, dbid, f->funcid, f->keyed);
+	if (slot)
+		remove_entry(p, slot->unit);
 	if (!make_room(p, need, &victims))
 	{
 		LWLockRelease(p->lock);
@@ -923,8 +1025,7 @@ publish_now(const MemoryFill *f, Oid dbid, Oid rel)
 	if (f->value)
 		(void) stream(p, e, f->keyed->len, (char *) VARDATA(f->value), vallen,
 					  STREAM_WRITE);
-	e->next = *bucket;
-	*bucket = i;
+	index_entry(p, hash, i);
 	p->nentries++;
 	p->bytes += total;
 	LWLockRelease(p->lock);
