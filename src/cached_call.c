@@ -541,7 +541,7 @@ memory_lookup(Call *c, StoredEntry *entry)
 	if (entry_age(c, entry, &limit) == AGE_FRESH)
 		return true;
 	entry->found = false;		/* the table may hold a newer one */
-	entry->from_memory = false;
+	entry->from_memory = false;	/* [M] */
 	return false;
 }
 
@@ -565,7 +565,7 @@ find_entry(Call *c, StoredEntry *entry)
 
 	entry->found = false;
 	entry->untrusted = false;
-	entry->from_memory = false;
+	entry->from_memory = false;	/* [M] */
 	if (c->use_table &&
 		!cachier_pending_lookup(c->site->funcid, c->key, c->argbytes, entry))
 	{
