@@ -52,6 +52,8 @@ typedef struct Call
 								 * nor replaced here, or NULL */
 	bool		has_epoch;		/* [F] the epoch the value is stored with */
 	int64		epoch;
+	bool		use_memory;		/* [M] the shared memory tier is in front of the table */
+	uint64		memory_generation;	/* [M] read before the last lookup */
 } Call;
 
 /* ---------------------------------------------------------------- call sites */
@@ -272,6 +274,10 @@ redis_ttl_us(Call *c)
 	return ttl;
 }
 
+static void memory_fill(Call *c, const bytea *value, TimestampTz created_at, double ms,
+						bool has_epoch, int64 epoch,
+						bool committed);	/* [M] */
+
 /*
  * Store in the table: queued with the statement's other entries (pending.c)
  * and written with them, unless the role's quota is used up or another
@@ -317,6 +323,8 @@ table_put(Call *c, bytea *encoded, TimestampTz created_at, double ms)
 	row.has_epoch = c->has_epoch;
 	row.epoch = c->epoch;
 	cachier_pending_add(&row, c->eff.wait_timeout_us);
+	if (c->use_memory)			/* [M] published when the transaction commits */
+		memory_fill(c, encoded, created_at, ms, c->has_epoch, c->epoch, false);
 	note(c, "stored", NULL);
 	return true;
 }
@@ -552,6 +560,64 @@ note_stale(Call *c, EntryAge age, int64 limit)
 								  duration_text(limit)));
 }
 
+/* [M] ---------------------------------------------------------------- memory tier */
+
+/*
+ * [M] Publish a value to the memory tier (memory_tier.c decides when: at
+ * commit, or at once when the transaction wrote nothing).
+ */
+static void
+memory_fill(Call *c, const bytea *value, TimestampTz created_at, double ms,
+			bool has_epoch, int64 epoch, bool committed)
+{
+	MemoryFill	f;
+
+	f.funcid = c->site->funcid;
+	f.fingerprint = c->site->info->fingerprint;
+	f.key = c->key;
+	f.keyed = c->argbytes;
+	f.value = value;
+	f.created_at = created_at;
+	f.compute_ms = ms;
+	f.generation = c->memory_generation;
+	/* [F] the epoch the value was read under: checked as a table entry's is */
+	f.has_epoch = has_epoch;
+	f.epoch = (uint64) epoch;
+	f.committed = committed;	/* a table hit: committed by its writer */
+	cachier_memory_publish(&f);
+}
+
+/*
+ * [M] The memory tier's entry of the key, if fresh.  The generation a later
+ * fill records is read first, before anything the value could come from.
+ */
+static bool
+memory_lookup(Call *c, StoredEntry *entry)
+{
+	int64		limit;
+
+	c->memory_generation = cachier_memory_generation(c->site->funcid);
+	if (!cachier_memory_lookup(c->site->funcid, c->site->info->fingerprint,
+							   c->key, c->argbytes, entry))
+		return false;
+	if (entry_age(c, entry, &limit) == AGE_FRESH)
+		return true;
+	entry->found = false;		/* the table may hold a newer one */
+	entry->from_memory = false;	/* [M] */
+	return false;
+}
+
+/* [M] A fresh table hit goes to the memory tier. */
+static void
+memory_promote(Call *c, const StoredEntry *entry)
+{
+	int64		limit;
+
+	if (entry_age(c, entry, &limit) == AGE_FRESH)
+		memory_fill(c, entry->isnull ? NULL : entry->value, entry->created_at,
+					entry->compute_ms, entry->has_epoch, entry->epoch, true);
+}
+
 /* Table first, then Redis: the freshest entry the storage has. */
 static void
 find_entry(Call *c, StoredEntry *entry)
@@ -561,9 +627,16 @@ find_entry(Call *c, StoredEntry *entry)
 
 	entry->found = false;
 	entry->untrusted = false;
+	entry->from_memory = false;	/* [M] */
 	if (c->use_table &&
 		!cachier_pending_lookup(c->site->funcid, c->key, c->argbytes, entry))
+	{
+		if (c->use_memory && memory_lookup(c, entry))	/* [M] */
+			return;
 		cachier_store_lookup(c->site->funcid, c->key, c->argbytes, entry);
+		if (c->use_memory && entry->found)	/* [M] */
+			memory_promote(c, entry);
+	}
 	if (!c->use_redis || (entry->found && entry_age(c, entry, &limit) == AGE_FRESH))
 		return;
 	if (cachier_redis_get(c->site->info, c->argbytes, &c->site->retcodec, &remote) &&
@@ -674,8 +747,11 @@ lookup(Call *c, Datum *value, bool *isnull, const char *event, bool quiet)
 		}
 		return false;
 	}
-	cachier_count(c->site->stats, quiet ? STAT_SAVED : STAT_HIT, entry.compute_ms);
-	note(c, event, NULL);
+	if (entry.from_memory)		/* [M] counted per backend, flushed now and then */
+		cachier_memory_count_hit(c->site->funcid, quiet, entry.compute_ms);
+	else
+		cachier_count(c->site->stats, quiet ? STAT_SAVED : STAT_HIT, entry.compute_ms);
+	note(c, event, entry.from_memory ? "Served from the shared memory tier." : NULL);
 	return true;
 }
 
@@ -904,6 +980,8 @@ set_storage(Call *c)
 {
 	c->use_redis = c->eff.storage != STORAGE_TABLE && cachier_redis_configured();
 	c->use_table = c->eff.storage != STORAGE_REDIS;
+	c->use_memory = c->use_table && c->eff.shared_cache && cachier_memory_enabled();	/* [M] */
+	c->memory_generation = 0;	/* [M] */
 }
 
 /* The call site's buffer for keyed bytes, emptied; a call site is never
@@ -1019,7 +1097,10 @@ cachier_cached_call(CallSite *site, Datum *args, bool *argnulls, Oid collation,
 	if (cachier_overwrite_cache)
 		honour_overwrite(&c);
 	if (c.overwrite)
+	{
 		note(&c, "overwrite", "cachier.overwrite_cache is on: recomputing.");
+		cachier_memory_forget_function(site->funcid);	/* [M] */
+	}
 	else if (lookup(&c, &value, isnull, "hit", false))
 		return value;
 	if (c.fresh_bypass)
@@ -1067,6 +1148,7 @@ cachier_precache_value(CallSite *site, Datum *args, bool *argnulls,
 		return false;
 	}
 	c.has_epoch = cachier_fresh_current_epoch(&c.fresh, &c.epoch);	/* [F] */
+	cachier_memory_forget_function(site->funcid);	/* [M] */
 	stored = store(&c, value, valuenull, GetCurrentTimestamp(), 0, true);
 	cachier_pending_flush();	/* an explicit request: write it now */
 	/* the lock budget holds for precached keys too */
@@ -1087,6 +1169,7 @@ cachier_clear_call(CallSite *site, Datum *args, bool *argnulls)
 		return 0;				/* such calls are never cached */
 	cachier_pending_flush();	/* so that the delete sees this transaction's entries */
 	cachier_fresh_cleared(site->funcid);	/* [F] computations now running do not store */
+	cachier_memory_forget_function(site->funcid);	/* [M] */
 	if (c.use_table)
 		removed += cachier_store_delete(site->funcid, &c.key);
 	if (c.use_redis)
@@ -1104,6 +1187,7 @@ cachier_clear_function(Oid funcid)
 
 	cachier_pending_flush();	/* so that the delete sees this transaction's entries */
 	cachier_fresh_cleared(funcid);	/* [F] computations now running do not store */
+	cachier_memory_forget_function(funcid);	/* [M] */
 	removed = cachier_store_delete(funcid, NULL);
 
 	cachier_effective_options(info, &eff);

@@ -97,5 +97,6 @@ _PG_init(void)
 		cachier_stalled_init();
 		cachier_computing_init();
 		cachier_worker_init();
+		cachier_memory_init();	/* [M] */
 	}
 }

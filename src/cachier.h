@@ -88,6 +88,8 @@ typedef struct CachierOptions
 	int			on_change;		/* -1 unset, else an OnChange */
 	int			nkey_settings;	/* -1 unset, else the length of key_settings */
 	char	  **key_settings;	/* setting names the key holds */
+	/* [M] issue 13 */
+	int			shared_cache;	/* -1 unset (on), else 0/1 */
 } CachierOptions;
 
 /* what happens to an entry when something it read changes */
@@ -117,6 +119,8 @@ typedef struct EffectiveOptions
 	OnChange	on_change;
 	int			nkey_settings;	/* -1: the cachier.key_settings list */
 	char	  *const *key_settings;
+	/* [M] issue 13 */
+	bool		shared_cache;	/* use the shared memory tier (when it exists) */
 } EffectiveOptions;
 
 /*
@@ -314,6 +318,7 @@ typedef struct StoredEntry
 	double		compute_ms;
 	bool		has_epoch;		/* [F] the computation read tracked relations */
 	int64		epoch;			/* [F] its function's epoch then */
+	bool		from_memory;	/* [M] served by the shared memory tier */
 } StoredEntry;
 
 extern void cachier_store_lookup(Oid funcid, int64 key, const StringInfo keyed,
@@ -572,6 +577,39 @@ extern void cachier_computing_init(void);
 extern int	cachier_computing_begin(Oid funcid, int64 key, const char *keyed, int len);
 extern void cachier_computing_end(int token);
 extern void cachier_computing_visit(ComputingVisitor visit, void *arg);
+/* ---------------------------------------------------------------- [M] memory_tier.c */
+
+/* cachier.shared_cache_size, in kB; 0: no memory tier */
+extern int	cachier_shared_cache_kb;
+
+
+/* What a fill or promotion publishes: the keyed bytes and the value. */
+typedef struct MemoryFill
+{
+	Oid			funcid;
+	int64		fingerprint;	/* the function's identity and definition */
+	int64		key;			/* cachier_make_key of keyed */
+	const StringInfoData *keyed;
+	const bytea *value;			/* NULL: a NULL result */
+	TimestampTz created_at;
+	double		compute_ms;
+	uint64		generation;		/* cachier_memory_generation before reading */
+	bool		has_epoch;		/* freshness epoch (NULL: always valid) */
+	uint64		epoch;
+	bool		committed;		/* a table row another transaction committed */
+} MemoryFill;
+
+extern void cachier_memory_init(void);
+extern bool cachier_memory_enabled(void);
+extern uint64 cachier_memory_generation(Oid funcid);
+extern bool cachier_memory_lookup(Oid funcid, int64 fingerprint, int64 key,
+								  const StringInfo keyed, StoredEntry *entry);
+extern void cachier_memory_publish(const MemoryFill *fill);
+extern void cachier_memory_forget_function(Oid funcid);
+extern void cachier_memory_forget_all(void);
+extern void cachier_memory_count_hit(Oid funcid, bool quiet, double saved_ms);
+extern void cachier_memory_flush_counts(void);
+extern struct HTAB *cachier_memory_function_bytes(void);
 
 /* ---------------------------------------------------------------- update_keep.c */
 

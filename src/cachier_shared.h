@@ -48,6 +48,8 @@ typedef struct FunctionStats
 	double		compute_ms;
 	double		saved_ms;
 	int64		invalidations;	/* [F] entries found invalidated by a change */
+	int64		memory_hits;	/* [M] hits the memory tier served */
+	int64		memory_evictions;	/* [M] its entries the memory tier evicted */
 	TimestampTz last_cleanup;
 } FunctionStats;
 
@@ -145,6 +147,9 @@ extern void cachier_count(StatsHandle *handle, StatsEvent event, double ms);
 extern void cachier_count_function(Oid funcid, StatsEvent event, double ms);
 extern TimestampTz cachier_stats_last_cleanup(Oid funcid);
 extern void cachier_stats_set_last_cleanup(Oid funcid, TimestampTz when);
+/* [M] a backend's memory-tier counts, flushed now and then (memory_tier.c) */
+extern void cachier_stats_add_memory(Oid dbid, Oid funcid, int64 hits,
+									 double saved_ms, int64 evictions);
 
 /* views.c */
 typedef struct EntryTotals

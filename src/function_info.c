@@ -282,6 +282,7 @@ options_unset(CachierOptions *opts)
 	opts->on_change = -1;
 	opts->nkey_settings = -1;
 	opts->key_settings = NULL;
+	opts->shared_cache = -1;	/* [M] */
 }
 
 static int64
@@ -503,6 +504,7 @@ cachier_effective_options(const FunctionInfo *info, EffectiveOptions *eff)
 	eff->on_change = o->on_change >= 0 ? (OnChange) o->on_change : ON_CHANGE_INVALIDATE;
 	eff->nkey_settings = o->nkey_settings;
 	eff->key_settings = o->nkey_settings >= 0 ? o->key_settings : NULL;
+	eff->shared_cache = o->shared_cache != 0;	/* [M] default on */
 }
 
 

@@ -467,6 +467,7 @@ forget_function(Oid funcid)
 	Datum		value = Int32GetDatum(cachier_fn_id(funcid));
 	Oid			wrapper;
 
+	cachier_memory_forget_function(funcid); /* [M] the memory tier too */
 	if (cachier_storage_legacy())
 	{
 		type = REGPROCEDUREOID;

@@ -350,6 +350,18 @@ define_unit(const char *name, const char *desc, const char *long_desc, int *var,
 							PGC_USERSET, unit, NULL, NULL, NULL);
 }
 
+/* [M] cachier.shared_cache_size: 0 (off) or at least 1MB */
+static bool
+check_shared_cache_size(int *newval, void **extra, GucSource source)
+{
+	if (*newval != 0 && *newval < 1024)
+	{
+		GUC_check_errdetail("The memory tier needs at least 1MB; 0 turns it off.");
+		return false;
+	}
+	return true;
+}
+
 void
 cachier_define_settings(void)
 {
@@ -479,6 +491,13 @@ cachier_define_settings(void)
 								&cachier_max_dependency_relations, 8192, 100, 1000000,
 								PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	}
+	/* [M] the shared memory tier (memory_tier.c): its size, fixed at start */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomIntVariable("cachier.shared_cache_size",
+								"Size of the shared memory tier in front of the table tier.",
+								"0 turns the memory tier off.  Set in postgresql.conf; takes effect at server start.",
+								&cachier_shared_cache_kb, 0, 0, MAX_KILOBYTES,
+								PGC_POSTMASTER, GUC_UNIT_KB, check_shared_cache_size, NULL, NULL);
 
 	MarkGUCPrefixReserved("cachier");
 }

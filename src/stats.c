@@ -303,12 +303,13 @@ copy_database_entries(int *n)
 	return copies;
 }
 
-#define STATS_COLS 15			/* [F] invalidations, when the SQL function has it */
+#define STATS_COLS 18			/* 14 before 0.5: [F] invalidations, [M] memory tier */
 
 static void
 put_stats_row(ReturnSetInfo *rsinfo, Oid funcid, const FunctionStats *fs,
-			  const EntryTotals *totals)
+			  const EntryTotals *totals, HTAB *memory)
 {
+	EntryTotals *in_memory;
 	Datum		values[STATS_COLS];
 	bool		nulls[STATS_COLS] = {false};
 	FunctionStats zero;
@@ -332,7 +333,12 @@ put_stats_row(ReturnSetInfo *rsinfo, Oid funcid, const FunctionStats *fs,
 	values[11] = Float8GetDatum(fs->saved_ms);
 	values[12] = Int64GetDatum(totals ? totals->entries : 0);
 	values[13] = Int64GetDatum(totals ? totals->bytes : 0);
-	values[14] = Int64GetDatum(fs->invalidations);
+	values[14] = Int64GetDatum(fs->invalidations);	/* [F] */
+	/* [M] the memory tier; a 0.4 definition of cachier.stats() takes 14 */
+	in_memory = memory ? hash_search(memory, &funcid, HASH_FIND, NULL) : NULL;
+	values[15] = Int64GetDatum(fs->memory_hits);
+	values[16] = Int64GetDatum(fs->memory_evictions);
+	values[17] = Int64GetDatum(in_memory ? in_memory->bytes : 0);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
@@ -350,11 +356,14 @@ cachier_stats(PG_FUNCTION_ARGS)
 	FunctionStats *copies;
 	EntryTotals *t;
 	HASH_SEQ_STATUS status;
+	HTAB	   *memory;			/* [M] */
 	int			n;
 	int			i;
 
 	require_preloaded();
 	InitMaterializedSRF(fcinfo, 0);
+	cachier_memory_flush_counts();	/* [M] this backend's counts first */
+	memory = cachier_memory_function_bytes();	/* [M] */
 	totals = cachier_entry_totals();
 	copies = copy_database_entries(&n);
 	for (i = 0; i < n; i++)
@@ -364,7 +373,7 @@ cachier_stats(PG_FUNCTION_ARGS)
 
 		t = hash_search(totals, &funcid, HASH_FIND, &found);
 		if (cachier_may_see_function(funcid))
-			put_stats_row(rsinfo, funcid, &copies[i], t);
+			put_stats_row(rsinfo, funcid, &copies[i], t, memory);
 		if (found)
 			hash_search(totals, &funcid, HASH_REMOVE, NULL);
 	}
@@ -373,7 +382,7 @@ cachier_stats(PG_FUNCTION_ARGS)
 	while ((t = hash_seq_search(&status)) != NULL)
 	{
 		if (cachier_may_see_function(t->funcid))
-			put_stats_row(rsinfo, t->funcid, NULL, t);
+			put_stats_row(rsinfo, t->funcid, NULL, t, memory);
 	}
 	return (Datum) 0;
 }
@@ -423,4 +432,37 @@ cachier_stats_reset(PG_FUNCTION_ARGS)
 	cachier_shared->stats_reset = GetCurrentTimestamp();
 	LWLockRelease(cachier_shared->stats_lock);
 	PG_RETURN_VOID();
+}
+
+/* ---------------------------------------------------------------- [M] memory tier */
+
+/*
+ * Add a backend's memory-tier counts of (dbid, funcid) since its last
+ * flush: hits count as hits and as memory hits.  Called now and then,
+ * never per hit (memory_tier.c batches them).
+ */
+void
+cachier_stats_add_memory(Oid dbid, Oid funcid, int64 hits, double saved_ms,
+						 int64 evictions)
+{
+	StatsHandle handle;
+	FunctionStats *fs;
+
+	if (!cachier_preloaded() || (hits == 0 && saved_ms == 0 && evictions == 0))
+		return;
+	memset(&handle.key, 0, sizeof(handle.key));
+	handle.key.dbid = dbid;
+	handle.key.funcid = funcid;
+	handle.entry = NULL;
+	fs = acquire_entry(&handle, true);
+	if (fs == NULL)
+		return;
+	SpinLockAcquire(&fs->mutex);
+	fs->usage += hits;
+	fs->hits += hits;
+	fs->memory_hits += hits;
+	fs->saved_ms += saved_ms;
+	fs->memory_evictions += evictions;
+	SpinLockRelease(&fs->mutex);
+	LWLockRelease(cachier_shared->stats_lock);
 }

@@ -1,0 +1,149 @@
+# 070_memory_tier.pl: the shared memory tier (issue 13) in front of the
+# table tier.  Checked here:
+#   - a stored value is served from memory, in this and in other sessions,
+#     and cachier."verbose" says so; cachier_stats and cachier_memory count it;
+#   - a restart starts with an empty area that warms from the table;
+#   - cachier_clear and CREATE OR REPLACE in one session reach another
+#     session's very next call (that session stays connected throughout);
+#   - a fill of a transaction that rolls back is never published;
+#   - with the tier on and off, the same calls return the same values.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib $FindBin::RealBin;
+use CachierTest qw(cachier_node counting_setup verbose_psql);
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = cachier_node('mem', conf => "cachier.shared_cache_size = '8MB'");
+
+$node->safe_psql(
+	'postgres', counting_setup() . q{
+CREATE FUNCTION sq(x int) RETURNS numeric LANGUAGE plpgsql
+    AS $$ BEGIN PERFORM nextval('calls'); RETURN x * 2.5; END $$;
+SELECT cachier_memoize('sq(int)');
+CREATE TABLE side (x int);
+-- writes: its transaction has written something the value could reflect
+CREATE FUNCTION noting(x int) RETURNS int LANGUAGE plpgsql
+    AS $$ BEGIN PERFORM nextval('calls'); INSERT INTO side VALUES (x); RETURN x + 1; END $$;
+SELECT cachier_memoize('noting(int)');
+});
+
+is($node->safe_psql('postgres', 'SHOW cachier.shared_cache_size'), '8MB',
+	'the area has the configured size');
+is($node->safe_psql('postgres', 'SELECT enabled, size_bytes FROM cachier_memory'),
+	't|8388608', 'cachier_memory shows the area');
+
+# ---------------------------------------------------------------- hits
+my ($rc, $out, $err) = verbose_psql($node, 'SELECT sq_cached(4); SELECT sq_cached(4);');
+is($out, "10.0\n10.0", 'a computed value, then the same value again');
+like($err, qr/miss: public\.sq\(4\).*stored: public\.sq\(4\).*hit: public\.sq\(4\)\nDETAIL:  Served from the shared memory tier\./s,
+	'the second call is a hit from the memory tier (published at once: nothing was written)');
+
+($rc, $out, $err) = verbose_psql($node, 'SELECT sq_cached(4);');
+is($out, '10.0', 'another session gets the value');
+like($err, qr/hit: public\.sq\(4\)\nDETAIL:  Served from the shared memory tier\./,
+	'another session is served from the memory tier');
+is($node->safe_psql('postgres', 'SELECT executions()'), '1', 'computed once');
+is( $node->safe_psql(
+		'postgres',
+		q{SELECT hits, memory_hits, memory_bytes > 0 FROM cachier_stats WHERE function = 'sq(int)'::regprocedure}),
+	'2|2|t',
+	'cachier_stats counts the memory hits and the bytes the function holds in memory');
+is($node->safe_psql('postgres', 'SELECT entries, hits >= 2 FROM cachier_memory'),
+	'1|t', 'cachier_memory counts the entry and the hits');
+
+# ---------------------------------------------------------------- restart
+$node->restart;
+is($node->safe_psql('postgres', 'SELECT entries FROM cachier_memory'),
+	'0', 'after a restart the area is empty');
+($rc, $out, $err) = verbose_psql($node, 'SELECT sq_cached(4); SELECT sq_cached(4);');
+is($out, "10.0\n10.0", 'after a restart the values are the same');
+like($err, qr/hit: public\.sq\(4\)\n(?!DETAIL).*hit: public\.sq\(4\)\nDETAIL:  Served from the shared memory tier\./s,
+	'after a restart the first hit comes from the table and promotes the entry; the next from memory');
+is($node->safe_psql('postgres', 'SELECT executions()'), '1', 'nothing was computed again');
+
+# ---------------------------------------------------------------- invalidation from another backend
+my $a = $node->background_psql('postgres');
+$a->query_safe('SELECT sq_cached(7)');
+is($a->query_safe('SELECT sq_cached(7)'), '17.5', 'session A is served');
+my $before = $node->safe_psql('postgres', 'SELECT executions()');
+
+$node->safe_psql('postgres', q{SELECT cachier_clear('sq')});
+is($a->query_safe('SELECT sq_cached(7)'), '17.5', 'session A gets the value after B cleared');
+is($node->safe_psql('postgres', 'SELECT executions()') - $before, 1,
+	q{B's cachier_clear reached A's next call: it computed});
+
+$node->safe_psql('postgres', q{
+CREATE OR REPLACE FUNCTION sq(x int) RETURNS numeric LANGUAGE plpgsql
+    AS $$ BEGIN PERFORM nextval('calls'); RETURN x * 3.5; END $$;
+});
+is($a->query_safe('SELECT sq_cached(7)'), '24.5',
+	q{B's CREATE OR REPLACE reached A's next call: the new definition's value});
+
+# a clear in a transaction that rolls back: over-invalidation is fine, the
+# value stays right
+$a->query_safe('SELECT sq_cached(7)');
+$node->safe_psql('postgres', q{BEGIN; SELECT cachier_clear('sq'); ROLLBACK;});
+is($a->query_safe('SELECT sq_cached(7)'), '24.5', 'a rolled-back clear changes no value');
+$a->quit;
+
+# ---------------------------------------------------------------- rollback publishes nothing
+my $entries = $node->safe_psql('postgres', 'SELECT entries FROM cachier_memory');
+$before = $node->safe_psql('postgres', 'SELECT executions()');
+$node->safe_psql('postgres', 'BEGIN; SELECT noting_cached(1); ROLLBACK;');
+is($node->safe_psql('postgres', 'SELECT entries FROM cachier_memory'),
+	$entries, 'a rolled-back fill is not in the area');
+($rc, $out, $err) = verbose_psql($node, 'SELECT noting_cached(1);');
+is($out, '2', 'the value is computed again');
+like($err, qr/miss: public\.noting\(1\)/, 'after the rollback the call misses');
+is($node->safe_psql('postgres', 'SELECT executions()') - $before, 2,
+	'the function ran in both transactions');
+
+# a transaction that wrote before the call publishes at commit only
+$node->safe_psql('postgres', q{
+BEGIN; INSERT INTO side VALUES (0); SELECT sq_cached(100); ROLLBACK;});
+($rc, $out, $err) = verbose_psql($node, 'SELECT sq_cached(100);');
+like($err, qr/miss: public\.sq\(100\)/,
+	'a fill in a transaction that had written and rolled back was not published');
+$node->safe_psql('postgres', q{
+BEGIN; INSERT INTO side VALUES (0); SELECT sq_cached(101); COMMIT;});
+($rc, $out, $err) = verbose_psql($node, 'SELECT sq_cached(101);');
+like($err, qr/hit: public\.sq\(101\)\nDETAIL:  Served from the shared memory tier\./,
+	'the same fill in a committed transaction was published at commit');
+
+# a table hit in a transaction that wrote is committed data: promoted at once
+$node->safe_psql('postgres', q{SELECT cachier_memory_reset()});
+my $b = $node->background_psql('postgres');
+$b->query_safe('BEGIN');
+$b->query_safe('INSERT INTO side VALUES (1)');
+$b->query_safe('SELECT sq_cached(101)');
+($rc, $out, $err) = verbose_psql($node, 'SELECT sq_cached(101);');
+like($err, qr/hit: public\.sq\(101\)\nDETAIL:  Served from the shared memory tier\./,
+	'a table hit is promoted at once, even by a transaction that has written and not committed');
+$b->query_safe('ROLLBACK');
+$b->quit;
+
+# ---------------------------------------------------------------- per function: off
+$node->safe_psql('postgres', 'SELECT cachier_memory_reset()');
+my $calls = q{SELECT string_agg(sq_cached(i % 50)::text, ',' ORDER BY i) FROM generate_series(1, 400) i};
+my $direct = q{SELECT string_agg(sq(i % 50)::text, ',' ORDER BY i) FROM generate_series(1, 400) i};
+my $with_memory = $node->safe_psql('postgres', "$calls; $calls");
+is($with_memory, join("\n", ($node->safe_psql('postgres', $direct)) x 2),
+	'with the tier on, cached calls return what direct calls return');
+
+# the same cluster with the tier off gives the same values
+$node->append_conf('postgresql.conf', "cachier.shared_cache_size = 0");
+$node->restart;
+is($node->safe_psql('postgres', 'SELECT enabled FROM cachier_memory'), 'f',
+	'shared_cache_size = 0 turns the tier off');
+is($node->safe_psql('postgres', "$calls; $calls"), $with_memory,
+	'with the tier off the same calls return the same values');
+($rc, $out, $err) = verbose_psql($node, 'SELECT sq_cached(4);');
+unlike($err, qr/memory tier/, 'with the tier off no hit comes from memory');
+
+$node->stop;
+done_testing();
