@@ -148,6 +148,8 @@ extern void cachier_count_function(Oid funcid, StatsEvent event, double ms);
 extern TimestampTz cachier_stats_last_cleanup(Oid funcid);
 extern void cachier_stats_set_last_cleanup(Oid funcid, TimestampTz when);
 /* [M] a backend's memory-tier counts, flushed now and then (memory_tier.c) */
+extern void cachier_stats_require_preloaded(void);
+extern FunctionStats *cachier_stats_copy(int *n);
 extern void cachier_stats_add_memory(Oid dbid, Oid funcid, int64 hits,
 									 double saved_ms, int64 evictions);
 

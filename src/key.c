@@ -191,50 +191,6 @@ cachier_append_search_path(StringInfo buf)
 	appendBinaryStringInfo(buf, path_cache.bytes.data, path_cache.bytes.len);
 }
 
-/*
- * The hash of a settings segment, remembered for the last one seen: most
- * calls of a session key by the same settings, and comparing them costs
- * less than hashing them again.
- */
-static uint64
-segment_hash(const char *data, int len)
-{
-	static char *last = NULL;
-	static int	last_len = -1;
-	static uint64 last_hash = 0;
-
-	if (len == last_len && memcmp(data, last, len) == 0)
-		return last_hash;
-	if (last)
-		pfree(last);
-	last = MemoryContextAlloc(TopMemoryContext, len);
-	memcpy(last, data, len);
-	last_len = len;
-	last_hash = hash_bytes_extended((const unsigned char *) data, len, 0);
-	return last_hash;
-}
-
-/*
- * The table's key: a hash of the keyed bytes seeded with the identity.
- * The settings segment (context_key.c) is hashed on its own and its hash
- * folded in, so that its hash is computed once per change of settings,
- * not per call; the key is still a function of the keyed bytes alone.
- */
-int64
-cachier_make_key(const FunctionInfo *info, const StringInfo keyed)
-{
-	const unsigned char *data = (const unsigned char *) keyed->data;
-	int			start;
-	int			len;
-	uint64		h;
-
-	if (!cachier_settings_segment(info, keyed->data, keyed->len, &start, &len))
-		return (int64) hash_bytes_extended(data, keyed->len, (uint64) info->fingerprint);
-	h = hash_bytes_extended(data, start, (uint64) info->fingerprint);
-	h = hash_combine64(h, segment_hash(keyed->data + start, len));
-	return (int64) hash_bytes_extended(data + start + len, keyed->len - start - len, h);
-}
-
 /* One argument's readable form: numbers and booleans bare, the rest quoted. */
 static void
 append_readable(StringInfo out, TypeCodec *codec, const char *data, int len)

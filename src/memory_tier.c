@@ -87,7 +87,6 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-int			cachier_shared_cache_kb = 0;
 
 #define UNIT_SIZE			128
 #define UNIT_FREE			0

@@ -51,6 +51,7 @@ char	   *cachier_redis_url = NULL;	/* redis_client.c */
 char	   *cachier_redis_key_prefix = NULL;
 int			cachier_redis_timeout_ms = 200;
 char	   *cachier_redis_namespace = NULL; /* redis_tier.c */
+int			cachier_shared_cache_kb = 0;	/* memory_tier.c: 0, no memory tier */
 
 static bool trace_setting = false;	/* cachier.trace */
 static bool verbose_setting = false;	/* cachier.verbose, deprecated */

@@ -4,7 +4,8 @@
  *	  Per-function counters in shared memory, in the manner of
  *	  pg_stat_statements: a fixed table of cachier.max_tracked_functions
  *	  entries; when it is full the least used entries are evicted (and
- *	  counted).  The view cachier_stats reads them through cachier.stats(),
+ *	  counted).  The view cachier_stats reads copies of them
+ *	  (cachier_stats_copy) through cachier.stats() in views.c,
  *	  cachier_stats_info through cachier.stats_info(), and
  *	  cachier_stats_reset() zeroes them.
  *
@@ -269,8 +270,8 @@ cachier_stats_set_last_cleanup(Oid funcid, TimestampTz when)
 	LWLockRelease(cachier_shared->stats_lock);
 }
 
-static void
-require_preloaded(void)
+void
+cachier_stats_require_preloaded(void)
 {
 	if (!cachier_preloaded())
 		ereport(ERROR,
@@ -280,8 +281,8 @@ require_preloaded(void)
 }
 
 /* Copies of this database's entries, taken under stats_lock; *n set. */
-static FunctionStats *
-copy_database_entries(int *n)
+FunctionStats *
+cachier_stats_copy(int *n)
 {
 	FunctionStats *copies;
 	HASH_SEQ_STATUS status;
@@ -303,90 +304,6 @@ copy_database_entries(int *n)
 	return copies;
 }
 
-#define STATS_COLS 18			/* 14 before 0.5: [F] invalidations, [M] memory tier */
-
-static void
-put_stats_row(ReturnSetInfo *rsinfo, Oid funcid, const FunctionStats *fs,
-			  const EntryTotals *totals, HTAB *memory)
-{
-	EntryTotals *in_memory;
-	Datum		values[STATS_COLS];
-	bool		nulls[STATS_COLS] = {false};
-	FunctionStats zero;
-
-	if (fs == NULL)
-	{
-		memset(&zero, 0, sizeof(zero));
-		fs = &zero;
-	}
-	values[0] = ObjectIdGetDatum(funcid);
-	values[1] = Int64GetDatum(fs->hits);
-	values[2] = Int64GetDatum(fs->misses);
-	values[3] = Int64GetDatum(fs->stale_hits);
-	values[4] = Int64GetDatum(fs->waits);
-	values[5] = Int64GetDatum(fs->wait_timeouts);
-	values[6] = Int64GetDatum(fs->computations);
-	values[7] = Int64GetDatum(fs->refreshes_queued);
-	values[8] = Int64GetDatum(fs->refreshes_done);
-	values[9] = Int64GetDatum(fs->refreshes_failed);
-	values[10] = Float8GetDatum(fs->compute_ms);
-	values[11] = Float8GetDatum(fs->saved_ms);
-	values[12] = Int64GetDatum(totals ? totals->entries : 0);
-	values[13] = Int64GetDatum(totals ? totals->bytes : 0);
-	values[14] = Int64GetDatum(fs->invalidations);	/* [F] */
-	/* [M] the memory tier; a 0.4 definition of cachier.stats() takes 14 */
-	in_memory = memory ? hash_search(memory, &funcid, HASH_FIND, NULL) : NULL;
-	values[15] = Int64GetDatum(fs->memory_hits);
-	values[16] = Int64GetDatum(fs->memory_evictions);
-	values[17] = Int64GetDatum(in_memory ? in_memory->bytes : 0);
-	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-}
-
-/*
- * cachier.stats(): per function of this database that still exists and
- * that the caller may see (cachier_may_see_function), its counters and its
- * entries in the table: a function with either has a row.
- */
-PG_FUNCTION_INFO_V1(cachier_stats);
-Datum
-cachier_stats(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	HTAB	   *totals;
-	FunctionStats *copies;
-	EntryTotals *t;
-	HASH_SEQ_STATUS status;
-	HTAB	   *memory;			/* [M] */
-	int			n;
-	int			i;
-
-	require_preloaded();
-	InitMaterializedSRF(fcinfo, 0);
-	cachier_memory_flush_counts();	/* [M] this backend's counts first */
-	memory = cachier_memory_function_bytes();	/* [M] */
-	totals = cachier_entry_totals();
-	copies = copy_database_entries(&n);
-	for (i = 0; i < n; i++)
-	{
-		Oid			funcid = copies[i].key.funcid;
-		bool		found;
-
-		t = hash_search(totals, &funcid, HASH_FIND, &found);
-		if (cachier_may_see_function(funcid))
-			put_stats_row(rsinfo, funcid, &copies[i], t, memory);
-		if (found)
-			hash_search(totals, &funcid, HASH_REMOVE, NULL);
-	}
-	/* functions with entries but no counters (evicted, or since restart) */
-	hash_seq_init(&status, totals);
-	while ((t = hash_seq_search(&status)) != NULL)
-	{
-		if (cachier_may_see_function(t->funcid))
-			put_stats_row(rsinfo, t->funcid, NULL, t, memory);
-	}
-	return (Datum) 0;
-}
-
 /* cachier.stats_info(OUT evictions bigint, OUT stats_reset timestamptz) */
 PG_FUNCTION_INFO_V1(cachier_stats_info);
 Datum
@@ -396,7 +313,7 @@ cachier_stats_info(PG_FUNCTION_ARGS)
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
 
-	require_preloaded();
+	cachier_stats_require_preloaded();
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	LWLockAcquire(cachier_shared->stats_lock, LW_SHARED);
@@ -418,7 +335,7 @@ cachier_stats_reset(PG_FUNCTION_ARGS)
 	HASH_SEQ_STATUS status;
 	FunctionStats *fs;
 
-	require_preloaded();
+	cachier_stats_require_preloaded();
 	LWLockAcquire(cachier_shared->stats_lock, LW_EXCLUSIVE);
 	hash_seq_init(&status, cachier_stats_hash);
 	while ((fs = hash_seq_search(&status)) != NULL)

@@ -1,8 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * views.c
- *	  The set-returning functions behind the views cachier_entries and
- *	  cachier_functions, and the entry totals of cachier_stats.  They read
+ *	  The set-returning functions behind the views cachier_entries,
+ *	  cachier_functions and cachier_stats (the counters of stats.c, the
+ *	  memory tier's bytes and the entry totals).  Values are shown only to
+ *	  the role whose call stored them; keys being computed for the first
+ *	  time come from computing.c.  They read
  *	  cachier.entries and cachier.functions directly (a heap scan under
  *	  the caller's snapshot, no SQL text) and return only the rows the
  *	  calling role may see, so the views can be readable by PUBLIC.
@@ -703,5 +706,91 @@ cachier_function_rows(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	entry_scan_end(&es);
+	return (Datum) 0;
+}
+
+/* ---------------------------------------------------------------- statistics */
+
+#define STATS_COLS 18			/* 14 before 0.5: [F] invalidations, [M] memory tier */
+
+static void
+put_stats_row(ReturnSetInfo *rsinfo, Oid funcid, const FunctionStats *fs,
+			  const EntryTotals *totals, HTAB *memory)
+{
+	EntryTotals *in_memory;
+	Datum		values[STATS_COLS];
+	bool		nulls[STATS_COLS] = {false};
+	FunctionStats zero;
+
+	if (fs == NULL)
+	{
+		memset(&zero, 0, sizeof(zero));
+		fs = &zero;
+	}
+	values[0] = ObjectIdGetDatum(funcid);
+	values[1] = Int64GetDatum(fs->hits);
+	values[2] = Int64GetDatum(fs->misses);
+	values[3] = Int64GetDatum(fs->stale_hits);
+	values[4] = Int64GetDatum(fs->waits);
+	values[5] = Int64GetDatum(fs->wait_timeouts);
+	values[6] = Int64GetDatum(fs->computations);
+	values[7] = Int64GetDatum(fs->refreshes_queued);
+	values[8] = Int64GetDatum(fs->refreshes_done);
+	values[9] = Int64GetDatum(fs->refreshes_failed);
+	values[10] = Float8GetDatum(fs->compute_ms);
+	values[11] = Float8GetDatum(fs->saved_ms);
+	values[12] = Int64GetDatum(totals ? totals->entries : 0);
+	values[13] = Int64GetDatum(totals ? totals->bytes : 0);
+	values[14] = Int64GetDatum(fs->invalidations);	/* [F] */
+	/* [M] the memory tier; a 0.4 definition of cachier.stats() takes 14 */
+	in_memory = memory ? hash_search(memory, &funcid, HASH_FIND, NULL) : NULL;
+	values[15] = Int64GetDatum(fs->memory_hits);
+	values[16] = Int64GetDatum(fs->memory_evictions);
+	values[17] = Int64GetDatum(in_memory ? in_memory->bytes : 0);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/*
+ * cachier.stats(): per function of this database that still exists and
+ * that the caller may see (cachier_may_see_function), its counters and its
+ * entries in the table: a function with either has a row.
+ */
+PG_FUNCTION_INFO_V1(cachier_stats);
+Datum
+cachier_stats(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	HTAB	   *totals;
+	FunctionStats *copies;
+	EntryTotals *t;
+	HASH_SEQ_STATUS status;
+	HTAB	   *memory;			/* [M] */
+	int			n;
+	int			i;
+
+	cachier_stats_require_preloaded();
+	InitMaterializedSRF(fcinfo, 0);
+	cachier_memory_flush_counts();	/* [M] this backend's counts first */
+	memory = cachier_memory_function_bytes();	/* [M] */
+	totals = cachier_entry_totals();
+	copies = cachier_stats_copy(&n);
+	for (i = 0; i < n; i++)
+	{
+		Oid			funcid = copies[i].key.funcid;
+		bool		found;
+
+		t = hash_search(totals, &funcid, HASH_FIND, &found);
+		if (cachier_may_see_function(funcid))
+			put_stats_row(rsinfo, funcid, &copies[i], t, memory);
+		if (found)
+			hash_search(totals, &funcid, HASH_REMOVE, NULL);
+	}
+	/* functions with entries but no counters (evicted, or since restart) */
+	hash_seq_init(&status, totals);
+	while ((t = hash_seq_search(&status)) != NULL)
+	{
+		if (cachier_may_see_function(t->funcid))
+			put_stats_row(rsinfo, t->funcid, NULL, t, memory);
+	}
 	return (Datum) 0;
 }
