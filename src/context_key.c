@@ -819,15 +819,13 @@ function_context(const FunctionInfo *info, const EffectiveOptions *eff)
 /* ================================================================ reads */
 
 /*
- * The relations the function's computations read.  Until the freshness
- * work's cachier_function_reads(info, n) is on main, the declared ones.
+ * The relations the function's computations read: captured since the
+ * server started, and declared (freshness.c).
  */
 static const Oid *
 function_reads(const FunctionInfo *info, const EffectiveOptions *eff, int *n)
 {
-	/* integration: return cachier_function_reads((FunctionInfo *) info, n); */
-	*n = eff->ndepends_on;
-	return eff->depends_on;
+	return cachier_function_reads((FunctionInfo *) info, n);
 }
 
 typedef struct PolicyWalk
