@@ -216,6 +216,12 @@ CREATE FUNCTION cachier.lock_ids(key bigint, OUT classid oid, OUT objid oid) RET
     LANGUAGE c IMMUTABLE STRICT
     AS 'MODULE_PATHNAME', 'cachier_lock_ids';
 
+-- Name: memory(); Type: FUNCTION; Schema: cachier; Owner: -
+
+CREATE FUNCTION cachier.memory(OUT enabled boolean, OUT size_bytes bigint, OUT used_bytes bigint, OUT entries bigint, OUT max_entry_bytes bigint, OUT hits bigint, OUT misses bigint, OUT hit_ratio double precision, OUT evictions bigint, OUT rejected bigint, OUT invalidations bigint) RETURNS record
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'cachier_memory';
+
 -- Name: on_ddl_end(); Type: FUNCTION; Schema: cachier; Owner: -
 
 CREATE FUNCTION cachier.on_ddl_end() RETURNS event_trigger
@@ -282,7 +288,7 @@ $$;
 
 -- Name: stats(); Type: FUNCTION; Schema: cachier; Owner: -
 
-CREATE FUNCTION cachier.stats(OUT function regprocedure, OUT hits bigint, OUT misses bigint, OUT stale_hits bigint, OUT waits bigint, OUT wait_timeouts bigint, OUT computations bigint, OUT refreshes_queued bigint, OUT refreshes_done bigint, OUT refreshes_failed bigint, OUT total_compute_ms double precision, OUT saved_ms double precision, OUT entries bigint, OUT bytes bigint, OUT invalidations bigint) RETURNS SETOF record
+CREATE FUNCTION cachier.stats(OUT function regprocedure, OUT hits bigint, OUT misses bigint, OUT stale_hits bigint, OUT waits bigint, OUT wait_timeouts bigint, OUT computations bigint, OUT refreshes_queued bigint, OUT refreshes_done bigint, OUT refreshes_failed bigint, OUT total_compute_ms double precision, OUT saved_ms double precision, OUT entries bigint, OUT bytes bigint, OUT invalidations bigint, OUT memory_hits bigint, OUT memory_evictions bigint, OUT memory_bytes bigint) RETURNS SETOF record
     LANGUAGE c
     AS 'MODULE_PATHNAME', 'cachier_stats';
 
@@ -363,6 +369,16 @@ CREATE FUNCTION @extschema@.cachier_memoize(fn regprocedure, stale_after interva
 -- Name: FUNCTION cachier_memoize(fn regprocedure, stale_after interval, next_time boolean, wait_timeout interval, allow_null boolean, entry_size_limit text, cleanup_stale boolean, cleanup_interval interval, per_role boolean, storage text, max_stale_age interval, name text, track_reads boolean, depends_on regclass[], on_change text, key_settings text[], reset text[]); Type: COMMENT; Schema: public; Owner: -
 
 COMMENT ON FUNCTION @extschema@.cachier_memoize(fn regprocedure, stale_after interval, next_time boolean, wait_timeout interval, allow_null boolean, entry_size_limit text, cleanup_stale boolean, cleanup_interval interval, per_role boolean, storage text, max_stale_age interval, name text, track_reads boolean, depends_on regclass[], on_change text, key_settings text[], reset text[]) IS 'create a wrapper of fn whose calls go through the cache';
+
+-- Name: cachier_memory_reset(); Type: FUNCTION; Schema: public; Owner: -
+
+CREATE FUNCTION @extschema@.cachier_memory_reset() RETURNS boolean
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'cachier_memory_reset';
+
+-- Name: FUNCTION cachier_memory_reset(); Type: COMMENT; Schema: public; Owner: -
+
+COMMENT ON FUNCTION @extschema@.cachier_memory_reset() IS 'forget every entry of the shared memory tier (all databases); false when there is no memory tier';
 
 -- Name: cachier_precache(text, anyelement); Type: FUNCTION; Schema: public; Owner: -
 
@@ -562,6 +578,26 @@ CREATE VIEW @extschema@.cachier_functions AS
 
 COMMENT ON VIEW @extschema@.cachier_functions IS 'configured functions the current role may see, with their effective options';
 
+-- Name: cachier_memory; Type: VIEW; Schema: public; Owner: -
+
+CREATE VIEW @extschema@.cachier_memory AS
+ SELECT memory.enabled,
+    memory.size_bytes,
+    memory.used_bytes,
+    memory.entries,
+    memory.max_entry_bytes,
+    memory.hits,
+    memory.misses,
+    memory.hit_ratio,
+    memory.evictions,
+    memory.rejected,
+    memory.invalidations
+   FROM cachier.memory() memory(enabled, size_bytes, used_bytes, entries, max_entry_bytes, hits, misses, hit_ratio, evictions, rejected, invalidations);
+
+-- Name: VIEW cachier_memory; Type: COMMENT; Schema: public; Owner: -
+
+COMMENT ON VIEW @extschema@.cachier_memory IS 'the shared memory tier (cachier.shared_cache_size): size, use, hit ratio, evictions, since the server started';
+
 -- Name: cachier_stats; Type: VIEW; Schema: public; Owner: -
 
 CREATE VIEW @extschema@.cachier_stats AS
@@ -579,8 +615,11 @@ CREATE VIEW @extschema@.cachier_stats AS
     stats.saved_ms,
     stats.entries,
     stats.bytes,
-    stats.invalidations
-   FROM cachier.stats() stats(function, hits, misses, stale_hits, waits, wait_timeouts, computations, refreshes_queued, refreshes_done, refreshes_failed, total_compute_ms, saved_ms, entries, bytes, invalidations);
+    stats.invalidations,
+    stats.memory_hits,
+    stats.memory_evictions,
+    stats.memory_bytes
+   FROM cachier.stats() stats(function, hits, misses, stale_hits, waits, wait_timeouts, computations, refreshes_queued, refreshes_done, refreshes_failed, total_compute_ms, saved_ms, entries, bytes, invalidations, memory_hits, memory_evictions, memory_bytes);
 
 -- Name: VIEW cachier_stats; Type: COMMENT; Schema: public; Owner: -
 
@@ -694,6 +733,10 @@ REVOKE ALL ON FUNCTION cachier.on_sql_drop() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION cachier.wrapper_of(fn regprocedure) FROM PUBLIC;
 
+-- Name: FUNCTION cachier_memory_reset(); Type: ACL; Schema: public; Owner: -
+
+REVOKE ALL ON FUNCTION @extschema@.cachier_memory_reset() FROM PUBLIC;
+
 -- Name: FUNCTION cachier_stats_reset(); Type: ACL; Schema: public; Owner: -
 
 REVOKE ALL ON FUNCTION @extschema@.cachier_stats_reset() FROM PUBLIC;
@@ -709,6 +752,10 @@ GRANT SELECT ON TABLE @extschema@.cachier_entries TO PUBLIC;
 -- Name: TABLE cachier_functions; Type: ACL; Schema: public; Owner: -
 
 GRANT SELECT ON TABLE @extschema@.cachier_functions TO PUBLIC;
+
+-- Name: TABLE cachier_memory; Type: ACL; Schema: public; Owner: -
+
+GRANT SELECT ON TABLE @extschema@.cachier_memory TO PUBLIC;
 
 -- Name: TABLE cachier_stats; Type: ACL; Schema: public; Owner: -
 
