@@ -426,7 +426,7 @@ warn_unreadable(Call *c, const char *why)
 	c->warned = true;
 	ereport(WARNING,
 			(errcode(ERRCODE_DATA_CORRUPTED),
-			 errmsg("cachier: the cached value of %s could not be read; recomputing it",
+			 errmsg("the cached value of %s could not be read; recomputing it",
 					describe(c)),
 			 errdetail_internal("%s", why)));
 }

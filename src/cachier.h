@@ -275,6 +275,11 @@ extern void cachier_append_role(StringInfo buf);
 extern void cachier_append_search_path(StringInfo buf);
 extern void cachier_key_init(void);
 extern int64 cachier_make_key(const FunctionInfo *info, const StringInfo keyed);
+extern bool cachier_next_arg(const char *data, int len, int *pos, bool *isnull,
+							 int *start, uint32 *vlen);
+
+/* ---------------------------------------------------------------- args_text.c */
+
 extern char *cachier_format_args_text(Oid funcid, const char *data, int len);
 extern void cachier_decode_args(TypeCodec *codecs, int nargs, const char *data, int len,
 								Datum *values, bool *nulls);

@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * key.c
- *	  Builds cache keys from a function's identity and its arguments, and
- *	  reads stored arguments back for display.
+ *	  Encodes a call's arguments into its keyed bytes and reads them back
+ *	  (args_text.c shows them; context_key.c appends the context and
+ *	  hashes the whole into the table's key).
  *
  * The arguments, already coerced to the function's declared types, are
  * encoded one after another: a tag byte ('n' for NULL, 'v' for a value)
@@ -191,32 +192,12 @@ cachier_append_search_path(StringInfo buf)
 	appendBinaryStringInfo(buf, path_cache.bytes.data, path_cache.bytes.len);
 }
 
-/* One argument's readable form: numbers and booleans bare, the rest quoted. */
-static void
-append_readable(StringInfo out, TypeCodec *codec, const char *data, int len)
-{
-	Datum		value = cachier_decode(codec, data, len);
-	Oid			outfn;
-	bool		isvarlena;
-	char	   *text;
-	char		category;
-	bool		preferred;
-
-	getTypeOutputInfo(codec->type, &outfn, &isvarlena);
-	text = OidOutputFunctionCall(outfn, value);
-	get_type_category_preferred(codec->type, &category, &preferred);
-	if (category == TYPCATEGORY_NUMERIC || category == TYPCATEGORY_BOOLEAN)
-		appendStringInfoString(out, text);
-	else
-		appendStringInfoString(out, quote_literal_cstr(text));
-}
-
 /*
  * The next argument in stored keyed bytes: false at the end or when the
  * bytes are malformed; otherwise NULL-ness and the encoded value's place.
  */
-static bool
-next_arg(const char *data, int len, int *pos, bool *isnull, int *start, uint32 *vlen)
+bool
+cachier_next_arg(const char *data, int len, int *pos, bool *isnull, int *start, uint32 *vlen)
 {
 	if (*pos >= len)
 		return false;
@@ -251,7 +232,7 @@ cachier_args_end(const char *data, int len, int nargs)
 		int			start;
 		uint32		vlen;
 
-		if (!next_arg(data, len, &pos, &isnull, &start, &vlen))
+		if (!cachier_next_arg(data, len, &pos, &isnull, &start, &vlen))
 			return -1;
 	}
 	return pos;
@@ -270,7 +251,7 @@ cachier_decode_args(TypeCodec *codecs, int nargs, const char *data, int len,
 		int			start;
 		uint32		vlen;
 
-		if (!next_arg(data, len, &pos, &nulls[i], &start, &vlen))
+		if (!cachier_next_arg(data, len, &pos, &nulls[i], &start, &vlen))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("the stored arguments of a cache entry are malformed")));
@@ -278,42 +259,3 @@ cachier_decode_args(TypeCodec *codecs, int nargs, const char *data, int len,
 	}
 }
 
-/*
- * "(42, 'abc', NULL)" from stored arguments.  Arguments that can no longer
- * be read (the function changed) are shown as "?".
- */
-char *
-cachier_format_args_text(Oid funcid, const char *data, int len)
-{
-	FunctionInfo *info = cachier_function_info(funcid);
-	StringInfoData out;
-	int			pos = 0;
-	int			i;
-
-	initStringInfo(&out);
-	appendStringInfoChar(&out, '(');
-	for (i = 0; i < info->nargs; i++)
-	{
-		TypeCodec	codec;
-		bool		isnull;
-		int			start;
-		uint32		vlen;
-
-		if (i > 0)
-			appendStringInfoString(&out, ", ");
-		if (!next_arg(data, len, &pos, &isnull, &start, &vlen))
-		{
-			appendStringInfoChar(&out, '?');
-			pos = len;
-		}
-		else if (isnull)
-			appendStringInfoString(&out, "NULL");
-		else
-		{
-			cachier_codec_init(&codec, info->argtypes[i], CurrentMemoryContext);
-			append_readable(&out, &codec, data + start, vlen);
-		}
-	}
-	appendStringInfoChar(&out, ')');
-	return out.data;
-}
