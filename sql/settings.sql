@@ -79,12 +79,13 @@ SELECT stamp_cached(1) AS no_notice;
 
 -- the settings, their units, ranges and defaults (but for the sizes of
 -- shared memory tables, which exist only when cachier is preloaded:
--- cachier.max_tracked_functions, see stats.sql, and the dependency
--- registry's cachier.max_dependent_functions and max_dependency_relations)
+-- cachier.max_tracked_functions, see stats.sql, the dependency registry's
+-- cachier.max_dependent_functions and max_dependency_relations, and the
+-- memory tier's cachier.shared_cache_size)
 SELECT name, setting, unit, min_val, max_val, short_desc FROM pg_settings
  WHERE name LIKE 'cachier.%'
    AND name NOT IN ('cachier.max_tracked_functions', 'cachier.max_dependent_functions',
-                    'cachier.max_dependency_relations')
+                    'cachier.max_dependency_relations', 'cachier.shared_cache_size')
  ORDER BY name;
 
 -- durations and sizes take PostgreSQL's units; -1 is never / unlimited
