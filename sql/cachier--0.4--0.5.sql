@@ -456,9 +456,9 @@ CREATE EVENT TRIGGER cachier_follow_functions ON ddl_command_end
 
 /*
  * cachier_entries tells the whole truth (issue 12.9): the value, as text,
- * to the role whose call stored it (and superusers); and the keys being
+ * to the role whose call stored it (and superusers); the keys being
  * computed for the first time, which have no stored row yet (processing,
- * not completed).  update_keep.c keeps the DBA's grants and views.
+ * not completed); and the context the entry was keyed with (issue 11).  update_keep.c keeps the DBA's grants and views.
  */
 DROP VIEW cachier_entries;
 DROP FUNCTION cachier.entry_rows();
@@ -466,13 +466,14 @@ CREATE FUNCTION cachier.entry_rows(
     OUT function regprocedure, OUT key bigint, OUT arguments text,
     OUT created_at timestamptz, OUT stale boolean, OUT processing boolean,
     OUT completed boolean, OUT size_bytes integer,
-    OUT compute_ms double precision, OUT role regrole, OUT value text)
+    OUT compute_ms double precision, OUT role regrole, OUT value text,
+    OUT context text)
     RETURNS SETOF record
     AS 'MODULE_PATHNAME', 'cachier_entry_rows' LANGUAGE C VOLATILE;
 GRANT EXECUTE ON FUNCTION cachier.entry_rows() TO PUBLIC;
 CREATE VIEW cachier_entries AS
 SELECT function, key, arguments, created_at, stale, processing, completed,
-       size_bytes, compute_ms, role, value
+       size_bytes, compute_ms, role, value, context
   FROM cachier.entry_rows();
 COMMENT ON VIEW cachier_entries IS
     'cached entries the current role may see, and keys being computed; stale and processing are computed when read';

@@ -616,6 +616,12 @@ extern void cachier_memory_count_hit(Oid funcid, bool quiet, double saved_ms);
 extern void cachier_memory_flush_counts(void);
 extern struct HTAB *cachier_memory_function_bytes(void);
 
+/* ---------------------------------------------------------------- visibility.c */
+
+extern bool cachier_owns_function(Oid funcid, bool *exists);
+extern bool cachier_sees_all_stats(void);
+extern bool cachier_may_see_function(Oid funcid);
+
 /* ---------------------------------------------------------------- update_keep.c */
 
 extern void cachier_keep_begin(void);

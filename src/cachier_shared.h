@@ -165,8 +165,6 @@ extern HTAB *cachier_entry_totals(void);
 /* how many values cachier_option_values gives (cachier.effective_options) */
 #define OPTION_VALUES 14
 extern void cachier_option_values(Oid funcid, Datum *values, bool *nulls);
-extern bool cachier_sees_all_stats(void);
-extern bool cachier_may_see_function(Oid funcid);
 
 /* refresh_queue.c */
 extern bool cachier_queue_refresh(Oid funcid, int64 key);

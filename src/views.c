@@ -75,39 +75,6 @@ typedef struct Columns
 	AttrNumber	updated_at;
 } Columns;
 
-/* Whether the caller sees every row: a member of pg_read_all_stats. */
-bool
-cachier_sees_all_stats(void)
-{
-	return has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
-}
-
-static bool
-owns_function(Oid funcid, bool *exists)
-{
-	HeapTuple	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
-	Oid			owner;
-
-	*exists = HeapTupleIsValid(tuple);
-	if (!*exists)
-		return false;
-	owner = ((Form_pg_proc) GETSTRUCT(tuple))->proowner;
-	ReleaseSysCache(tuple);
-	return has_privs_of_role(GetUserId(), owner);
-}
-
-/*
- * Whether the caller may see funcid's statistics and options: it exists,
- * and the caller owns it or reads all statistics.
- */
-bool
-cachier_may_see_function(Oid funcid)
-{
-	bool		exists;
-	bool		owned = owns_function(funcid, &exists);
-
-	return exists && (owned || cachier_sees_all_stats());
-}
 
 static AttrNumber
 column(TupleDesc desc, const char *name)
@@ -225,7 +192,7 @@ fill_function_view(FunctionView *fv, Oid funcid)
 
 	fv->funcid = funcid;
 	fv->has_codec = false;
-	fv->owned = owns_function(fv->funcid, &fv->exists);
+	fv->owned = cachier_owns_function(fv->funcid, &fv->exists);
 	fv->may_fail = false;
 	fv->stale_after_us = CACHIER_NEVER;
 	if (fv->exists)
@@ -278,6 +245,24 @@ readable_args(FunctionView *fv, Datum args)
 		return cstring_to_text("?");
 	}
 	return cstring_to_text(fa.text);
+}
+
+/*
+ * What the entry was keyed with besides its arguments (context_key.c):
+ * "role alice, collation icu:und, TimeZone=UTC"; shown with the arguments.
+ */
+static bool
+readable_context(FunctionView *fv, Datum args, bool args_null, Datum *text)
+{
+	bytea	   *bytes;
+
+	if (args_null || !fv->exists)
+		return false;
+	bytes = DatumGetByteaPP(args);
+	*text = CStringGetTextDatum(cachier_describe_context(cachier_function_info(fv->funcid),
+														 VARDATA_ANY(bytes),
+														 VARSIZE_ANY_EXHDR(bytes)));
+	return true;
 }
 
 /* ---------------------------------------------------------------- values */
@@ -342,7 +327,7 @@ readable_value(FunctionView *fv, Datum value, bool own, Datum *text)
 
 /* ---------------------------------------------------------------- entries */
 
-#define ENTRY_COLS 11
+#define ENTRY_COLS 12
 
 typedef struct EntryScan
 {
@@ -415,6 +400,7 @@ entry_row(HeapTuple tuple, TupleDesc desc, const Columns *cols, HTAB *views,
 	nulls[2] = args_null;
 	if (!args_null)
 		values[2] = PointerGetDatum(readable_args(fv, args));
+	nulls[11] = !readable_context(fv, args, args_null, &values[11]);
 	values[3] = TimestampTzGetDatum(created_at);
 	nulls[4] = !fv->exists;
 	values[4] = BoolGetDatum(fv->stale_after_us != CACHIER_NEVER &&
@@ -478,7 +464,10 @@ computing_row(Oid funcid, int64 key, Oid roleid, TimestampTz started,
 		SET_VARSIZE(bytes, VARHDRSZ + keyed_len);
 		memcpy(VARDATA(bytes), keyed, keyed_len);
 		values[2] = PointerGetDatum(readable_args(&fv, PointerGetDatum(bytes)));
+		nulls[11] = !readable_context(&fv, PointerGetDatum(bytes), false, &values[11]);
 	}
+	else
+		nulls[11] = true;
 	nulls[3] = nulls[4] = true; /* created_at, stale: nothing stored yet */
 	values[5] = BoolGetDatum(true);
 	values[6] = BoolGetDatum(false);
