@@ -77,11 +77,14 @@ SELECT stamp_cached(1);
 SELECT set_config('cachier.verbose', 'off', false);
 SELECT stamp_cached(1) AS no_notice;
 
--- the settings, their units, ranges and defaults (but for
--- cachier.max_tracked_functions, which exists only when cachier is
--- preloaded: see stats.sql)
+-- the settings, their units, ranges and defaults (but for the sizes of
+-- shared memory tables, which exist only when cachier is preloaded:
+-- cachier.max_tracked_functions, see stats.sql, and the dependency
+-- registry's cachier.max_dependent_functions and max_dependency_relations)
 SELECT name, setting, unit, min_val, max_val, short_desc FROM pg_settings
- WHERE name LIKE 'cachier.%' AND name <> 'cachier.max_tracked_functions'
+ WHERE name LIKE 'cachier.%'
+   AND name NOT IN ('cachier.max_tracked_functions', 'cachier.max_dependent_functions',
+                    'cachier.max_dependency_relations')
  ORDER BY name;
 
 -- durations and sizes take PostgreSQL's units; -1 is never / unlimited
