@@ -86,7 +86,10 @@ SELECT cachier.call_volatile_unsafe('secret(int)'::regprocedure, NULL::text, 'x'
 DROP FUNCTION secret(int);
 
 -- no function in schema cachier is executable by PUBLIC but the wrapper
--- entry points cachier.call_*
+-- entry points cachier.call_* and the set-returning functions behind the
+-- public views (cachier_entries, cachier_functions, cachier_stats,
+-- cachier_stats_info, cachier_dependencies), which show each role only
+-- what it may see
 SELECT p.oid::regprocedure AS executable_by_public
   FROM pg_proc p
  WHERE p.pronamespace = 'cachier'::regnamespace
