@@ -49,7 +49,8 @@ cachier_redis_get(const FunctionInfo *info, const StringInfo keyed,
 bool
 cachier_redis_put(const FunctionInfo *info, const StringInfo keyed,
 				  const TypeCodec *codec, bytea *value,
-				  TimestampTz created_at, double compute_ms, int64 ttl_us)
+				  TimestampTz created_at, double compute_ms, int64 ttl_us,
+				  bool has_epoch, int64 epoch)
 {
 	return false;
 }
