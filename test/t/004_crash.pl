@@ -76,9 +76,10 @@ ok( $node->poll_query_until(
 		'SELECT ' . computing_condition($new_pid) . ' AND ' . computing_condition($re_pid)),
 	'two backends are computing: a new key and a recomputation');
 is( $node->safe_psql(
-		'postgres', 'SELECT arguments, processing FROM cachier_entries'),
-	'(2)|t',
-	'the entry being recomputed is shown as processing');
+		'postgres',
+		'SELECT arguments, processing, completed FROM cachier_entries ORDER BY arguments'),
+	"(1)|t|f\n(2)|t|t",
+	'the new key (not completed yet) and the entry being recomputed are shown as processing');
 
 my $log_offset = -s $node->logfile;
 ok(kill('KILL', $new_pid), 'the backend computing slow_cached(1) is sent SIGKILL');
