@@ -15,6 +15,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "tcop/utility.h"
+#include "utils/guc.h"
 
 PG_MODULE_MAGIC;
 
@@ -78,6 +79,9 @@ _PG_init(void)
 {
 	cachier_define_settings();
 	cachier_define_context_settings();
+	/* after every cachier.* setting is defined: their values from the
+	 * configuration files are taken over only until the prefix is reserved */
+	MarkGUCPrefixReserved("cachier");
 	cachier_register_invalidation();
 	cachier_entry_scan_init();
 	cachier_inprogress_init();

@@ -499,8 +499,6 @@ cachier_define_settings(void)
 								"0 turns the memory tier off.  Set in postgresql.conf; takes effect at server start.",
 								&cachier_shared_cache_kb, 0, 0, MAX_KILOBYTES,
 								PGC_POSTMASTER, GUC_UNIT_KB, check_shared_cache_size, NULL, NULL);
-
-	MarkGUCPrefixReserved("cachier");
 }
 
 /* ---------------------------------------------------------------- storage option */
