@@ -158,7 +158,7 @@ CREATE FUNCTION cachier.entry_context(fn regprocedure, args bytea) RETURNS text
 
 -- Name: entry_rows(); Type: FUNCTION; Schema: cachier; Owner: -
 
-CREATE FUNCTION cachier.entry_rows(OUT function regprocedure, OUT key bigint, OUT arguments text, OUT created_at timestamp with time zone, OUT stale boolean, OUT processing boolean, OUT completed boolean, OUT size_bytes integer, OUT compute_ms double precision, OUT role regrole, OUT value text) RETURNS SETOF record
+CREATE FUNCTION cachier.entry_rows(OUT function regprocedure, OUT key bigint, OUT arguments text, OUT created_at timestamp with time zone, OUT stale boolean, OUT processing boolean, OUT completed boolean, OUT size_bytes integer, OUT compute_ms double precision, OUT role regrole, OUT value text, OUT context text) RETURNS SETOF record
     LANGUAGE c
     AS 'MODULE_PATHNAME', 'cachier_entry_rows';
 
@@ -545,8 +545,9 @@ CREATE VIEW @extschema@.cachier_entries AS
     entry_rows.size_bytes,
     entry_rows.compute_ms,
     entry_rows.role,
-    entry_rows.value
-   FROM cachier.entry_rows() entry_rows(function, key, arguments, created_at, stale, processing, completed, size_bytes, compute_ms, role, value);
+    entry_rows.value,
+    entry_rows.context
+   FROM cachier.entry_rows() entry_rows(function, key, arguments, created_at, stale, processing, completed, size_bytes, compute_ms, role, value, context);
 
 -- Name: VIEW cachier_entries; Type: COMMENT; Schema: public; Owner: -
 
