@@ -844,25 +844,23 @@ miss(Call *c, bool *isnull)
 
 /* ---------------------------------------------------------------- Redis */
 
-static void
-sleep_interruptibly(long ms)
-{
-	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-					 ms, PG_WAIT_EXTENSION);
-	ResetLatch(MyLatch);
-	CHECK_FOR_INTERRUPTS();
-}
+/*
+ * The Redis tier's single flight (redis_tier.c) runs the key's computation
+ * through these: compute and store, a fresh value another server stored,
+ * and what to do when wait_timeout passes.
+ */
 
 /* A fresh value of the key in Redis, if there is one now. */
 static bool
-redis_fresh_value(Call *c, Datum *value, bool *isnull)
+redis_fresh_value(void *arg, Datum *value, bool *isnull)
 {
+	Call	   *c = (Call *) arg;
 	StoredEntry entry;
 	int64		limit;
-
 	bool		invalidated;
 
-	if (!cachier_redis_get(c->site->info, c->argbytes, &c->site->retcodec, &entry))
+	if (c->overwrite ||
+		!cachier_redis_get(c->site->info, c->argbytes, &c->site->retcodec, &entry))
 		return false;
 	entry.untrusted = true;
 	if (cachier_fresh_unusable(&c->fresh, &entry, &invalidated) != NULL)
@@ -874,92 +872,58 @@ redis_fresh_value(Call *c, Datum *value, bool *isnull)
 	return true;
 }
 
-/*
- * Compute and store while holding the key's Redis lock, and give it back
- * whatever happens: a failed or cancelled computation must free the key
- * at once on every server, not when the lock expires.
- */
-static Datum
-compute_holding_redis_lock(Call *c, bool *isnull, bool to_table, RedisLock *lock)
+typedef struct RedisCall
 {
+	Call	   *c;
+	bool		to_table;
+} RedisCall;
+
+static Datum
+redis_compute_and_store(void *arg, bool *isnull)
+{
+	RedisCall  *rc = (RedisCall *) arg;
 	TimestampTz started;
 	double		ms;
-	Datum		value;
+	Datum		value = compute_tracked(rc->c, isnull, &started, &ms, true);
 
-	PG_TRY();
-	{
-		value = compute_tracked(c, isnull, &started, &ms, true);
-		if (fresh_storable(c))
-			store(c, value, *isnull, started, ms, to_table);
-	}
-	PG_CATCH();
-	{
-		HOLD_INTERRUPTS();
-		cachier_redis_unlock(lock);
-		RESUME_INTERRUPTS();
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	cachier_redis_unlock(lock);
+	if (fresh_storable(rc->c))
+		store(rc->c, value, *isnull, started, ms, rc->to_table);
 	return value;
 }
 
-/*
- * One computation per key across servers: the key's Redis lock (SET NX
- * PX, which expires by itself if its holder dies).  Whoever takes it
- * computes and stores; the others poll Redis with a growing pause (1 to
- * 50 ms, interruptible) until the value is there, the lock is free again,
- * or wait_timeout has passed.  When Redis does not answer, compute.
- */
+static bool
+redis_fresh(void *arg, Datum *value, bool *isnull)
+{
+	return redis_fresh_value(((RedisCall *) arg)->c, value, isnull);
+}
+
+static void
+redis_waiting(void *arg)
+{
+	cachier_count(((RedisCall *) arg)->c->site->stats, STAT_WAIT, 0);
+}
+
+static Datum
+redis_gave_up(void *arg, bool *isnull)
+{
+	Call	   *c = ((RedisCall *) arg)->c;
+
+	cachier_count(c->site->stats, STAT_WAIT_TIMEOUT, 0);
+	return compute_without_storing(c, isnull,
+								   psprintf("Another server is still computing it after wait_timeout (%s).",
+											duration_text(c->eff.wait_timeout_us)));
+}
+
+/* One computation per key across servers (redis_tier.c). */
 static Datum
 redis_single_flight(Call *c, bool *isnull, bool to_table)
 {
-	TimestampTz deadline = GetCurrentTimestamp() + c->eff.wait_timeout_us;
-	long		pause_ms = 1;
-	bool		waited = false;
-	RedisLock	lock;
-	Datum		value;
+	RedisCall	rc = {c, to_table};
+	RedisFlight flight = {redis_compute_and_store, redis_fresh, redis_waiting,
+	redis_gave_up, &rc};
 
-	for (;;)
-	{
-		int			got = cachier_redis_lock(c->site->info, c->argbytes,
-											 Max(c->eff.wait_timeout_us, 1000), &lock);
-
-		if (got > 0)
-		{
-			/* the server we waited for may have stored it just before */
-			if (waited && !c->overwrite && redis_fresh_value(c, &value, isnull))
-			{
-				cachier_redis_unlock(&lock);
-				return value;
-			}
-			return compute_holding_redis_lock(c, isnull, to_table, &lock);
-		}
-		if (got < 0)
-		{
-			TimestampTz started;
-			double		ms;
-
-			value = compute_tracked(c, isnull, &started, &ms, true);
-			if (fresh_storable(c))
-				store(c, value, *isnull, started, ms, to_table);
-			return value;
-		}
-		if (!waited)
-			cachier_count(c->site->stats, STAT_WAIT, 0);
-		waited = true;
-		if (GetCurrentTimestamp() >= deadline)
-		{
-			cachier_count(c->site->stats, STAT_WAIT_TIMEOUT, 0);
-			return compute_without_storing(c, isnull,
-										   psprintf("Another server is still computing it after wait_timeout (%s).",
-													duration_text(c->eff.wait_timeout_us)));
-		}
-		sleep_interruptibly(pause_ms);
-		pause_ms = Min(pause_ms * 2, 50);
-		if (!c->overwrite && redis_fresh_value(c, &value, isnull))
-			return value;
-	}
+	return cachier_redis_single_flight(c->site->info, c->argbytes, c->eff.wait_timeout_us,
+									   &flight, isnull);
 }
 
 /* ---------------------------------------------------------------- entry points */

@@ -56,4 +56,22 @@ extern int	cachier_redis_lock(const FunctionInfo *info, const StringInfo keyed,
 extern void cachier_redis_unlock(RedisLock *lock);
 extern int64 cachier_redis_clear(const FunctionInfo *info, const StringInfo keyed);
 
+/*
+ * The Redis tier's single flight: one computation per key across servers.
+ * The caller supplies what it does; redis_tier.c takes the key's lock,
+ * waits, and frees the lock whatever happens.
+ */
+typedef struct RedisFlight
+{
+	Datum		(*compute_and_store) (void *arg, bool *isnull);
+	bool		(*fresh_value) (void *arg, Datum *value, bool *isnull); /* stored by another */
+	void		(*waiting) (void *arg); /* the first wait begins */
+	Datum		(*gave_up) (void *arg, bool *isnull);	/* wait_timeout passed */
+	void	   *arg;
+} RedisFlight;
+
+extern Datum cachier_redis_single_flight(const FunctionInfo *info, const StringInfo keyed,
+										 int64 wait_timeout_us, RedisFlight *flight,
+										 bool *isnull);
+
 #endif							/* CACHIER_REDIS_H */

@@ -69,3 +69,11 @@ cachier_redis_clear(const FunctionInfo *info, const StringInfo keyed)
 {
 	return 0;
 }
+
+/* Without Redis there is no other server to share a computation with. */
+Datum
+cachier_redis_single_flight(const FunctionInfo *info, const StringInfo keyed,
+							int64 wait_timeout_us, RedisFlight *flight, bool *isnull)
+{
+	return flight->compute_and_store(flight->arg, isnull);
+}

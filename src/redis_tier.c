@@ -50,8 +50,10 @@
 #include "common/hashfn.h"
 #include "miscadmin.h"
 #include "port/pg_bswap.h"
+#include "storage/latch.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
+#include "utils/wait_event.h"
 
 #define VALUE_MAGIC		"CCH1"
 #define FLAG_NULL		1
@@ -429,4 +431,86 @@ cachier_redis_clear(const FunctionInfo *info, const StringInfo keyed)
 		removed += unlink_page(reply->element[1]);
 	} while (strcmp(cursor, "0") != 0);
 	return removed;
+}
+
+/* ---------------------------------------------------------------- single flight */
+
+static void
+sleep_interruptibly(long ms)
+{
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 ms, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+}
+
+/*
+ * Compute and store while holding the key's Redis lock, and give it back
+ * whatever happens: a failed or cancelled computation must free the key
+ * at once on every server, not when the lock expires.
+ */
+static Datum
+compute_holding_lock(RedisFlight *flight, bool *isnull, RedisLock *lock)
+{
+	Datum		value;
+
+	PG_TRY();
+	{
+		value = flight->compute_and_store(flight->arg, isnull);
+	}
+	PG_CATCH();
+	{
+		HOLD_INTERRUPTS();
+		cachier_redis_unlock(lock);
+		RESUME_INTERRUPTS();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	cachier_redis_unlock(lock);
+	return value;
+}
+
+/*
+ * One computation per key across servers: the key's Redis lock (SET NX
+ * PX, which expires by itself if its holder dies).  Whoever takes it
+ * computes and stores; the others poll Redis with a growing pause (1 to
+ * 50 ms, interruptible) until the value is there, the lock is free again,
+ * or wait_timeout has passed.  When Redis does not answer, compute.
+ */
+Datum
+cachier_redis_single_flight(const FunctionInfo *info, const StringInfo keyed,
+							int64 wait_timeout_us, RedisFlight *flight, bool *isnull)
+{
+	TimestampTz deadline = GetCurrentTimestamp() + wait_timeout_us;
+	long		pause_ms = 1;
+	bool		waited = false;
+	RedisLock	lock;
+	Datum		value;
+
+	for (;;)
+	{
+		int			got = cachier_redis_lock(info, keyed, Max(wait_timeout_us, 1000), &lock);
+
+		if (got > 0)
+		{
+			/* the server we waited for may have stored it just before */
+			if (waited && flight->fresh_value(flight->arg, &value, isnull))
+			{
+				cachier_redis_unlock(&lock);
+				return value;
+			}
+			return compute_holding_lock(flight, isnull, &lock);
+		}
+		if (got < 0)
+			return flight->compute_and_store(flight->arg, isnull);
+		if (!waited)
+			flight->waiting(flight->arg);
+		waited = true;
+		if (GetCurrentTimestamp() >= deadline)
+			return flight->gave_up(flight->arg, isnull);
+		sleep_interruptibly(pause_ms);
+		pause_ms = Min(pause_ms * 2, 50);
+		if (flight->fresh_value(flight->arg, &value, isnull))
+			return value;
+	}
 }
