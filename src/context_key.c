@@ -974,7 +974,10 @@ check_reads(const FunctionInfo *info, const FunctionContext *fc,
 		{
 			if (rc->acl_user != user)
 			{
-				rc->acl_ok = pg_class_aclcheck(rc->relid, user, ACL_SELECT) == ACLCHECK_OK;
+				/* SELECT on the table, or on every one of its columns */
+				rc->acl_ok = pg_class_aclcheck(rc->relid, user, ACL_SELECT) == ACLCHECK_OK ||
+					pg_attribute_aclcheck_all(rc->relid, user, ACL_SELECT,
+											  ACLMASK_ALL) == ACLCHECK_OK;
 				rc->acl_user = user;
 			}
 			if (!rc->acl_ok)

@@ -138,8 +138,7 @@ sub pg_now_us
 	return int((time() - 946684800) * 1_000_000);
 }
 
-# A value: "CCH1", flags, created_at, compute_ms, type name, payload (with
-# flag 4, a system identifier and an epoch before the payload).
+# A value: "CCH1", flags, created_at, compute_ms, type name, payload.
 sub make_value
 {
 	my (%v) = @_;
@@ -426,9 +425,7 @@ foreach my $fn (qw(pint ptext pnum parr))
 			payload => $expected{$fn}), 'flags: text form');
 	poison($fn, 'type', 'warn', make_value(flags => 1, type => $type,
 			payload => $payload), 'flags: NULL with bytes');
-	# (4 is no longer unknown: since 0.5 it says an epoch and the system
-	# identifier of the server that stored the value precede the payload)
-	poison($fn, 'type', 'warn', make_value(flags => 8, type => $type,
+	poison($fn, 'type', 'warn', make_value(flags => 4, type => $type,
 			payload => $payload), 'flags: unknown bit');
 	poison($fn, 'type', 'warn', substr($v, 0, 21) . pack('n', 0xFFFF) . substr($v, 23),
 		'type name length 65535');
