@@ -44,6 +44,7 @@
 #include "catalog/pg_class.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "replication/logicalworker.h"
 #include "utils/memutils.h"
 
 #define MAX_WRITTEN		256
@@ -152,6 +153,18 @@ cachier_watch_wrote(const Oid *roots, int n)
 
 /* ---------------------------------------------------------------- commit */
 
+/*
+ * A logical replication worker applies the publisher's changes without the
+ * executor's entry points we watch: a transaction of it that wrote
+ * anything counts as having changed every relation (over-invalidation,
+ * never a stale entry on a subscriber).
+ */
+static bool
+applied_changes(void)
+{
+	return IsLogicalWorker() && TransactionIdIsValid(GetTopTransactionIdIfAny());
+}
+
 /* Mark and bump for everything changed.  No errors. */
 static void
 bump_written(void)
@@ -160,6 +173,8 @@ bump_written(void)
 
 	if (!cachier_dep_available())
 		return;
+	if (applied_changes())
+		cachier_watch_write_all();
 	for (i = 0; i < nwritten; i++)
 	{
 		cachier_dep_mark_write(MyDatabaseId, written[i].relid);
