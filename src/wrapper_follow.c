@@ -16,8 +16,8 @@
  * wrapper, like any CREATE OR REPLACE; if it cannot (another owner, or a
  * change CREATE OR REPLACE refuses, such as renamed parameters), the DDL
  * still succeeds and a WARNING says how to make the wrapper again.  Each
- * redefinition runs in its own subtransaction for that reason: DDL is rare,
- * calls never pay for it.
+ * redefinition runs in its own subtransaction for that reason
+ * (cachier_run_guarded): DDL is rare, calls never pay for it.
  *
  * Locking: none of its own; the DDL holds what it holds, and CREATE OR
  * REPLACE of the wrapper takes the usual locks.
@@ -26,7 +26,6 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
 #include "cachier.h"
 #include "commands/event_trigger.h"
 #include "executor/spi.h"
@@ -34,9 +33,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
-#include "utils/memutils.h"
 #include "utils/regproc.h"
-#include "utils/resowner.h"
 #include "utils/syscache.h"
 
 PG_FUNCTION_INFO_V1(cachier_follow_functions);
@@ -81,44 +78,44 @@ wrapper_of(Oid funcid)
 	return wrapper;
 }
 
-/* Redefine the wrapper of funcid, if it has one; a failure is a WARNING. */
+/* What follow() hands to its subtransaction. */
+typedef struct Follow
+{
+	Oid			funcid;
+	Oid			wrapper;		/* set before the redefinition is tried */
+} Follow;
+
+static void
+rewrap(void *arg)
+{
+	Follow	   *f = (Follow *) arg;
+
+	f->wrapper = wrapper_of(f->funcid);
+	if (OidIsValid(f->wrapper))
+		cachier_rewrap(f->funcid, f->wrapper);
+}
+
+/*
+ * Redefine the wrapper of funcid, if it has one, in a subtransaction
+ * (subxact.c): a failure is a WARNING, a cancel is still a cancel.
+ */
 static void
 follow(Oid funcid)
 {
-	MemoryContext mcxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	volatile Oid wrapper = InvalidOid;
+	Follow		f = {funcid, InvalidOid};
+	ErrorData  *error;
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(mcxt);
-	PG_TRY();
-	{
-		wrapper = wrapper_of(funcid);
-		if (OidIsValid(wrapper))
-			cachier_rewrap(funcid, wrapper);
-		ReleaseCurrentSubTransaction();
-	}
-	PG_CATCH();
-	{
-		ErrorData  *error;
-
-		MemoryContextSwitchTo(mcxt);
-		error = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		if (OidIsValid(wrapper))
-			ereport(WARNING,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("the cachier wrapper %s was not changed to follow %s",
-							format_procedure(wrapper), format_procedure(funcid)),
-					 errdetail("%s", error->message),
-					 errhint("Call cachier_memoize('%s') again as the wrapper's owner.",
-							 format_procedure_qualified(funcid))));
-		FreeErrorData(error);
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(mcxt);
-	CurrentResourceOwner = owner;
+	if (cachier_run_guarded(rewrap, &f, &error))
+		return;
+	if (OidIsValid(f.wrapper))
+		ereport(WARNING,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the cachier wrapper %s was not changed to follow %s",
+						format_procedure(f.wrapper), format_procedure(funcid)),
+				 errdetail("%s", error->message),
+				 errhint("Call cachier_memoize('%s') again as the wrapper's owner.",
+						 format_procedure_qualified(funcid))));
+	FreeErrorData(error);
 }
 
 /* The event trigger behind cachier_follow_functions (ddl_command_end). */
