@@ -373,6 +373,23 @@ cachier_dep_register(DepFunction *f, Oid relid, char how)
 }
 
 /*
+ * relid's entry in the registry, or NULL, with its partition's lock taken
+ * shared (*lock: give it back).  No errors, no allocation.
+ */
+static DepRelation *
+find_relation(Oid dbid, Oid relid, LWLock **lock)
+{
+	DepKey		key;
+	uint32		hash;
+
+	rel_key(&key, dbid, relid);
+	hash = get_hash_value(rel_hash, &key);
+	*lock = partition_lock(hash);
+	LWLockAcquire(*lock, LW_SHARED);
+	return hash_search_with_hash_value(rel_hash, &key, hash, HASH_FIND, NULL);
+}
+
+/*
  * relid of dbid changed (or is about to, at commit): bump its dependents.
  * Called from commit callbacks: no errors, no allocation.  How many
  * functions were bumped (-1: all of the database).
@@ -380,19 +397,12 @@ cachier_dep_register(DepFunction *f, Oid relid, char how)
 int
 cachier_dep_changed(Oid dbid, Oid relid)
 {
-	DepKey		key;
-	uint32		hash;
 	LWLock	   *lock;
-	DepRelation *r;
+	DepRelation *r = find_relation(dbid, relid, &lock);
 	int			bumped = 0;
 	bool		all = false;
 	int			i;
 
-	rel_key(&key, dbid, relid);
-	hash = get_hash_value(rel_hash, &key);
-	lock = partition_lock(hash);
-	LWLockAcquire(lock, LW_SHARED);
-	r = hash_search_with_hash_value(rel_hash, &key, hash, HASH_FIND, NULL);
 	if (r && r->overflow)
 		all = true;
 	else if (r)
@@ -499,8 +509,6 @@ cachier_dep_database_functions(DepFunction ***out)
 int
 cachier_dep_dependents(Oid relid, DepFunction ***out)
 {
-	DepKey		key;
-	uint32		hash;
 	LWLock	   *lock;
 	DepRelation *r;
 	int			n = 0;
@@ -508,11 +516,7 @@ cachier_dep_dependents(Oid relid, DepFunction ***out)
 	int			i;
 
 	*out = palloc(FUNCS_PER_RELATION * sizeof(DepFunction *));
-	rel_key(&key, MyDatabaseId, relid);
-	hash = get_hash_value(rel_hash, &key);
-	lock = partition_lock(hash);
-	LWLockAcquire(lock, LW_SHARED);
-	r = hash_search_with_hash_value(rel_hash, &key, hash, HASH_FIND, NULL);
+	r = find_relation(MyDatabaseId, relid, &lock);
 	if (r && r->overflow)
 		all = true;
 	else if (r)
