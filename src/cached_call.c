@@ -967,6 +967,8 @@ empty_keybuf(CallSite *site)
 static void
 call_begin(Call *c, CallSite *site, Datum *args, bool *argnulls, Oid collation)
 {
+	KeyedSettings settings;
+
 	c->site = site;
 	c->args = args;
 	c->argnulls = argnulls;
@@ -991,10 +993,10 @@ call_begin(Call *c, CallSite *site, Datum *args, bool *argnulls, Oid collation)
 	}
 	/* collation, settings, role, search path (context_key.c) */
 	c->bypass = cachier_append_context(c->argbytes, site->info, &c->eff,
-									   collation, &c->shared);
+									   collation, &c->shared, &settings);
 	if (c->bypass)
 		return;
-	c->key = cachier_make_key(site->info, c->argbytes);
+	c->key = cachier_make_key(site->info, c->argbytes, &settings);
 }
 
 /* A call that neither reads nor stores: compute, saying why if verbose. */

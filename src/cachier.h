@@ -274,7 +274,16 @@ extern bool cachier_try_encode_args(StringInfo buf, TypeCodec *codecs, int nargs
 extern void cachier_append_role(StringInfo buf);
 extern void cachier_append_search_path(StringInfo buf);
 extern void cachier_key_init(void);
-extern int64 cachier_make_key(const FunctionInfo *info, const StringInfo keyed);
+/* Where cachier_append_context put the settings, for cachier_make_key. */
+typedef struct KeyedSettings
+{
+	int			start;			/* offset of their tag in the keyed bytes; -1: none */
+	int			len;			/* from the tag to the end marker, inclusive */
+	uint64		hash;			/* hash_bytes_extended of those bytes, seed 0 */
+} KeyedSettings;
+
+extern int64 cachier_make_key(const FunctionInfo *info, const StringInfo keyed,
+							   const KeyedSettings *settings);
 extern bool cachier_next_arg(const char *data, int len, int *pos, bool *isnull,
 							 int *start, uint32 *vlen);
 
@@ -295,11 +304,9 @@ extern void cachier_define_context_settings(void);
 extern Oid	cachier_call_collation(FunctionCallInfo fcinfo, int first);
 extern const char *cachier_append_context(StringInfo buf, const FunctionInfo *info,
 										  const EffectiveOptions *eff, Oid collation,
-										  bool *shared);
+										  bool *shared, KeyedSettings *settings);
 extern char *cachier_describe_context(const FunctionInfo *info, const char *data, int len);
 extern char *cachier_context_detail(const FunctionInfo *info, const StringInfo keyed);
-extern bool cachier_settings_segment(const FunctionInfo *info, const char *data, int len,
-									 int *start, int *seglen);
 extern bool cachier_restore_context(const FunctionInfo *info, const EffectiveOptions *eff,
 									const char *data, int len, Oid *collation);
 
@@ -485,6 +492,8 @@ extern uint64 cachier_dep_epoch(DepFunction *f);
 extern void cachier_dep_bump(DepFunction *f, Oid relid);
 extern void cachier_dep_bump_database(Oid dbid, Oid relid);
 extern DepFunction *cachier_dep_function(Oid funcid, bool create);
+extern int	cachier_dep_function_count(void);
+extern int	cachier_dep_function_size(DepFunction *f);
 extern bool cachier_dep_register(DepFunction *f, Oid relid, char how);
 extern int	cachier_dep_changed(Oid dbid, Oid relid);
 extern void cachier_dep_mark_write(Oid dbid, Oid relid);
@@ -568,7 +577,8 @@ extern bool cachier_fresh_current_epoch(FreshCall *fc, int64 *epoch);
 extern void cachier_fresh_cleared(Oid funcid);
 extern bool cachier_fresh_outdated(CallSite *site, const EffectiveOptions *eff,
 								   bool has_epoch, int64 epoch);
-extern const Oid *cachier_function_reads(FunctionInfo *info, int *n);
+extern const Oid *cachier_function_reads(const EffectiveOptions *eff, DepFunction *deps,
+										  int *n);
 /* ---------------------------------------------------------------- memoize.c */
 
 extern void cachier_rewrap(Oid funcid, Oid wrapper);

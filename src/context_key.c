@@ -27,7 +27,11 @@
  * collatable inputs, SET clauses, SECURITY DEFINER) are read once per
  * definition (FunctionInfo version); per-relation facts (row-level
  * security policies, the caller's SELECT privilege) once until a relcache
- * or role invalidation.
+ * or role invalidation.  What the relations a function reads mean for the
+ * call (bypass, key by role, settings the policies read) is remembered per
+ * function and reused while the role, row_security, the function's list
+ * of relations (a number read without a lock) and the invalidation
+ * generation stay the same: a hit checks no privilege and copies no list.
  *
  * Everything here lives in TopMemoryContext and is backend-local.
  *
@@ -139,6 +143,15 @@ static uint64 global_generation = 1;
 
 /* ---------------------------------------------------------------- functions */
 
+/* What the relations read add to this call's key, or why it bypasses. */
+typedef struct ReadsContext
+{
+	bool		role;			/* keyed by role for row-level security */
+	int			nsettings;
+	int			settings[64];	/* slots the policies read */
+	const char *bypass;
+} ReadsContext;
+
 /* What the key needs from a function's definition and options. */
 typedef struct FunctionContext
 {
@@ -158,6 +171,19 @@ typedef struct FunctionContext
 	bool		key_path;		/* search_path is in the list, not pinned */
 	StringInfoData segment;		/* the encoded settings of use[] */
 	uint64		segment_changes;	/* settings_changes it was built at */
+	uint64		segment_hash;	/* hash_bytes_extended of segment, seed 0 */
+	/* where its captured reads are (dep_registry.c), once there */
+	DepFunction *deps;
+	int			deps_count;		/* cachier_dep_function_count() when not found */
+	/* check_reads' outcome, reused while none of these moved */
+	bool		reads_valid;
+	Oid			reads_user;
+	bool		reads_row_security;
+	uint64		reads_generation;	/* relations_generation */
+	int			reads_size;		/* cachier_dep_function_size(deps) */
+	int			reads_ndeclared;
+	Oid		   *reads_declared; /* a copy of the depends_on it used */
+	ReadsContext reads;
 } FunctionContext;
 
 static HTAB *function_contexts = NULL;
@@ -179,6 +205,7 @@ typedef struct RelationContext
 } RelationContext;
 
 static HTAB *relation_contexts = NULL;
+static uint64 relations_generation = 1;	/* moves when any of them is forgotten */
 
 /* ---------------------------------------------------------------- collations */
 
@@ -729,6 +756,7 @@ read_definition(FunctionContext *fc, const FunctionInfo *info)
 		if (type_is_collatable(info->argtypes[i]))
 			fc->collatable = true;
 	fc->version = info->version;
+	fc->reads_valid = false;
 }
 
 static bool
@@ -819,13 +847,22 @@ function_context(const FunctionInfo *info, const EffectiveOptions *eff)
 /* ================================================================ reads */
 
 /*
- * The relations the function's computations read: captured since the
- * server started, and declared (freshness.c).
+ * The function's slot of captured reads (dep_registry.c): looked up until
+ * found, and then only when the number of slots moved since the last miss.
  */
-static const Oid *
-function_reads(const FunctionInfo *info, const EffectiveOptions *eff, int *n)
+static DepFunction *
+function_deps(FunctionContext *fc)
 {
-	return cachier_function_reads((FunctionInfo *) info, n);
+	int			count;
+
+	if (fc->deps != NULL || !cachier_dep_available())
+		return fc->deps;
+	count = cachier_dep_function_count();
+	if (count == fc->deps_count)
+		return NULL;
+	fc->deps = cachier_dep_function(fc->funcid, false);
+	fc->deps_count = count;
+	return fc->deps;
 }
 
 typedef struct PolicyWalk
@@ -923,15 +960,6 @@ relation_context(Oid relid)
 	return rc;
 }
 
-/* What the relations read add to this call's key, or why it bypasses. */
-typedef struct ReadsContext
-{
-	bool		role;			/* keyed by role for row-level security */
-	int			nsettings;
-	int			settings[64];	/* slots the policies read */
-	const char *bypass;
-} ReadsContext;
-
 static void
 add_setting(ReadsContext *rx, int slot)
 {
@@ -955,11 +983,9 @@ add_setting(ReadsContext *rx, int slot)
  * settings its policies read.
  */
 static void
-check_reads(const FunctionInfo *info, const FunctionContext *fc,
-			const EffectiveOptions *eff, ReadsContext *rx)
+check_reads(const FunctionContext *fc, const EffectiveOptions *eff, const Oid *reads,
+			int n, ReadsContext *rx)
 {
-	int			n;
-	const Oid  *reads = function_reads(info, eff, &n);
 	Oid			user = GetUserId();
 	int			i;
 	int			j;
@@ -1002,6 +1028,75 @@ check_reads(const FunctionInfo *info, const FunctionContext *fc,
 	}
 }
 
+/* Whether the outcome fc remembers still holds for this call. */
+static bool
+reads_remembered(const FunctionContext *fc, const EffectiveOptions *eff, DepFunction *deps)
+{
+	int			ndeclared = Max(eff->ndepends_on, 0);
+
+	return fc->reads_valid &&
+		fc->reads_user == GetUserId() &&
+		fc->reads_row_security == row_security &&
+		fc->reads_generation == relations_generation &&
+		fc->reads_size == (deps ? cachier_dep_function_size(deps) : -1) &&
+		fc->reads_ndeclared == ndeclared &&
+		(ndeclared == 0 ||
+		 memcmp(fc->reads_declared, eff->depends_on, sizeof(Oid) * ndeclared) == 0);
+}
+
+static void
+remember_reads(FunctionContext *fc, const EffectiveOptions *eff, int size,
+			   const ReadsContext *rx)
+{
+	int			ndeclared = Max(eff->ndepends_on, 0);
+
+	if (fc->reads_declared)
+		pfree(fc->reads_declared);
+	fc->reads_declared = MemoryContextAlloc(TopMemoryContext, sizeof(Oid) * Max(1, ndeclared));
+	if (ndeclared > 0)
+		memcpy(fc->reads_declared, eff->depends_on, sizeof(Oid) * ndeclared);
+	fc->reads_ndeclared = ndeclared;
+	fc->reads_user = GetUserId();
+	fc->reads_row_security = row_security;
+	fc->reads_generation = relations_generation;
+	fc->reads_size = size;
+	fc->reads = *rx;
+	fc->reads_valid = true;
+}
+
+/*
+ * What the relations the function reads mean for this call (see
+ * check_reads).  The outcome is remembered per function for the last
+ * caller and reused until the role, row_security, the list of relations
+ * or anything a relcache or role invalidation covers (privileges,
+ * policies, memberships) changes: a hit reads no list and checks no
+ * privilege.  A bypass is not remembered; it computes anyway.
+ */
+static const ReadsContext *
+reads_context(FunctionContext *fc, const EffectiveOptions *eff, ReadsContext *rx)
+{
+	DepFunction *deps = function_deps(fc);
+	int			size;
+	int			n;
+	const Oid  *reads;
+
+	if (reads_remembered(fc, eff, deps))
+		return &fc->reads;
+	/* the size before the list: a relation added meanwhile is seen next time */
+	size = deps ? cachier_dep_function_size(deps) : -1;
+	reads = cachier_function_reads(eff, deps, &n);
+	rx->role = false;
+	rx->nsettings = 0;
+	rx->bypass = NULL;
+	check_reads(fc, eff, reads, n, rx);
+	pfree((void *) reads);
+	if (rx->bypass == NULL)
+		remember_reads(fc, eff, size, rx);
+	else
+		fc->reads_valid = false;
+	return rx;
+}
+
 /* ================================================================ the key */
 
 /*
@@ -1011,13 +1106,15 @@ check_reads(const FunctionInfo *info, const FunctionContext *fc,
  */
 static void
 append_settings(StringInfo buf, FunctionContext *fc, const ReadsContext *rx,
-				bool immutable)
+				bool immutable, KeyedSettings *keyed)
 {
 	struct config_generic **vars = get_guc_variables();
 	int			count = GetNumConfigOptions();
 	int			i;
 	bool		any = false;
+	bool		extra = false;
 
+	keyed->start = buf->len;
 	if (!immutable && fc->nuse > 0)
 	{
 		for (i = 0; i < fc->nuse; i++)
@@ -1036,31 +1133,44 @@ append_settings(StringInfo buf, FunctionContext *fc, const ReadsContext *rx,
 			for (i = 0; i < fc->nuse; i++)
 				appendBinaryStringInfo(&fc->segment, slots[fc->use[i]].encoded,
 									   slots[fc->use[i]].encoded_len);
+			/* with the end marker, which the key hashes with the segment */
+			appendStringInfoChar(&fc->segment, '\0');
+			fc->segment_hash = hash_bytes_extended((const unsigned char *) fc->segment.data,
+												   fc->segment.len, 0);
 			fc->segment_changes = settings_changes;
 		}
-		appendBinaryStringInfo(buf, fc->segment.data, fc->segment.len);
+		/* the end marker is left out until the policies' settings are in */
+		appendBinaryStringInfo(buf, fc->segment.data, fc->segment.len - 1);
 		any = true;
 	}
 	for (i = 0; i < rx->nsettings; i++)
 	{
 		SettingSlot *s = &slots[rx->settings[i]];
 		int			j;
-		bool		keyed = false;
+		bool		keyed_already = false;
 
 		if (s->is_path || is_pinned(fc, s->name))
 			continue;
 		for (j = 0; !immutable && j < fc->nuse; j++)
-			keyed |= fc->use[j] == rx->settings[i];
-		if (keyed)
+			keyed_already |= fc->use[j] == rx->settings[i];
+		if (keyed_already)
 			continue;
 		if (!any)
 			appendStringInfoChar(buf, TAG_SETTINGS);
-		any = true;
+		any = extra = true;
 		slot_check(s, vars, count);
 		appendBinaryStringInfo(buf, s->encoded, s->encoded_len);
 	}
-	if (any)
-		appendStringInfoChar(buf, '\0');
+	if (!any)
+	{
+		keyed->start = -1;
+		return;
+	}
+	appendStringInfoChar(buf, '\0');
+	keyed->len = buf->len - keyed->start;
+	keyed->hash = extra ?
+		hash_bytes_extended((const unsigned char *) buf->data + keyed->start, keyed->len, 0) :
+		fc->segment_hash;
 }
 
 /*
@@ -1073,26 +1183,25 @@ append_settings(StringInfo buf, FunctionContext *fc, const ReadsContext *rx,
  */
 const char *
 cachier_append_context(StringInfo buf, const FunctionInfo *info,
-					   const EffectiveOptions *eff, Oid collation, bool *shared)
+					   const EffectiveOptions *eff, Oid collation, bool *shared,
+					   KeyedSettings *settings)
 {
 	FunctionContext *fc = function_context(info, eff);
-	ReadsContext rx;
+	ReadsContext scratch;
+	const ReadsContext *rx;
 	bool		immutable = info->volatility == PROVOLATILE_IMMUTABLE;
 
-	rx.role = false;
-	rx.nsettings = 0;
-	rx.bypass = NULL;
-	check_reads(info, fc, eff, &rx);
-	if (rx.bypass)
-		return rx.bypass;
+	rx = reads_context(fc, eff, &scratch);
+	if (rx->bypass)
+		return rx->bypass;
 	if (fc->collatable)
 	{
 		appendStringInfoChar(buf, TAG_COLLATION);
 		appendStringInfoString(buf, collation_identity(collation));
 		appendStringInfoChar(buf, '\0');
 	}
-	append_settings(buf, fc, &rx, immutable);
-	*shared = info->options.has_row && !eff->per_role && !rx.role;
+	append_settings(buf, fc, rx, immutable, settings);
+	*shared = info->options.has_row && !eff->per_role && !rx->role;
 	if (!*shared)
 		cachier_append_role(buf);
 	/* a shared entry is always keyed by the path, for the poisoning rule */
@@ -1232,23 +1341,6 @@ describe(StringInfo out, const FunctionInfo *info, const ParsedContext *pc, bool
 }
 
 /*
- * Where the settings segment of keyed bytes is (its tag to its end
- * marker); false when there is none.  For cachier_make_key (key.c).
- */
-bool
-cachier_settings_segment(const FunctionInfo *info, const char *data, int len,
-						 int *start, int *seglen)
-{
-	ParsedContext pc;
-
-	if (!parse_context(info, data, len, &pc) || pc.settings == NULL)
-		return false;
-	*start = (pc.settings - 1) - data;
-	*seglen = (pc.settings_end + 1) - (pc.settings - 1);
-	return *start + *seglen <= len;
-}
-
-/*
  * A readable description of the context an entry was keyed with, from its
  * keyed bytes: "role alice, collation icu:und, TimeZone=UTC, ...,
  * search_path pg_catalog, public"; "" when it holds none.  For the
@@ -1325,6 +1417,7 @@ cachier_restore_context(const FunctionInfo *info, const EffectiveOptions *eff,
 	StringInfoData again;
 	int			args_end = cachier_args_end(data, len, info->nargs);
 	bool		shared;
+	KeyedSettings keyed;
 	bool		same;
 
 	*collation = DEFAULT_COLLATION_OID;
@@ -1350,7 +1443,7 @@ cachier_restore_context(const FunctionInfo *info, const EffectiveOptions *eff,
 	}
 	initStringInfo(&again);
 	appendBinaryStringInfo(&again, data, args_end);
-	if (cachier_append_context(&again, info, eff, *collation, &shared) != NULL)
+	if (cachier_append_context(&again, info, eff, *collation, &shared, &keyed) != NULL)
 		return false;
 	same = again.len == len && memcmp(again.data, data, len) == 0;
 	pfree(again.data);
@@ -1365,6 +1458,7 @@ forget_relation(Datum arg, Oid relid)
 	HASH_SEQ_STATUS seq;
 	RelationContext *rc;
 
+	relations_generation++;
 	if (relation_contexts == NULL)
 		return;
 	if (OidIsValid(relid))
@@ -1457,45 +1551,25 @@ cachier_entry_context(PG_FUNCTION_ARGS)
 /* ================================================================ the key */
 
 /*
- * The hash of a settings segment, remembered for the last one seen: most
- * calls of a session key by the same settings, and comparing them costs
- * less than hashing them again.
- */
-static uint64
-segment_hash(const char *data, int len)
-{
-	static char *last = NULL;
-	static int	last_len = -1;
-	static uint64 last_hash = 0;
-
-	if (len == last_len && memcmp(data, last, len) == 0)
-		return last_hash;
-	if (last)
-		pfree(last);
-	last = MemoryContextAlloc(TopMemoryContext, len);
-	memcpy(last, data, len);
-	last_len = len;
-	last_hash = hash_bytes_extended((const unsigned char *) data, len, 0);
-	return last_hash;
-}
-
-/*
  * The table's key: a hash of the keyed bytes seeded with the identity.
- * The settings segment (context_key.c) is hashed on its own and its hash
- * folded in, so that its hash is computed once per change of settings,
- * not per call; the key is still a function of the keyed bytes alone.
+ * The settings (where cachier_append_context put them) are hashed on their
+ * own and their hash folded in, so that it is computed once per change of
+ * settings, not per call; the key is still a function of the keyed bytes
+ * alone.
  */
 int64
-cachier_make_key(const FunctionInfo *info, const StringInfo keyed)
+cachier_make_key(const FunctionInfo *info, const StringInfo keyed,
+				 const KeyedSettings *settings)
 {
 	const unsigned char *data = (const unsigned char *) keyed->data;
-	int			start;
-	int			len;
+	int			end;
 	uint64		h;
 
-	if (!cachier_settings_segment(info, keyed->data, keyed->len, &start, &len))
+	if (settings->start < 0)
 		return (int64) hash_bytes_extended(data, keyed->len, (uint64) info->fingerprint);
-	h = hash_bytes_extended(data, start, (uint64) info->fingerprint);
-	h = hash_combine64(h, segment_hash(keyed->data + start, len));
-	return (int64) hash_bytes_extended(data + start + len, keyed->len - start - len, h);
+	end = settings->start + settings->len;
+	Assert(end <= keyed->len);
+	h = hash_bytes_extended(data, settings->start, (uint64) info->fingerprint);
+	h = hash_combine64(h, settings->hash);
+	return (int64) hash_bytes_extended(data + end, keyed->len - end, h);
 }

@@ -218,6 +218,31 @@ cachier_dep_bump_database(Oid dbid, Oid relid)
 }
 
 /*
+ * How many function slots are in use, read without the lock: a backend
+ * that found no slot for a function looks again only when this moved.
+ */
+int
+cachier_dep_function_count(void)
+{
+	pg_read_barrier();
+	return ((volatile DepShared *) dep)->nfunctions;
+}
+
+/*
+ * A number that moves whenever f's list of relations changes (it only
+ * grows, then overflows), read without the mutex: a caller that remembers
+ * what the list meant for it reads the list again only when this moved.
+ */
+int
+cachier_dep_function_size(DepFunction *f)
+{
+	volatile DepFunction *vf = f;
+
+	pg_read_barrier();
+	return vf->overflow ? vf->nrels + 1 : vf->nrels;
+}
+
+/*
  * The slot of a function of this database, added if create and there is
  * room; NULL otherwise.
  */

@@ -399,22 +399,20 @@ cachier_fresh_cleared(Oid funcid)
 }
 
 /*
- * The relations the function's computations read (captured since the
- * server started) and the ones it declares, palloc'd; for privilege checks
- * of context keys (issue 11).
+ * The relations a function's computations read (captured since the
+ * server started, in deps, which may be NULL) and the ones its options
+ * declare, palloc'd; for privilege checks of context keys (issue 11).
  */
 const Oid *
-cachier_function_reads(FunctionInfo *info, int *n)
+cachier_function_reads(const EffectiveOptions *eff, DepFunction *deps, int *n)
 {
 	FreshCall	fc;
-	EffectiveOptions eff;
 	bool		overflow;
 
-	cachier_effective_options(info, &eff);
 	memset(&fc, 0, sizeof(fc));
-	fc.declared = eff.depends_on;
-	fc.ndeclared = eff.ndepends_on;
-	fc.deps = cachier_dep_available() ? cachier_dep_function(info->funcid, false) : NULL;
+	fc.declared = eff->depends_on;
+	fc.ndeclared = eff->ndepends_on;
+	fc.deps = deps;
 	return known_relations(&fc, n, &overflow);
 }
 

@@ -7,7 +7,11 @@
 #  2. row-level security by current_setting('app.tenant') through one
 #     login role: the entry is keyed by role and by app.tenant although
 #     cachier.key_settings does not name it;
-#  3. a policy that calls a function: computed directly, never served.
+#  3. a policy that calls a function: computed directly, never served;
+#  4. a session that keeps its backend (whose privilege check is
+#     remembered between calls) sees a relation another backend's
+#     computation read for the first time, a REVOKE and a GRANT at its next
+#     call.
 #
 # The relations a function read come from the freshness work's captured
 # reads (cachier_function_reads); until that is in, this test skips.
@@ -110,5 +114,50 @@ CREATE POLICY p2 ON tenant_rows USING (tenant = cur_tenant());
 is($out, '30', 'opaque policy: the value is the direct one');
 like($err, qr/bypassed: public\.tsum\(\)\nDETAIL:  A row-level security policy of tenant_rows calls a function/,
 	'opaque policy: computed directly, and verbose says why');
+
+# ------------------------------------------------------------ 4. a long-lived session
+# pick(1) reads nothing; pick(2) reads secrets, which rr1 may not read.
+# rr1's session checks pick's reads once and remembers the outcome; the
+# owner's computation of pick(2), in another backend, adds secrets to what
+# pick reads, and rr1's next call must see it.
+$node->safe_psql(
+	'postgres', q{
+CREATE TABLE secrets (v int); INSERT INTO secrets VALUES (7);
+CREATE FUNCTION pick(i int) RETURNS int LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF i = 1 THEN RETURN 1; END IF;
+    RETURN (SELECT v FROM public.secrets);
+END $$;
+SELECT cachier_memoize('pick(int)', per_role => false);
+SELECT pick_cached(1);
+});
+my ($s, $spid) = CachierTest::session($node, 'SET ROLE rr1');
+is($s->query_safe('SELECT pick_cached(1); SELECT pick_cached(1)'), "1\n1",
+	'long session: served while it reads nothing rr1 may not read');
+$node->safe_psql('postgres', 'SELECT pick_cached(2)') for 1 .. 2;
+is($node->safe_psql('postgres',
+		"SELECT count(*) FROM cachier_entries WHERE function = 'pick(int)'::regprocedure"),
+	'2', 'long session: the owner stored pick(2), which read secrets');
+my $direct = $s->query('SELECT pick(2)');
+my $direct_err = $s->{stderr};
+$s->{stderr} = '';
+my $cached = $s->query('SELECT pick_cached(2)');
+like($direct_err, qr/permission denied for table secrets/,
+	'long session: the direct call is refused');
+like($s->{stderr}, qr/permission denied for table secrets/,
+	'long session: the cached call gets the same error, not the owner\'s value');
+is($cached, '', '... and no value');
+$s->{stderr} = '';
+is($s->query('SELECT pick_cached(1)'), '1',
+	'long session: pick(1) is computed directly and still answers');
+$node->safe_psql('postgres', 'GRANT SELECT ON secrets TO rr1');
+is($s->query_safe('SELECT pick_cached(2)'), '7',
+	'long session: after a GRANT the session is served at its next call');
+$node->safe_psql('postgres', 'REVOKE SELECT ON secrets FROM rr1');
+$s->{stderr} = '';
+$s->query('SELECT pick_cached(2)');
+like($s->{stderr}, qr/permission denied for table secrets/,
+	'long session: a REVOKE takes effect at its next call');
+$s->quit;
 
 done_testing();
