@@ -377,28 +377,28 @@ mismatch:
 			 errhint("cachier.call_* functions are called by wrappers made with cachier_memoize(); call the wrapper or cachier_wrap() instead.")));
 }
 
-/* The wrapper's call site, prepared again when the function changed. */
+/*
+ * The wrapper's call site: kept in fn_extra for the rest of the statement,
+ * borrowed from site_pool.c (so a statement reuses what an earlier one
+ * prepared), and borrowed again when the function changed.
+ */
 static CallSite *
 wrapper_site(FunctionCallInfo fcinfo, Oid funcid)
 {
 	CallSite   *old = (CallSite *) fcinfo->flinfo->fn_extra;
 	CallSite   *site;
-	MemoryContext mcxt;
 	AclResult	aclresult;
 
 	if (old && old->funcid == funcid && !cachier_callsite_stale(old))
 		return old;
 	fcinfo->flinfo->fn_extra = NULL;
+	if (old)
+		cachier_site_release(old);
 	aclresult = pg_proc_aclcheck(funcid, GetUserId(), ACL_EXECUTE);
 	if (aclresult != ACLCHECK_OK)
 		aclcheck_error(aclresult, OBJECT_FUNCTION, get_func_name(funcid));
-	cachier_check_cacheable(funcid);
-	mcxt = site_context(fcinfo);
-	site = MemoryContextAllocZero(mcxt, sizeof(CallSite));
-	cachier_callsite_init(site, funcid, mcxt);
+	site = cachier_site_borrow(funcid, fcinfo->flinfo->fn_mcxt);
 	check_wrapper_call(fcinfo, site->info);
-	if (old)
-		MemoryContextDelete(old->mcxt);
 	fcinfo->flinfo->fn_extra = site;
 	return site;
 }

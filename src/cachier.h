@@ -299,7 +299,7 @@ extern int	cachier_args_end(const char *data, int len, int nargs);
 /* ---------------------------------------------------------------- context_key.c [X] */
 
 extern void cachier_context_init(void);
-extern void cachier_wrapper_collation_init(void);
+extern void cachier_wrapper_calls_init(void);
 extern void cachier_define_context_settings(void);
 extern Oid	cachier_call_collation(FunctionCallInfo fcinfo, int first);
 extern const char *cachier_append_context(StringInfo buf, const FunctionInfo *info,
@@ -422,6 +422,9 @@ typedef struct CallSite
 } CallSite;
 
 extern void cachier_callsite_init(CallSite *site, Oid funcid, MemoryContext mcxt);
+/* site_pool.c: prepared call sites kept between statements */
+extern CallSite *cachier_site_borrow(Oid funcid, MemoryContext borrower);
+extern void cachier_site_release(CallSite *site);
 extern bool cachier_callsite_stale(const CallSite *site);
 extern Datum cachier_cached_call(CallSite *site, Datum *args, bool *argnulls,
 								 Oid collation, bool *isnull);

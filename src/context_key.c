@@ -387,7 +387,7 @@ collation_by_identity(const char *identity)
 
 /*
  * The collation a wrapper's call was made under.  When the planner hook of
- * wrapper_collation.c rewrote the call, it is the call's own.  Otherwise:
+ * wrapper_calls.c rewrote the call, it is the call's own.  Otherwise:
  * a wrapper is an SQL
  * function whose body was parsed when it was created, so the collation of
  * its inner cachier.call_* call is always the default; once the planner
@@ -408,7 +408,7 @@ cachier_call_collation(FunctionCallInfo fcinfo, int first)
 	ListCell   *lc;
 	int			i = 0;
 
-	/* set by the call itself (wrapper_collation.c rewrote it): exact */
+	/* set by the call itself (wrapper_calls.c rewrote it): exact */
 	if (PG_GET_COLLATION() != DEFAULT_COLLATION_OID)
 		return PG_GET_COLLATION();
 	if (expr == NULL || !IsA(expr, FuncExpr))

@@ -133,7 +133,7 @@ cachier_key_init(void)
 {
 	CacheRegisterSyscacheCallback(NAMESPACEOID, forget_path, (Datum) 0);
 	CacheRegisterSyscacheCallback(AUTHOID, forget_path, (Datum) 0);
-	cachier_wrapper_collation_init();
+	cachier_wrapper_calls_init();
 }
 
 /* Resolve the session's search path into the cache. */
