@@ -38,12 +38,18 @@
  * A standby backend processes invalidations before each lookup and bumps
  * the global generation at its first use (see standby_catch_up).
  *
- * Eviction: CLOCK.  A hit sets the entry's reference bit if it was clear
- * (hot entries' lines stay clean, nothing is relinked); an insertion that
- * lacks free units moves its partition's hand, clearing set bits and
- * evicting the first entry found clear (or no longer valid).  At most
- * three turns of one partition's hand: never a whole-area pass.  Entries
- * larger than an eighth of a partition are not admitted.
+ * Eviction: CLOCK, aware of cost.  Each entry has a weight, 1 to
+ * MAX_WEIGHT, from what computing it cost per unit of the area it takes
+ * (cachier knows both): 1 below WEIGHT2_MS_PER_UNIT, MAX_WEIGHT from
+ * WEIGHT3_MS_PER_UNIT on.  Its credit starts at weight - 1 and a hit
+ * raises it to the weight, if it was lower (hot entries' lines stay clean,
+ * nothing is relinked).  An insertion that lacks free units moves its
+ * partition's hand, taking one credit from each entry it passes and
+ * evicting the first found without credit (or no longer valid): a cheap
+ * entry nobody hit goes at the hand's first visit, as in plain CLOCK, and
+ * one that was dear to compute survives a scan of cheap ones.  At most
+ * MAX_WEIGHT + 1 turns of one partition's hand: never a whole-area pass.
+ * Entries larger than an eighth of a partition are not admitted.
  *
  * Publishing.  A fill (a computed or precached value) is published when
  * its transaction commits (XACT_EVENT_COMMIT, from a backend-local list),
@@ -55,7 +61,7 @@
  * its own newer value is in pending.c or in the table.
  *
  * Locking rules.  Each partition has its own LWLock: shared to look up
- * (the reference bit is a benign racy byte store), exclusive to insert,
+ * (a hit's credit is a benign racy byte store), exclusive to insert,
  * evict or remove.  Generations are atomics read without a lock.  While a
  * partition lock is held: no catalog access, no ereport, and no allocation
  * but the palloc of a hit's result.  Nothing here runs in a critical
@@ -98,7 +104,12 @@
 #define PARTITION_BYTES		(1024 * 1024)	/* one partition per MB */
 #define MAX_PARTITIONS		64
 #define ADMIT_FRACTION		8	/* largest entry: this fraction of a partition */
-#define EVICT_TURNS			3	/* most turns of the hand per insertion */
+#define MAX_WEIGHT			3	/* an entry's most credit (cost-aware CLOCK) */
+#define WEIGHT2_MS_PER_UNIT	0.1 /* compute time per unit for weight 2 */
+#define WEIGHT3_MS_PER_UNIT	10.0	/* and for MAX_WEIGHT */
+#define EVICT_TURNS			(MAX_WEIGHT + 1)	/* most turns of the hand per insertion */
+#define REF_WEIGHT(ref)		((ref) >> 4)
+#define REF_CREDIT(ref)		((ref) & 0x0F)
 #define FLUSH_INTERVAL_US	500000	/* counters flushed at most this often */
 #define LOCAL_SLOTS			256 /* functions counted between flushes */
 
@@ -114,7 +125,7 @@ typedef struct MemUnit
 typedef struct MemEntry
 {
 	uint8		kind;			/* UNIT_ENTRY */
-	uint8		ref;			/* CLOCK reference bit, set by hits */
+	uint8		ref;			/* weight << 4 | credit (cost-aware CLOCK) */
 	uint8		isnull;
 	uint8		has_epoch;
 	int32		next;			/* next free unit, while free */
@@ -773,8 +784,9 @@ cachier_memory_lookup(Oid funcid, int64 fingerprint, int64 key,
 			has_epoch = e->has_epoch;
 			epoch = e->epoch;
 			found = true;
-			if (!e->ref)
-				e->ref = 1;
+			/* a benign racy byte store, and only when it changes anything */
+			if (REF_CREDIT(e->ref) < REF_WEIGHT(e->ref))
+				e->ref = (e->ref & 0xF0) | REF_WEIGHT(e->ref);
 		}
 	}
 	LWLockRelease(p->lock);
@@ -877,6 +889,17 @@ index_entry(MemPartition *p, uint64 hash, int32 i)
 	Assert(false);
 }
 
+/* The ref byte of a new entry: its weight, and one credit less. */
+static uint8
+initial_ref(double compute_ms, int units)
+{
+	double		per_unit = compute_ms / Max(units, 1);
+	uint8		weight = per_unit >= WEIGHT3_MS_PER_UNIT ? MAX_WEIGHT :
+		per_unit >= WEIGHT2_MS_PER_UNIT ? 2 : 1;
+
+	return (uint8) (weight << 4) | (weight - 1);
+}
+
 /* Victims' functions, counted once the lock is released. */
 typedef struct Victims
 {
@@ -905,9 +928,9 @@ make_room(MemPartition *p, int need, Victims *victims)
 		p->hand = (i + 1) % p->nunits;
 		if (e->kind != UNIT_ENTRY)
 			continue;
-		if (e->ref && generations_current(e))
+		if (REF_CREDIT(e->ref) > 0 && generations_current(e))
 		{
-			e->ref = 0;
+			e->ref--;			/* one credit */
 			continue;
 		}
 		if (generations_current(e))
@@ -1003,7 +1026,7 @@ publish_now(const MemoryFill *f, Oid dbid, Oid rel)
 	}
 	i = take_units(p, need);
 	e = ENTRY_AT(p, i);
-	e->ref = 0;
+	e->ref = initial_ref(f->compute_ms, need);
 	e->isnull = f->value == NULL;
 	e->has_epoch = f->has_epoch;
 	e->keylen = f->keyed->len;

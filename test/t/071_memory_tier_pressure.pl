@@ -5,6 +5,8 @@
 #     admission limit are refused, and every call still returns the value
 #     a direct call returns;
 #   - hot keys survive a scan of cold ones (a hit sets the reference bit);
+#   - eviction weighs cost: entries that were dear to compute survive a
+#     scan of cheap keys that evicts cheap entries of the same age;
 #   - a hot standby fills its own area from the replicated table, and a
 #     cachier_clear on the primary reaches the standby's memory tier once
 #     replayed.
@@ -80,6 +82,47 @@ for my $round (1 .. 3)
 ($rc, $out, $err) = verbose_psql($node, q{SELECT count(pad_cached(i)) FROM generate_series(1, 50) i});
 my @mem = $err =~ /Served from the shared memory tier/g;
 cmp_ok(scalar @mem, '>=', 40, scalar(@mem) . ' of 50 hot keys are still in memory after cold scans');
+
+# ---------------------------------------------------------------- dear entries outlive cheap ones
+# 20 entries that took 30 ms each and 20 that took next to nothing, none
+# hit after it was stored; then cold cheap keys fill the area (one
+# partition) and move its hand about one turn.  Plain CLOCK would
+# evict both kinds alike; weighing cost keeps the dear ones.
+$node->safe_psql(
+	'postgres', q{
+CREATE FUNCTION dear(x int) RETURNS text LANGUAGE plpgsql IMMUTABLE
+    AS $$ BEGIN PERFORM pg_sleep(0.03); RETURN md5(x::text); END $$;
+SELECT cachier_memoize('dear(int)');
+CREATE FUNCTION cheap(x int) RETURNS text LANGUAGE sql IMMUTABLE
+    AS $$ SELECT md5(x::text) $$;
+SELECT cachier_memoize('cheap(int)');
+});
+# a restart empties the area: the hand starts its first turn at the
+# entries below, as in a new area
+$node->restart;
+$node->safe_psql('postgres',
+	'SELECT count(dear_cached(i)) + count(cheap_cached(i)) FROM generate_series(1, 20) i');
+# cold keys until the area is full (the first eviction), then as many
+# and a half again as it holds entries: the hand passes every entry at
+# least once and none more than twice
+my $next = 100000;
+my $ev0 = $node->safe_psql('postgres', 'SELECT evictions FROM cachier_memory');
+while ($node->safe_psql('postgres', 'SELECT evictions FROM cachier_memory') == $ev0
+	&& $next < 200000)
+{
+	$node->safe_psql('postgres',
+		"SELECT count(cheap_cached(i)) FROM generate_series($next, $next + 499) i");
+	$next += 500;
+}
+my $held = $node->safe_psql('postgres', 'SELECT entries FROM cachier_memory');
+$node->safe_psql('postgres',
+	"SELECT count(cheap_cached(i)) FROM generate_series($next, $next + $held * 3 / 2) i");
+($rc, $out, $err) = verbose_psql($node,
+	q{SELECT count(dear_cached(i)) + count(cheap_cached(i)) FROM generate_series(1, 20) i});
+my @dear = $err =~ /hit: public\.dear\(\d+\)\nDETAIL:  Served from the shared memory tier/g;
+my @cheap = $err =~ /hit: public\.cheap\(\d+\)\nDETAIL:  Served from the shared memory tier/g;
+cmp_ok(scalar @dear, '>=', 18, scalar(@dear) . ' of 20 dear entries are still in memory');
+cmp_ok(scalar @cheap, '<=', 2, scalar(@cheap) . ' of 20 cheap entries of the same age are');
 
 # ---------------------------------------------------------------- hot standby
 $node->backup('b');
