@@ -205,6 +205,32 @@ SELECT function, depends_on FROM cachier_functions;
 RESET ROLE;
 DROP FUNCTION carol_fn(int);
 
+-- shared_cache (issue 13): whether the shared memory tier stands in front
+-- of the table for this function.  Unset it is on, and the tier is used
+-- when the server has one (cachier.shared_cache_size above 0); off, the
+-- function's entries are served from the table only.
+SELECT shared_cache FROM cachier_functions WHERE function = 'sq(int)'::regprocedure;
+SELECT cachier_configure('sq(int)', shared_cache => false);
+SELECT shared_cache FROM cachier_functions WHERE function = 'sq(int)'::regprocedure;
+SELECT shared_cache FROM cachier.effective_options('sq(int)');
+-- a call that gives other options keeps it, and cachier_memoize takes it
+SELECT cachier_configure('sq(int)', stale_after => '1 hour');
+SELECT stale_after, shared_cache FROM cachier_functions
+ WHERE function = 'sq(int)'::regprocedure;
+SELECT cachier_memoize('sq(int)', shared_cache => true);
+SELECT wrapper, shared_cache FROM cachier_functions
+ WHERE function = 'sq(int)'::regprocedure;
+SELECT cachier_memoize('sq(int)', shared_cache => false);
+-- reset puts the option back to unset (NULL in cachier.functions): on
+SELECT cachier_configure('sq(int)', reset => '{Shared_Cache}');
+SELECT f.shared_cache AS stored, v.shared_cache AS effective
+  FROM cachier.functions f, cachier_functions v
+ WHERE f.fn_id = cachier.fn_id('sq(int)') AND v.function = 'sq(int)'::regprocedure;
+SELECT cachier_configure('sq(int)', shared_cache => false);
+SELECT cachier_configure('sq(int)', reset => '{all}');
+SELECT stale_after, shared_cache FROM cachier_functions
+ WHERE function = 'sq(int)'::regprocedure;
+
 SET client_min_messages = warning;
 DROP SCHEMA options_test CASCADE;
 DROP EXTENSION cachier;
