@@ -9,6 +9,10 @@
 #   - option shared_cache => false: the function is served from the table
 #     only (no memory hits, no entry in the area) while others use the tier;
 #     turned on again, its hits come from memory and are current;
+#   - on_change => 'refresh': while the background worker refreshes an
+#     invalidated entry the old value is served, and then the refreshed
+#     one (from the table, then from memory), never the invalidated copy
+#     in memory again;
 #   - with the tier on and off, the same calls return the same values.
 
 use strict;
@@ -180,6 +184,27 @@ $node->safe_psql('postgres', q{SELECT cachier_configure('tb(int)', reset => '{sh
 ($rc, $out, $err) = verbose_psql($node, 'SELECT tb_cached(2); SELECT tb_cached(2);');
 is($out, "99\n99", 'on again (reset): the current value, not the one the area held');
 like($err, qr/Served from the shared memory tier/, 'on again: served from the memory tier');
+
+# ---------------------------------------------------------------- on_change => 'refresh'
+# (an invalidated copy in memory once shadowed the refreshed table entry:
+# the old value was served for ever)
+$node->safe_psql('postgres', q{
+CREATE TABLE refr (v int); INSERT INTO refr VALUES (1);
+CREATE FUNCTION refreshed() RETURNS bigint LANGUAGE sql STABLE AS $$ SELECT sum(v) FROM refr $$;
+SELECT cachier_memoize('refreshed()', on_change => 'refresh', stale_after => '1 hour');
+});
+($rc, $out, $err) = verbose_psql($node, 'SELECT refreshed_cached(); SELECT refreshed_cached();');
+like($err, qr/hit: public\.refreshed\(\)\nDETAIL:  Served from the shared memory tier\./,
+	"on_change => 'refresh': the entry is in the memory tier");
+$node->safe_psql('postgres', 'UPDATE refr SET v = 2');
+is($node->safe_psql('postgres', 'SELECT refreshed_cached()'), '1',
+	"on_change => 'refresh': the first call after the change gets the old value at once");
+ok($node->poll_query_until('postgres', 'SELECT refreshed_cached() = 2'),
+	"on_change => 'refresh': the background refresh's value is served");
+($rc, $out, $err) = verbose_psql($node, 'SELECT refreshed_cached(); SELECT refreshed_cached();');
+is($out, "2\n2", "on_change => 'refresh': the refreshed value stays");
+like($err, qr/hit: public\.refreshed\(\)\nDETAIL:  Served from the shared memory tier\./,
+	"on_change => 'refresh': the refreshed value is served from the memory tier");
 
 # ---------------------------------------------------------------- the whole tier off
 $node->safe_psql('postgres', 'SELECT cachier_memory_reset()');
