@@ -60,6 +60,8 @@ CREATE FUNCTION executions() RETURNS bigint LANGUAGE sql
 # 'f(int)') for the given arguments (text forms, e.g. '(1)') back 90
 # minutes: stale for a shelf life of an hour, yet younger than the default
 # max_stale_age (twice the shelf life), so next_time still serves it.
+# A shared memory tier does not see changes made by hand to the table: its
+# copies are forgotten, as README says to do.
 sub backdate
 {
 	my ($node, $db, $fn, @args) = @_;
@@ -69,7 +71,8 @@ sub backdate
 UPDATE cachier.entries e SET created_at = e.created_at - interval '90 minutes'
   FROM cachier_entries v
  WHERE cachier.fn_id(v.function) = e.fn_id AND v.key = e.key
-   AND v.function = '$fn'::regprocedure AND v.arguments IN ($list)});
+   AND v.function = '$fn'::regprocedure AND v.arguments IN ($list);
+SELECT cachier_memory_reset();});
 }
 
 # Run SQL in database postgres of $node with cachier.verbose on (stopping
