@@ -17,6 +17,7 @@ use warnings;
 use Digest::SHA qw(sha256_hex);
 use Exporter 'import';
 use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils ();
 
 our @EXPORT_OK = qw(
   $gate $lock_of
@@ -30,17 +31,64 @@ our @EXPORT_OK = qw(
 # A new node $name, initialised with the other parameters (those of
 # init(), e.g. allows_streaming => 1, extra => [...]), with cachier in
 # shared_preload_libraries and then the lines of conf => '...' (if given)
-# in postgresql.conf, and started.
+# in postgresql.conf, and started.  With CACHIER_TEST_SHARED_CACHE set
+# (make installcheck-memory-tier), the shared memory tier of that size
+# is on, unless conf sets cachier.shared_cache_size itself.
 sub cachier_node
 {
 	my ($name, %params) = @_;
 	my $conf = delete $params{conf};
 	my $node = PostgreSQL::Test::Cluster->new($name);
+	my $memory = $ENV{CACHIER_TEST_SHARED_CACHE};
 	$node->init(%params);
-	$node->append_conf('postgresql.conf',
-		join("\n", "shared_preload_libraries = 'cachier'", $conf // ()));
+	$node->append_conf(
+		'postgresql.conf',
+		join("\n",
+			"shared_preload_libraries = 'cachier'",
+			$memory ? "cachier.shared_cache_size = '$memory'" : (),
+			$conf // ()));
 	$node->start;
 	return $node;
+}
+
+# With CACHIER_TEST_SHARED_CACHE set, every node's memory-tier hits are
+# recorded before it stops or restarts (which empties the area), so that
+# test/scripts/memory-tier.sh can check that the tests were served from
+# memory: a line "<test file> <node> <hits>" in tmp_check/memory_tier_hits.
+# (Nodes made without cachier_node, e.g. a standby from a backup of a
+# cachier_node, are recorded too.)
+sub record_memory_hits
+{
+	my ($node) = @_;
+	my ($out, $err) = ('', '');
+	local $?;
+	return unless defined $node->{_pid};
+	my $rc = eval {
+		$node->psql('postgres', 'SELECT hits FROM cachier_memory',
+			stdout => \$out, stderr => \$err);
+	};
+	return unless defined $rc && $rc == 0 && $out =~ /^\d+$/;
+	my $test = $0 =~ s{.*/}{}r;
+	if (open(my $fh, '>>', "$PostgreSQL::Test::Utils::tmp_check/memory_tier_hits"))
+	{
+		print $fh "$test ", $node->name, " $out\n";
+		close($fh);
+	}
+	return;
+}
+
+if ($ENV{CACHIER_TEST_SHARED_CACHE})
+{
+	no strict 'refs';
+	no warnings 'redefine';
+	foreach my $method (qw(stop restart))
+	{
+		my $original = PostgreSQL::Test::Cluster->can($method);
+		*{"PostgreSQL::Test::Cluster::$method"} = sub {
+			record_memory_hits($_[0]);
+			return $original->(@_);
+		};
+	}
 }
 
 # SQL that creates the extension and the counter of executions: the
