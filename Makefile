@@ -56,7 +56,7 @@ endif
 PG_CONFIG ?= pg_config
 PG_CPPFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers $(REDIS_CPPFLAGS)
 
-EXTRA_CLEAN = tmp_check tmp_regress tmp_check_iso output_iso results regression.diffs regression.out log
+EXTRA_CLEAN = tmp_check tmp_regress tmp_check_iso tmp_memory output_iso results regression.diffs regression.out log
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
@@ -67,12 +67,27 @@ PROVE_TESTS = test/t/*.pl
 # every object depends on the shared header
 $(OBJS): src/cachier.h
 
-.PHONY: bench installcheck-full
+.PHONY: bench installcheck-full installcheck-memory-tier
 bench:
 	test/bench/run.sh
 
 installcheck-full:
 	$(MAKE) installcheck TEMP_INSTANCE=1
+
+# `make installcheck-memory-tier` runs the correctness tests again with the
+# shared memory tier on (test/memory-tier.conf), and checks that the tier
+# served hits meanwhile: every pg_regress file, the isolation specs of
+# freshness and the TAP tests of freshness and context keys
+# (test/scripts/memory-tier.sh).  As the postgres user, after make install;
+# test/run-tests.sh runs it.
+MEMORY_TIER_REGRESS   = $(sort $(filter-out cachier--%,$(basename $(notdir $(wildcard sql/*.sql)))))
+MEMORY_TIER_ISOLATION = $(sort $(filter fresh_%,$(basename $(notdir $(wildcard test/isolation/specs/*.spec)))))
+MEMORY_TIER_TAP       = $(sort $(wildcard test/t/05[0-9]_*.pl test/t/06[0-9]_*.pl))
+installcheck-memory-tier:
+	bindir='$(bindir)' make='$(MAKE)' \
+	pg_regress='$(top_builddir)/src/test/regress/pg_regress' \
+	pg_isolation_regress='$(top_builddir)/src/test/isolation/pg_isolation_regress' \
+	test/scripts/memory-tier.sh '$(MEMORY_TIER_REGRESS)' '$(MEMORY_TIER_ISOLATION)' '$(MEMORY_TIER_TAP)'
 
 ifdef AS_POSTGRES
 installcheck:

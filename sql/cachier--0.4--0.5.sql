@@ -179,7 +179,7 @@ CREATE EVENT TRIGGER cachier_ddl_end ON ddl_command_end
     EXECUTE FUNCTION cachier.on_ddl_end();
 
 /*
- * The option functions gain the options of issues 10 and 11 and reset, at
+ * The option functions gain the options of issues 10, 11 and 13 and reset, at
  * the end of their parameter lists (positional and named calls of 0.4 keep
  * working).  A call changes only the options it is given; reset names the
  * options that go back to their defaults ('all': every one).
@@ -205,11 +205,12 @@ CREATE FUNCTION cachier_configure(
     depends_on regclass[] DEFAULT NULL,
     on_change text DEFAULT NULL,
     key_settings text[] DEFAULT NULL,
+    shared_cache boolean DEFAULT NULL,
     reset text[] DEFAULT NULL) RETURNS void
     AS 'MODULE_PATHNAME', 'cachier_configure' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION cachier_configure(regprocedure, interval, boolean, interval,
     boolean, text, boolean, interval, boolean, text, interval, boolean, regclass[],
-    text, text[], text[]) IS
+    text, text[], boolean, text[]) IS
     'change the cache options of fn given (and those named in reset), used by cachier_wrap and by its wrapper';
 
 CREATE FUNCTION cachier_memoize(
@@ -229,11 +230,12 @@ CREATE FUNCTION cachier_memoize(
     depends_on regclass[] DEFAULT NULL,
     on_change text DEFAULT NULL,
     key_settings text[] DEFAULT NULL,
+    shared_cache boolean DEFAULT NULL,
     reset text[] DEFAULT NULL) RETURNS regprocedure
     AS 'MODULE_PATHNAME', 'cachier_memoize' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION cachier_memoize(regprocedure, interval, boolean, interval,
     boolean, text, boolean, interval, boolean, text, interval, text, boolean,
-    regclass[], text, text[], text[]) IS
+    regclass[], text, text[], boolean, text[]) IS
     'create a wrapper of fn whose calls go through the cache';
 
 -- effective_options and the view of the options gain the new options
@@ -245,7 +247,7 @@ CREATE FUNCTION cachier.effective_options(fn regprocedure,
     OUT allow_null boolean, OUT entry_size_limit bigint, OUT cleanup_stale boolean,
     OUT cleanup_interval interval, OUT per_role boolean, OUT storage text,
     OUT max_stale_age interval, OUT track_reads boolean, OUT depends_on regclass[],
-    OUT on_change text, OUT key_settings text[])
+    OUT on_change text, OUT key_settings text[], OUT shared_cache boolean)
     AS 'MODULE_PATHNAME', 'cachier_effective_options_sql' LANGUAGE C STABLE STRICT;
 
 CREATE FUNCTION cachier.function_rows(
@@ -255,7 +257,7 @@ CREATE FUNCTION cachier.function_rows(
     OUT cleanup_interval interval, OUT per_role boolean, OUT storage text,
     OUT max_stale_age interval, OUT updated_at timestamptz,
     OUT track_reads boolean, OUT depends_on regclass[], OUT on_change text,
-    OUT key_settings text[])
+    OUT key_settings text[], OUT shared_cache boolean)
     RETURNS SETOF record
     AS 'MODULE_PATHNAME', 'cachier_function_rows' LANGUAGE C STABLE;
 GRANT EXECUTE ON FUNCTION cachier.function_rows() TO PUBLIC;
@@ -263,7 +265,8 @@ GRANT EXECUTE ON FUNCTION cachier.function_rows() TO PUBLIC;
 CREATE VIEW cachier_functions AS
 SELECT function, wrapper, stale_after, next_time, wait_timeout, allow_null,
        entry_size_limit, cleanup_stale, cleanup_interval, per_role, storage,
-       max_stale_age, updated_at, track_reads, depends_on, on_change, key_settings
+       max_stale_age, updated_at, track_reads, depends_on, on_change, key_settings,
+       shared_cache
   FROM cachier.function_rows();
 COMMENT ON VIEW cachier_functions IS
     'configured functions the current role may see, with their effective options';
@@ -366,6 +369,10 @@ COMMENT ON FUNCTION cachier_precache(text, text, "any") IS
 -- ==== [W] waits
 
 -- ==== [M] the shared memory tier (issue 13)
+
+-- option shared_cache (NULL: on when the area exists); cachier_configure,
+-- cachier_memoize and cachier_functions have it since section [S]
+ALTER TABLE cachier.functions ADD COLUMN shared_cache boolean;
 
 -- cachier_stats gains the memory tier's hits, evictions and bytes (after
 -- section [F]'s invalidations).

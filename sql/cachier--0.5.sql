@@ -146,7 +146,7 @@ CREATE FUNCTION cachier.dependency_rows(OUT function regprocedure, OUT relation 
 
 -- Name: effective_options(regprocedure); Type: FUNCTION; Schema: cachier; Owner: -
 
-CREATE FUNCTION cachier.effective_options(fn regprocedure, OUT stale_after interval, OUT next_time boolean, OUT wait_timeout interval, OUT allow_null boolean, OUT entry_size_limit bigint, OUT cleanup_stale boolean, OUT cleanup_interval interval, OUT per_role boolean, OUT storage text, OUT max_stale_age interval, OUT track_reads boolean, OUT depends_on regclass[], OUT on_change text, OUT key_settings text[]) RETURNS record
+CREATE FUNCTION cachier.effective_options(fn regprocedure, OUT stale_after interval, OUT next_time boolean, OUT wait_timeout interval, OUT allow_null boolean, OUT entry_size_limit bigint, OUT cleanup_stale boolean, OUT cleanup_interval interval, OUT per_role boolean, OUT storage text, OUT max_stale_age interval, OUT track_reads boolean, OUT depends_on regclass[], OUT on_change text, OUT key_settings text[], OUT shared_cache boolean) RETURNS record
     LANGUAGE c STABLE STRICT
     AS 'MODULE_PATHNAME', 'cachier_effective_options_sql';
 
@@ -200,7 +200,7 @@ CREATE FUNCTION cachier.function_identity(fn oid) RETURNS text
 
 -- Name: function_rows(); Type: FUNCTION; Schema: cachier; Owner: -
 
-CREATE FUNCTION cachier.function_rows(OUT function regprocedure, OUT wrapper regprocedure, OUT stale_after interval, OUT next_time boolean, OUT wait_timeout interval, OUT allow_null boolean, OUT entry_size_limit bigint, OUT cleanup_stale boolean, OUT cleanup_interval interval, OUT per_role boolean, OUT storage text, OUT max_stale_age interval, OUT updated_at timestamp with time zone, OUT track_reads boolean, OUT depends_on regclass[], OUT on_change text, OUT key_settings text[]) RETURNS SETOF record
+CREATE FUNCTION cachier.function_rows(OUT function regprocedure, OUT wrapper regprocedure, OUT stale_after interval, OUT next_time boolean, OUT wait_timeout interval, OUT allow_null boolean, OUT entry_size_limit bigint, OUT cleanup_stale boolean, OUT cleanup_interval interval, OUT per_role boolean, OUT storage text, OUT max_stale_age interval, OUT updated_at timestamp with time zone, OUT track_reads boolean, OUT depends_on regclass[], OUT on_change text, OUT key_settings text[], OUT shared_cache boolean) RETURNS SETOF record
     LANGUAGE c STABLE
     AS 'MODULE_PATHNAME', 'cachier_function_rows';
 
@@ -340,15 +340,15 @@ CREATE FUNCTION @extschema@.cachier_clear(fn text, VARIADIC args "any") RETURNS 
     LANGUAGE c
     AS 'MODULE_PATHNAME', 'cachier_clear';
 
--- Name: cachier_configure(regprocedure, interval, boolean, interval, boolean, text, boolean, interval, boolean, text, interval, boolean, regclass[], text, text[], text[]); Type: FUNCTION; Schema: public; Owner: -
+-- Name: cachier_configure(regprocedure, interval, boolean, interval, boolean, text, boolean, interval, boolean, text, interval, boolean, regclass[], text, text[], boolean, text[]); Type: FUNCTION; Schema: public; Owner: -
 
-CREATE FUNCTION @extschema@.cachier_configure(fn regprocedure, stale_after interval DEFAULT NULL::interval, next_time boolean DEFAULT NULL::boolean, wait_timeout interval DEFAULT NULL::interval, allow_null boolean DEFAULT NULL::boolean, entry_size_limit text DEFAULT NULL::text, cleanup_stale boolean DEFAULT NULL::boolean, cleanup_interval interval DEFAULT NULL::interval, per_role boolean DEFAULT NULL::boolean, storage text DEFAULT NULL::text, max_stale_age interval DEFAULT NULL::interval, track_reads boolean DEFAULT NULL::boolean, depends_on regclass[] DEFAULT NULL::regclass[], on_change text DEFAULT NULL::text, key_settings text[] DEFAULT NULL::text[], reset text[] DEFAULT NULL::text[]) RETURNS void
+CREATE FUNCTION @extschema@.cachier_configure(fn regprocedure, stale_after interval DEFAULT NULL::interval, next_time boolean DEFAULT NULL::boolean, wait_timeout interval DEFAULT NULL::interval, allow_null boolean DEFAULT NULL::boolean, entry_size_limit text DEFAULT NULL::text, cleanup_stale boolean DEFAULT NULL::boolean, cleanup_interval interval DEFAULT NULL::interval, per_role boolean DEFAULT NULL::boolean, storage text DEFAULT NULL::text, max_stale_age interval DEFAULT NULL::interval, track_reads boolean DEFAULT NULL::boolean, depends_on regclass[] DEFAULT NULL::regclass[], on_change text DEFAULT NULL::text, key_settings text[] DEFAULT NULL::text[], shared_cache boolean DEFAULT NULL::boolean, reset text[] DEFAULT NULL::text[]) RETURNS void
     LANGUAGE c
     AS 'MODULE_PATHNAME', 'cachier_configure';
 
--- Name: FUNCTION cachier_configure(fn regprocedure, stale_after interval, next_time boolean, wait_timeout interval, allow_null boolean, entry_size_limit text, cleanup_stale boolean, cleanup_interval interval, per_role boolean, storage text, max_stale_age interval, track_reads boolean, depends_on regclass[], on_change text, key_settings text[], reset text[]); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION cachier_configure(fn regprocedure, stale_after interval, next_time boolean, wait_timeout interval, allow_null boolean, entry_size_limit text, cleanup_stale boolean, cleanup_interval interval, per_role boolean, storage text, max_stale_age interval, track_reads boolean, depends_on regclass[], on_change text, key_settings text[], shared_cache boolean, reset text[]); Type: COMMENT; Schema: public; Owner: -
 
-COMMENT ON FUNCTION @extschema@.cachier_configure(fn regprocedure, stale_after interval, next_time boolean, wait_timeout interval, allow_null boolean, entry_size_limit text, cleanup_stale boolean, cleanup_interval interval, per_role boolean, storage text, max_stale_age interval, track_reads boolean, depends_on regclass[], on_change text, key_settings text[], reset text[]) IS 'change the cache options of fn given (and those named in reset), used by cachier_wrap and by its wrapper';
+COMMENT ON FUNCTION @extschema@.cachier_configure(fn regprocedure, stale_after interval, next_time boolean, wait_timeout interval, allow_null boolean, entry_size_limit text, cleanup_stale boolean, cleanup_interval interval, per_role boolean, storage text, max_stale_age interval, track_reads boolean, depends_on regclass[], on_change text, key_settings text[], shared_cache boolean, reset text[]) IS 'change the cache options of fn given (and those named in reset), used by cachier_wrap and by its wrapper';
 
 -- Name: cachier_invalidate(regclass); Type: FUNCTION; Schema: public; Owner: -
 
@@ -360,15 +360,15 @@ CREATE FUNCTION @extschema@.cachier_invalidate(rel regclass) RETURNS bigint
 
 COMMENT ON FUNCTION @extschema@.cachier_invalidate(rel regclass) IS 'invalidate every cached entry that depends on rel (for changes cachier cannot see); how many';
 
--- Name: cachier_memoize(regprocedure, interval, boolean, interval, boolean, text, boolean, interval, boolean, text, interval, text, boolean, regclass[], text, text[], text[]); Type: FUNCTION; Schema: public; Owner: -
+-- Name: cachier_memoize(regprocedure, interval, boolean, interval, boolean, text, boolean, interval, boolean, text, interval, text, boolean, regclass[], text, text[], boolean, text[]); Type: FUNCTION; Schema: public; Owner: -
 
-CREATE FUNCTION @extschema@.cachier_memoize(fn regprocedure, stale_after interval DEFAULT NULL::interval, next_time boolean DEFAULT NULL::boolean, wait_timeout interval DEFAULT NULL::interval, allow_null boolean DEFAULT NULL::boolean, entry_size_limit text DEFAULT NULL::text, cleanup_stale boolean DEFAULT NULL::boolean, cleanup_interval interval DEFAULT NULL::interval, per_role boolean DEFAULT NULL::boolean, storage text DEFAULT NULL::text, max_stale_age interval DEFAULT NULL::interval, name text DEFAULT NULL::text, track_reads boolean DEFAULT NULL::boolean, depends_on regclass[] DEFAULT NULL::regclass[], on_change text DEFAULT NULL::text, key_settings text[] DEFAULT NULL::text[], reset text[] DEFAULT NULL::text[]) RETURNS regprocedure
+CREATE FUNCTION @extschema@.cachier_memoize(fn regprocedure, stale_after interval DEFAULT NULL::interval, next_time boolean DEFAULT NULL::boolean, wait_timeout interval DEFAULT NULL::interval, allow_null boolean DEFAULT NULL::boolean, entry_size_limit text DEFAULT NULL::text, cleanup_stale boolean DEFAULT NULL::boolean, cleanup_interval interval DEFAULT NULL::interval, per_role boolean DEFAULT NULL::boolean, storage text DEFAULT NULL::text, max_stale_age interval DEFAULT NULL::interval, name text DEFAULT NULL::text, track_reads boolean DEFAULT NULL::boolean, depends_on regclass[] DEFAULT NULL::regclass[], on_change text DEFAULT NULL::text, key_settings text[] DEFAULT NULL::text[], shared_cache boolean DEFAULT NULL::boolean, reset text[] DEFAULT NULL::text[]) RETURNS regprocedure
     LANGUAGE c
     AS 'MODULE_PATHNAME', 'cachier_memoize';
 
--- Name: FUNCTION cachier_memoize(fn regprocedure, stale_after interval, next_time boolean, wait_timeout interval, allow_null boolean, entry_size_limit text, cleanup_stale boolean, cleanup_interval interval, per_role boolean, storage text, max_stale_age interval, name text, track_reads boolean, depends_on regclass[], on_change text, key_settings text[], reset text[]); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION cachier_memoize(fn regprocedure, stale_after interval, next_time boolean, wait_timeout interval, allow_null boolean, entry_size_limit text, cleanup_stale boolean, cleanup_interval interval, per_role boolean, storage text, max_stale_age interval, name text, track_reads boolean, depends_on regclass[], on_change text, key_settings text[], shared_cache boolean, reset text[]); Type: COMMENT; Schema: public; Owner: -
 
-COMMENT ON FUNCTION @extschema@.cachier_memoize(fn regprocedure, stale_after interval, next_time boolean, wait_timeout interval, allow_null boolean, entry_size_limit text, cleanup_stale boolean, cleanup_interval interval, per_role boolean, storage text, max_stale_age interval, name text, track_reads boolean, depends_on regclass[], on_change text, key_settings text[], reset text[]) IS 'create a wrapper of fn whose calls go through the cache';
+COMMENT ON FUNCTION @extschema@.cachier_memoize(fn regprocedure, stale_after interval, next_time boolean, wait_timeout interval, allow_null boolean, entry_size_limit text, cleanup_stale boolean, cleanup_interval interval, per_role boolean, storage text, max_stale_age interval, name text, track_reads boolean, depends_on regclass[], on_change text, key_settings text[], shared_cache boolean, reset text[]) IS 'create a wrapper of fn whose calls go through the cache';
 
 -- Name: cachier_memory_reset(); Type: FUNCTION; Schema: public; Owner: -
 
@@ -516,6 +516,7 @@ CREATE TABLE cachier.functions (
     depends_on regclass[],
     on_change text,
     key_settings text[],
+    shared_cache boolean,
     CONSTRAINT functions_on_change_check CHECK ((on_change = ANY (ARRAY['invalidate'::text, 'refresh'::text]))),
     CONSTRAINT functions_storage_check CHECK ((storage = ANY (ARRAY['table'::text, 'redis'::text, 'both'::text])))
 );
@@ -572,8 +573,9 @@ CREATE VIEW @extschema@.cachier_functions AS
     function_rows.track_reads,
     function_rows.depends_on,
     function_rows.on_change,
-    function_rows.key_settings
-   FROM cachier.function_rows() function_rows(function, wrapper, stale_after, next_time, wait_timeout, allow_null, entry_size_limit, cleanup_stale, cleanup_interval, per_role, storage, max_stale_age, updated_at, track_reads, depends_on, on_change, key_settings);
+    function_rows.key_settings,
+    function_rows.shared_cache
+   FROM cachier.function_rows() function_rows(function, wrapper, stale_after, next_time, wait_timeout, allow_null, entry_size_limit, cleanup_stale, cleanup_interval, per_role, storage, max_stale_age, updated_at, track_reads, depends_on, on_change, key_settings, shared_cache);
 
 -- Name: VIEW cachier_functions; Type: COMMENT; Schema: public; Owner: -
 
@@ -678,9 +680,9 @@ GRANT USAGE ON SCHEMA cachier TO PUBLIC;
 
 REVOKE ALL ON FUNCTION cachier.check_hints() FROM PUBLIC;
 
--- Name: FUNCTION effective_options(fn regprocedure, OUT stale_after interval, OUT next_time boolean, OUT wait_timeout interval, OUT allow_null boolean, OUT entry_size_limit bigint, OUT cleanup_stale boolean, OUT cleanup_interval interval, OUT per_role boolean, OUT storage text, OUT max_stale_age interval, OUT track_reads boolean, OUT depends_on regclass[], OUT on_change text, OUT key_settings text[]); Type: ACL; Schema: cachier; Owner: -
+-- Name: FUNCTION effective_options(fn regprocedure, OUT stale_after interval, OUT next_time boolean, OUT wait_timeout interval, OUT allow_null boolean, OUT entry_size_limit bigint, OUT cleanup_stale boolean, OUT cleanup_interval interval, OUT per_role boolean, OUT storage text, OUT max_stale_age interval, OUT track_reads boolean, OUT depends_on regclass[], OUT on_change text, OUT key_settings text[], OUT shared_cache boolean); Type: ACL; Schema: cachier; Owner: -
 
-REVOKE ALL ON FUNCTION cachier.effective_options(fn regprocedure, OUT stale_after interval, OUT next_time boolean, OUT wait_timeout interval, OUT allow_null boolean, OUT entry_size_limit bigint, OUT cleanup_stale boolean, OUT cleanup_interval interval, OUT per_role boolean, OUT storage text, OUT max_stale_age interval, OUT track_reads boolean, OUT depends_on regclass[], OUT on_change text, OUT key_settings text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION cachier.effective_options(fn regprocedure, OUT stale_after interval, OUT next_time boolean, OUT wait_timeout interval, OUT allow_null boolean, OUT entry_size_limit bigint, OUT cleanup_stale boolean, OUT cleanup_interval interval, OUT per_role boolean, OUT storage text, OUT max_stale_age interval, OUT track_reads boolean, OUT depends_on regclass[], OUT on_change text, OUT key_settings text[], OUT shared_cache boolean) FROM PUBLIC;
 
 -- Name: FUNCTION entry_context(fn regprocedure, args bytea); Type: ACL; Schema: cachier; Owner: -
 

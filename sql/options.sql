@@ -10,11 +10,16 @@ CREATE FUNCTION sq(x int) RETURNS int LANGUAGE plpgsql
 AS $$ BEGIN PERFORM nextval('calls'); RETURN x * x; END $$;
 SELECT set_config('cachier.verbose', 'on', false);
 
--- stale_after: an entry older than its shelf life is recomputed
-SELECT cachier_configure('sq(int)', stale_after => '50 milliseconds');
+-- stale_after: an entry older than its shelf life is recomputed (the
+-- entry is made older by hand, which a shared memory tier does not see: its
+-- copies are forgotten, as README says)
+SELECT cachier_configure('sq(int)', stale_after => '1 hour');
 SELECT cachier_wrap('sq', 3);
 SELECT cachier_wrap('sq', 3);
-SELECT pg_sleep(0.1);
+UPDATE cachier.entries SET created_at = created_at - interval '61 minutes'
+ WHERE key = (SELECT key FROM cachier_entries
+               WHERE function = 'sq(int)'::regprocedure AND arguments = '(3)');
+SELECT cachier_memory_reset() AS memory_reset \gset
 SELECT cachier_wrap('sq', 3);
 SELECT executions();
 
@@ -104,17 +109,21 @@ SELECT stale_after FROM cachier_functions WHERE function = 'sq(int)'::regprocedu
 
 -- with next_time a stale value is served while a refresh runs, but never
 -- one older than max_stale_age: then the call computes (the entries are
--- made older by hand, as if every refresh had failed)
+-- made older by hand, as if every refresh had failed; a shared memory
+-- tier, when the server has one, does not see changes made by hand, so
+-- its copies are forgotten after each, as README says)
 SELECT cachier_configure('sq(int)', stale_after => '1 hour', next_time => true,
                          max_stale_age => '3 hours');
 SELECT cachier_wrap('sq', 5);
 UPDATE cachier.entries SET created_at = created_at - interval '2 hours'
  WHERE key = (SELECT key FROM cachier_entries
                WHERE function = 'sq(int)'::regprocedure AND arguments = '(5)');
+SELECT cachier_memory_reset() AS memory_reset \gset
 SELECT cachier_wrap('sq', 5) AS served_stale;
 UPDATE cachier.entries SET created_at = created_at - interval '2 hours'
  WHERE key = (SELECT key FROM cachier_entries
                WHERE function = 'sq(int)'::regprocedure AND arguments = '(5)');
+SELECT cachier_memory_reset() AS memory_reset \gset
 SELECT executions() AS before;
 SELECT cachier_wrap('sq', 5) AS recomputed;
 SELECT executions() AS after;
@@ -204,6 +213,32 @@ SELECT cachier_configure('carol_fn(int)', depends_on => '{orders}');
 SELECT function, depends_on FROM cachier_functions;
 RESET ROLE;
 DROP FUNCTION carol_fn(int);
+
+-- shared_cache (issue 13): whether the shared memory tier stands in front
+-- of the table for this function.  Unset it is on, and the tier is used
+-- when the server has one (cachier.shared_cache_size above 0); off, the
+-- function's entries are served from the table only.
+SELECT shared_cache FROM cachier_functions WHERE function = 'sq(int)'::regprocedure;
+SELECT cachier_configure('sq(int)', shared_cache => false);
+SELECT shared_cache FROM cachier_functions WHERE function = 'sq(int)'::regprocedure;
+SELECT shared_cache FROM cachier.effective_options('sq(int)');
+-- a call that gives other options keeps it, and cachier_memoize takes it
+SELECT cachier_configure('sq(int)', stale_after => '1 hour');
+SELECT stale_after, shared_cache FROM cachier_functions
+ WHERE function = 'sq(int)'::regprocedure;
+SELECT cachier_memoize('sq(int)', shared_cache => true);
+SELECT wrapper, shared_cache FROM cachier_functions
+ WHERE function = 'sq(int)'::regprocedure;
+SELECT cachier_memoize('sq(int)', shared_cache => false);
+-- reset puts the option back to unset (NULL in cachier.functions): on
+SELECT cachier_configure('sq(int)', reset => '{Shared_Cache}');
+SELECT f.shared_cache AS stored, v.shared_cache AS effective
+  FROM cachier.functions f, cachier_functions v
+ WHERE f.fn_id = cachier.fn_id('sq(int)') AND v.function = 'sq(int)'::regprocedure;
+SELECT cachier_configure('sq(int)', shared_cache => false);
+SELECT cachier_configure('sq(int)', reset => '{all}');
+SELECT stale_after, shared_cache FROM cachier_functions
+ WHERE function = 'sq(int)'::regprocedure;
 
 SET client_min_messages = warning;
 DROP SCHEMA options_test CASCADE;

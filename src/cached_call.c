@@ -588,32 +588,45 @@ memory_fill(Call *c, const bytea *value, TimestampTz created_at, double ms,
 }
 
 /*
- * [M] The memory tier's entry of the key, if fresh.  The generation a later
- * fill records is read first, before anything the value could come from.
+ * [M] Whether an entry may be served as it is: fresh, and not invalidated
+ * by a change since it was computed (nor unusable in this transaction).
+ */
+static bool
+memory_servable(Call *c, const StoredEntry *entry)
+{
+	int64		limit;
+	bool		invalidated;
+
+	return entry_age(c, entry, &limit) == AGE_FRESH &&
+		cachier_fresh_unusable(&c->fresh, entry, &invalidated) == NULL;
+}
+
+/*
+ * [M] The memory tier's entry of the key, if it may be served as it is.
+ * One that may not is no answer: the table may hold a newer one (with
+ * on_change 'refresh', the background refresh's), and decides.  The
+ * generation a later fill records is read first, before anything the value
+ * could come from.
  */
 static bool
 memory_lookup(Call *c, StoredEntry *entry)
 {
-	int64		limit;
-
 	c->memory_generation = cachier_memory_generation(c->site->funcid);
 	if (!cachier_memory_lookup(c->site->funcid, c->site->info->fingerprint,
 							   c->key, c->argbytes, entry))
 		return false;
-	if (entry_age(c, entry, &limit) == AGE_FRESH)
+	if (memory_servable(c, entry))
 		return true;
-	entry->found = false;		/* the table may hold a newer one */
-	entry->from_memory = false;	/* [M] */
+	entry->found = false;
+	entry->from_memory = false;
 	return false;
 }
 
-/* [M] A fresh table hit goes to the memory tier. */
+/* [M] A table hit that may be served as it is goes to the memory tier. */
 static void
 memory_promote(Call *c, const StoredEntry *entry)
 {
-	int64		limit;
-
-	if (entry_age(c, entry, &limit) == AGE_FRESH)
+	if (memory_servable(c, entry))
 		memory_fill(c, entry->isnull ? NULL : entry->value, entry->created_at,
 					entry->compute_ms, entry->has_epoch, entry->epoch, true);
 }

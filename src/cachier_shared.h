@@ -163,7 +163,7 @@ typedef struct EntryTotals
 
 extern HTAB *cachier_entry_totals(void);
 /* how many values cachier_option_values gives (cachier.effective_options) */
-#define OPTION_VALUES 14
+#define OPTION_VALUES 15
 extern void cachier_option_values(Oid funcid, Datum *values, bool *nulls);
 
 /* refresh_queue.c */

@@ -309,10 +309,10 @@ enum
 	Col_allow_null, Col_entry_size_limit, Col_cleanup_stale,
 	Col_cleanup_interval, Col_per_role, Col_updated_at, Col_storage,
 	Col_max_stale_age, Col_track_reads, Col_depends_on, Col_on_change,
-	Col_key_settings
+	Col_key_settings, Col_shared_cache
 };
 
-#define MAX_FUNCTIONS_ATTS	Col_key_settings
+#define MAX_FUNCTIONS_ATTS	Col_shared_cache
 
 /* The relations of depends_on, in mcxt. */
 static void
@@ -380,6 +380,7 @@ options_from_row(CachierOptions *opts, Datum *values, bool *nulls, MemoryContext
 		opts->on_change = cachier_parse_on_change(TextDatumGetCString(values[Col_on_change - 1]));
 	if (!nulls[Col_key_settings - 1])
 		load_key_settings(opts, values[Col_key_settings - 1], mcxt);
+	opts->shared_cache = bool_column(values, nulls, Col_shared_cache);	/* [M] */
 }
 
 /*

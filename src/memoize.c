@@ -53,7 +53,7 @@ enum
 	Opt_stale_after, Opt_next_time, Opt_wait_timeout, Opt_allow_null,
 	Opt_entry_size_limit, Opt_cleanup_stale, Opt_cleanup_interval, Opt_per_role,
 	Opt_storage, Opt_max_stale_age, Opt_track_reads, Opt_depends_on,
-	Opt_on_change, Opt_key_settings,
+	Opt_on_change, Opt_key_settings, Opt_shared_cache,
 	NUM_OPTIONS
 };
 
@@ -61,13 +61,13 @@ static const char *const option_names[NUM_OPTIONS] = {
 	"stale_after", "next_time", "wait_timeout", "allow_null",
 	"entry_size_limit", "cleanup_stale", "cleanup_interval", "per_role",
 	"storage", "max_stale_age", "track_reads", "depends_on", "on_change",
-	"key_settings"
+	"key_settings", "shared_cache"
 };
 
 static const Oid option_types[NUM_OPTIONS] = {
 	INTERVALOID, BOOLOID, INTERVALOID, BOOLOID, INT8OID, BOOLOID, INTERVALOID,
 	BOOLOID, TEXTOID, INTERVALOID, BOOLOID, REGCLASSARRAYOID, TEXTOID,
-	TEXTARRAYOID
+	TEXTARRAYOID, BOOLOID
 };
 
 /*

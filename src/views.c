@@ -572,7 +572,8 @@ cachier_entry_totals(void)
 
 /* ---------------------------------------------------------------- options */
 
-#define FUNCTION_COLS 17
+/* function, wrapper, the options, updated_at (after max_stale_age) */
+#define FUNCTION_COLS (3 + OPTION_VALUES)
 
 /* key_settings as an array; unset: the setting cachier.key_settings */
 static Datum
@@ -646,6 +647,7 @@ cachier_option_values(Oid funcid, Datum *values, bool *nulls)
 	}
 	values[12] = CStringGetTextDatum(cachier_on_change_name(eff.on_change));
 	values[13] = key_settings_value(&eff, &nulls[13]);
+	values[14] = BoolGetDatum(eff.shared_cache);
 }
 
 /*

@@ -1,6 +1,7 @@
 #!/bin/bash
 # The whole test suite: pg_regress (sql/, expected/), isolation specs
 # (test/isolation) and TAP tests (test/t), each on throwaway clusters; the
+# correctness tests again with the shared memory tier on; the
 # README's application examples through real drivers (test/py); a build
 # without hiredis (make WITH_REDIS=0); META.json against cachier.control.
 # Usage on Debian 12, as root or with sudo:  test/run-tests.sh
@@ -36,6 +37,15 @@ for part in "ISOLATION= TAP_TESTS=" "REGRESS= TAP_TESTS=" "REGRESS= ISOLATION=";
 	as_postgres make -C "$work" installcheck TEMP_INSTANCE=1 $part PROVE_FLAGS="--timer" 2>&1 |
 		tee -a "$log" || status=$?
 done
+
+# The correctness tests again with the shared memory tier on (issue 13),
+# checking that it served hits meanwhile (test/scripts/memory-tier.sh), on
+# a second copy of the tree so that the logs of the runs above stay.
+memwork=$(mktemp -d /tmp/cachier-test-memory.XXXXXX)
+cp -a "$top/." "$memwork/"
+$SUDO chown -R postgres: "$memwork"
+as_postgres make -C "$memwork" installcheck-memory-tier PROVE_FLAGS="--timer" 2>&1 |
+	tee -a "$log" || status=$?
 
 # The README's examples through psycopg 3, psycopg2, SQLAlchemy and pgbench.
 as_postgres env PG_CONFIG="$(command -v pg_config)" "$work/test/py/run.sh" 2>&1 |
@@ -80,7 +90,7 @@ if [ "$status" -ne 0 ]; then
 	for f in $(find "$work" -name regression.diffs); do
 		echo "=== $f"; cat "$f"
 	done
-	for f in $(find "$work/tmp_check/log" -name 'regress_log_*' 2>/dev/null); do
+	for f in $(find "$work/tmp_check/log" "$memwork/tmp_check/log" -name 'regress_log_*' 2>/dev/null); do
 		echo "=== $f (last 60 lines)"; tail -n 60 "$f"
 	done
 fi

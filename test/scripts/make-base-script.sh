@@ -6,7 +6,10 @@
 # schema and turns the dump into an install script.  sql/base_script.sql
 # then checks that a fresh install and an updated one are the same.
 # Needs the current build installed (make install) and runs as root or as
-# a user that may run pg_virtualenv.
+# a user that may run pg_virtualenv.  With PG_CONFIG set, it uses that
+# installation instead (its initdb, postgres and extension directory: a
+# private build that `make install PG_CONFIG=...` installed), in a cluster
+# of its own under a temporary directory, as the postgres user when root.
 set -euo pipefail
 version=${1:?usage: make-base-script.sh VERSION}
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -42,7 +45,19 @@ SQL
 pg_dump --schema-only --no-owner -d base > :work/schema.sql
 INNER
 sed -i "s|:work|$work|g" "$work/dump.sh"
-pg_virtualenv -o shared_preload_libraries=cachier bash "$work/dump.sh" || { echo "the dump failed" >&2; exit 1; }
+if [ -n "${PG_CONFIG:-}" ]; then
+	bindir=$("$PG_CONFIG" --bindir)
+	as_owner() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+	as_owner "$bindir/initdb" -A trust -U postgres -D "$work/data" >/dev/null
+	as_owner "$bindir/pg_ctl" -D "$work/data" -l "$work/server.log" -w start \
+		-o "-c shared_preload_libraries=cachier -c listen_addresses='' -k $work -p 54399" >/dev/null
+	as_owner env PATH="$bindir:$PATH" PGHOST="$work" PGPORT=54399 PGUSER=postgres \
+		bash "$work/dump.sh" || st=$?
+	as_owner "$bindir/pg_ctl" -D "$work/data" -m fast -w stop >/dev/null
+	[ "${st:-0}" -eq 0 ] || { cat "$work/server.log"; echo "the dump failed" >&2; exit 1; }
+else
+	pg_virtualenv -o shared_preload_libraries=cachier bash "$work/dump.sh" || { echo "the dump failed" >&2; exit 1; }
+fi
 
 {
 	echo "/* cachier--$version.sql: cachier $version, installed in one step */"

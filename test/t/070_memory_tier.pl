@@ -6,6 +6,13 @@
 #   - cachier_clear and CREATE OR REPLACE in one session reach another
 #     session's very next call (that session stays connected throughout);
 #   - a fill of a transaction that rolls back is never published;
+#   - option shared_cache => false: the function is served from the table
+#     only (no memory hits, no entry in the area) while others use the tier;
+#     turned on again, its hits come from memory and are current;
+#   - on_change => 'refresh': while the background worker refreshes an
+#     invalidated entry the old value is served, and then the refreshed
+#     one (from the table, then from memory), never the invalidated copy
+#     in memory again;
 #   - with the tier on and off, the same calls return the same values.
 
 use strict;
@@ -127,7 +134,79 @@ like($err, qr/hit: public\.sq\(101\)\nDETAIL:  Served from the shared memory tie
 $b->query_safe('ROLLBACK');
 $b->quit;
 
-# ---------------------------------------------------------------- per function: off
+# ---------------------------------------------------------------- option shared_cache
+$node->safe_psql('postgres', q{
+CREATE FUNCTION tb(x int) RETURNS numeric LANGUAGE plpgsql
+    AS $$ BEGIN PERFORM nextval('calls'); RETURN x * 1.5; END $$;
+SELECT cachier_memoize('tb(int)', shared_cache => false);
+SELECT cachier_memory_reset();
+});
+# (each check reads the statistics in the session that made the calls: a
+# session's own memory-tier counts are flushed when it reads them)
+my $memory_hits = sub {
+	my ($fn) = @_;
+	return qq{SELECT coalesce(memory_hits, 0) FROM cachier_stats WHERE function = '$fn'::regprocedure};
+};
+# (entries: the area's count, which includes invalidated entries until the
+# hand reclaims them, so the check compares before and after)
+($rc, $out, $err) = verbose_psql($node, join("\n",
+	"SELECT entries AS e0, (@{[ $memory_hits->('sq(int)') ]}) AS s0 FROM cachier_memory \\gset",
+	'SELECT tb_cached(2); SELECT tb_cached(2); SELECT tb_cached(2);',
+	'SELECT entries - :e0 AS new_entries FROM cachier_memory;',
+	'SELECT sq_cached(7); SELECT sq_cached(7); SELECT sq_cached(7);',
+	$memory_hits->('tb(int)') . ';',
+	"SELECT (@{[ $memory_hits->('sq(int)') ]}) - :s0 >= 2 AS sq_memory_hits_grew;"));
+is($out, join("\n", ('3.0') x 3, 0, ('24.5') x 3, 0, 't'),
+	'shared_cache => false: no entry in the area and no memory hit for tb; sq, on, is hit from memory');
+my @tb_hits = $err =~ /hit: public\.tb\(2\)\n(DETAIL:[^\n]*)?/g;
+is(scalar(@tb_hits), 2, 'shared_cache => false: the later calls of tb are hits ...');
+ok(!grep({ defined $_ && /memory tier/ } @tb_hits), '... served from the table');
+like($err, qr/hit: public\.sq\(7\)\nDETAIL:  Served from the shared memory tier\./,
+	'the other function is served from the memory tier meanwhile');
+is($node->safe_psql('postgres', q{
+SELECT hits >= 2, coalesce(memory_bytes, 0) FROM cachier_stats WHERE function = 'tb(int)'::regprocedure}),
+	't|0', 'cachier_stats: its hits are table hits and it holds no bytes in memory');
+
+# turned on: the next table hit is promoted and the one after is from memory
+$node->safe_psql('postgres', q{SELECT cachier_configure('tb(int)', shared_cache => true)});
+($rc, $out, $err) = verbose_psql($node, join(';',
+	'SELECT tb_cached(2)', 'SELECT tb_cached(2)', $memory_hits->('tb(int)')));
+is($out, "3.0\n3.0\n1", 'shared_cache => true: the second hit of tb is a memory hit');
+like($err, qr/hit: public\.tb\(2\)\n(?!DETAIL).*hit: public\.tb\(2\)\nDETAIL:  Served from the shared memory tier\./s,
+	'shared_cache => true: a table hit, promoted, then a hit from the memory tier');
+
+# off again, the table's value changes (precache); on again, the area does
+# not serve the value it held before
+$node->safe_psql('postgres', q{SELECT cachier_configure('tb(int)', shared_cache => false)});
+$node->safe_psql('postgres', q{SELECT cachier_precache('tb', 99, 2)});
+is($node->safe_psql('postgres', 'SELECT tb_cached(2)'), '99', 'off: the precached value, from the table');
+$node->safe_psql('postgres', q{SELECT cachier_configure('tb(int)', reset => '{shared_cache}')});
+($rc, $out, $err) = verbose_psql($node, 'SELECT tb_cached(2); SELECT tb_cached(2);');
+is($out, "99\n99", 'on again (reset): the current value, not the one the area held');
+like($err, qr/Served from the shared memory tier/, 'on again: served from the memory tier');
+
+# ---------------------------------------------------------------- on_change => 'refresh'
+# (an invalidated copy in memory once shadowed the refreshed table entry:
+# the old value was served for ever)
+$node->safe_psql('postgres', q{
+CREATE TABLE refr (v int); INSERT INTO refr VALUES (1);
+CREATE FUNCTION refreshed() RETURNS bigint LANGUAGE sql STABLE AS $$ SELECT sum(v) FROM refr $$;
+SELECT cachier_memoize('refreshed()', on_change => 'refresh', stale_after => '1 hour');
+});
+($rc, $out, $err) = verbose_psql($node, 'SELECT refreshed_cached(); SELECT refreshed_cached();');
+like($err, qr/hit: public\.refreshed\(\)\nDETAIL:  Served from the shared memory tier\./,
+	"on_change => 'refresh': the entry is in the memory tier");
+$node->safe_psql('postgres', 'UPDATE refr SET v = 2');
+is($node->safe_psql('postgres', 'SELECT refreshed_cached()'), '1',
+	"on_change => 'refresh': the first call after the change gets the old value at once");
+ok($node->poll_query_until('postgres', 'SELECT refreshed_cached() = 2'),
+	"on_change => 'refresh': the background refresh's value is served");
+($rc, $out, $err) = verbose_psql($node, 'SELECT refreshed_cached(); SELECT refreshed_cached();');
+is($out, "2\n2", "on_change => 'refresh': the refreshed value stays");
+like($err, qr/hit: public\.refreshed\(\)\nDETAIL:  Served from the shared memory tier\./,
+	"on_change => 'refresh': the refreshed value is served from the memory tier");
+
+# ---------------------------------------------------------------- the whole tier off
 $node->safe_psql('postgres', 'SELECT cachier_memory_reset()');
 my $calls = q{SELECT string_agg(sq_cached(i % 50)::text, ',' ORDER BY i) FROM generate_series(1, 400) i};
 my $direct = q{SELECT string_agg(sq(i % 50)::text, ',' ORDER BY i) FROM generate_series(1, 400) i};

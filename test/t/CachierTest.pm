@@ -17,6 +17,7 @@ use warnings;
 use Digest::SHA qw(sha256_hex);
 use Exporter 'import';
 use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils ();
 
 our @EXPORT_OK = qw(
   $gate $lock_of
@@ -30,17 +31,64 @@ our @EXPORT_OK = qw(
 # A new node $name, initialised with the other parameters (those of
 # init(), e.g. allows_streaming => 1, extra => [...]), with cachier in
 # shared_preload_libraries and then the lines of conf => '...' (if given)
-# in postgresql.conf, and started.
+# in postgresql.conf, and started.  With CACHIER_TEST_SHARED_CACHE set
+# (make installcheck-memory-tier), the shared memory tier of that size
+# is on, unless conf sets cachier.shared_cache_size itself.
 sub cachier_node
 {
 	my ($name, %params) = @_;
 	my $conf = delete $params{conf};
 	my $node = PostgreSQL::Test::Cluster->new($name);
+	my $memory = $ENV{CACHIER_TEST_SHARED_CACHE};
 	$node->init(%params);
-	$node->append_conf('postgresql.conf',
-		join("\n", "shared_preload_libraries = 'cachier'", $conf // ()));
+	$node->append_conf(
+		'postgresql.conf',
+		join("\n",
+			"shared_preload_libraries = 'cachier'",
+			$memory ? "cachier.shared_cache_size = '$memory'" : (),
+			$conf // ()));
 	$node->start;
 	return $node;
+}
+
+# With CACHIER_TEST_SHARED_CACHE set, every node's memory-tier hits are
+# recorded before it stops or restarts (which empties the area), so that
+# test/scripts/memory-tier.sh can check that the tests were served from
+# memory: a line "<test file> <node> <hits>" in tmp_check/memory_tier_hits.
+# (Nodes made without cachier_node, e.g. a standby from a backup of a
+# cachier_node, are recorded too.)
+sub record_memory_hits
+{
+	my ($node) = @_;
+	my ($out, $err) = ('', '');
+	local $?;
+	return unless defined $node->{_pid};
+	my $rc = eval {
+		$node->psql('postgres', 'SELECT hits FROM cachier_memory',
+			stdout => \$out, stderr => \$err);
+	};
+	return unless defined $rc && $rc == 0 && $out =~ /^\d+$/;
+	my $test = $0 =~ s{.*/}{}r;
+	if (open(my $fh, '>>', "$PostgreSQL::Test::Utils::tmp_check/memory_tier_hits"))
+	{
+		print $fh "$test ", $node->name, " $out\n";
+		close($fh);
+	}
+	return;
+}
+
+if ($ENV{CACHIER_TEST_SHARED_CACHE})
+{
+	no strict 'refs';
+	no warnings 'redefine';
+	foreach my $method (qw(stop restart))
+	{
+		my $original = PostgreSQL::Test::Cluster->can($method);
+		*{"PostgreSQL::Test::Cluster::$method"} = sub {
+			record_memory_hits($_[0]);
+			return $original->(@_);
+		};
+	}
 }
 
 # SQL that creates the extension and the counter of executions: the
@@ -60,6 +108,8 @@ CREATE FUNCTION executions() RETURNS bigint LANGUAGE sql
 # 'f(int)') for the given arguments (text forms, e.g. '(1)') back 90
 # minutes: stale for a shelf life of an hour, yet younger than the default
 # max_stale_age (twice the shelf life), so next_time still serves it.
+# A shared memory tier does not see changes made by hand to the table: its
+# copies are forgotten, as README says to do.
 sub backdate
 {
 	my ($node, $db, $fn, @args) = @_;
@@ -69,7 +119,8 @@ sub backdate
 UPDATE cachier.entries e SET created_at = e.created_at - interval '90 minutes'
   FROM cachier_entries v
  WHERE cachier.fn_id(v.function) = e.fn_id AND v.key = e.key
-   AND v.function = '$fn'::regprocedure AND v.arguments IN ($list)});
+   AND v.function = '$fn'::regprocedure AND v.arguments IN ($list);
+SELECT cachier_memory_reset();});
 }
 
 # Run SQL in database postgres of $node with cachier.verbose on (stopping
