@@ -15,6 +15,7 @@
 #      hot keys) against the same script calling g(:k): simple and prepared
 #      protocol, 1, 8 and 32 clients, 5 s per run (PGBENCH_SECONDS), bare
 #      and cached alternating, median of 3 runs each.  Goal: tps >= 0.95x.
+#      The same through the table tier alone (gt, shared_cache => false).
 #   C  the hit cost of the same 1,000 hot keys with 1K and with 1M entries
 #      resident.  Goal: <= 1.2x.
 #   D  a Zipf(0.99) trace over 10x the keys a 2 MB area holds: the memory
@@ -102,6 +103,10 @@ CREATE FUNCTION g(k int) RETURNS float8 LANGUAGE plpgsql IMMUTABLE
 SELECT cachier_memoize(f) FROM unnest(ARRAY['b1(int)', 'b1k(int)',
     'b10(int,int,int,int,int,int,int,int,int,int)',
     'b10k(int,int,int,int,int,int,int,int,int,int)', 'g(int)']::regprocedure[]) f \g /dev/null
+-- the same function through the table tier only, for B
+CREATE FUNCTION gt(k int) RETURNS float8 LANGUAGE plpgsql IMMUTABLE
+    AS 'BEGIN RETURN k * 2.5; END';
+SELECT cachier_memoize('gt(int)', shared_cache => false) \g /dev/null
 SQL
 echo "memory tier: $(mq 'SELECT pg_size_pretty(size_bytes) FROM cachier_memory'), server $(mq 'SHOW server_version')"
 
@@ -167,10 +172,12 @@ done
 
 # ---------------------------------------------------------------- B: pgbench
 echo
-echo "B. pgbench, one call per statement over 10K hot keys: cached vs bare tps"
+echo "B. pgbench, one call per statement over 10K hot keys: cached (memory tier, table tier) vs bare tps"
 echo "   (${PGBENCH_SECONDS:-5} s per run; bare and cached alternate, median of 3 runs each)"
 mq "SELECT count(g_cached(i)) FROM generate_series(1, 10000) i; SELECT count(g_cached(i)) FROM generate_series(1, 10000) i" >/dev/null
+mq "SELECT count(gt_cached(i)) FROM generate_series(1, 10000) i" >/dev/null
 printf '\\set k random(1, 10000)\nSELECT g_cached(:k);\n' >"$tmp/cached.sql"
+printf '\\set k random(1, 10000)\nSELECT gt_cached(:k);\n' >"$tmp/table.sql"
 printf '\\set k random(1, 10000)\nSELECT g(:k);\n' >"$tmp/bare.sql"
 tps() {
 	"$bindir/pgbench" -n -h "$tmp" -p "$port" -U postgres -T "${PGBENCH_SECONDS:-5}" -c "$1" \
@@ -180,15 +187,18 @@ tps() {
 median3() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
 for mode in simple prepared; do
 	for c in 1 8 32; do
-		b=(); x=()
+		b=(); x=(); t=()
 		for _ in 1 2 3; do
 			b+=("$(tps "$c" "$mode" bare)")
 			x+=("$(tps "$c" "$mode" cached)")
+			t+=("$(tps "$c" "$mode" table)")
 		done
 		bare=$(median3 "${b[@]}")
 		cached=$(median3 "${x[@]}")
-		awk -v m="$mode" -v c="$c" -v b="$bare" -v x="$cached" -v bs="${b[*]}" -v xs="${x[*]}" 'BEGIN {
-			printf "  %-8s %2d clients: bare %7d tps, cached %7d tps: %.2fx (goal >= 0.95x)   runs: bare %s / cached %s\n", m, c, b, x, x / b, bs, xs }'
+		table=$(median3 "${t[@]}")
+		awk -v m="$mode" -v c="$c" -v b="$bare" -v x="$cached" -v t="$table" 'BEGIN {
+			printf "  %-8s %2d clients: bare %6d tps, memory tier %6d tps: %.2fx (goal >= 0.95x); table tier %6d tps: %.2fx\n", m, c, b, x, x / b, t, t / b }'
+		echo "           runs: bare ${b[*]} / memory ${x[*]} / table ${t[*]}"
 	done
 done
 echo "  memory tier after A-C: $(mq "SELECT format('%s entries, %s used, hit ratio %s', entries, pg_size_pretty(used_bytes), round(hit_ratio::numeric, 4)) FROM cachier_memory")"
