@@ -617,6 +617,7 @@ memory_lookup(Call *c, StoredEntry *entry)
 		return false;
 	if (memory_servable(c, entry))
 		return true;
+	cachier_memory_refused();
 	entry->found = false;
 	entry->from_memory = false;
 	return false;

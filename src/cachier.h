@@ -625,6 +625,7 @@ extern bool cachier_memory_lookup(Oid funcid, int64 fingerprint, int64 key,
 extern void cachier_memory_publish(const MemoryFill *fill);
 extern void cachier_memory_forget_function(Oid funcid);
 extern void cachier_memory_forget_all(void);
+extern void cachier_memory_refused(void);
 extern void cachier_memory_count_hit(Oid funcid, bool quiet, double saved_ms);
 extern void cachier_memory_flush_counts(void);
 extern struct HTAB *cachier_memory_function_bytes(void);

@@ -596,6 +596,18 @@ local_count(Oid dbid, Oid funcid)
 	return NULL;				/* full until the next flush: counted in totals only */
 }
 
+/*
+ * The entry the last lookup found was not served (stale, or invalidated
+ * since): the area counts a miss instead of the hit the lookup counted.
+ */
+void
+cachier_memory_refused(void)
+{
+	if (local.hits > 0)
+		local.hits--;
+	local.misses++;
+}
+
 /* A memory hit of funcid (quiet: a hit after waiting, counted as time saved). */
 void
 cachier_memory_count_hit(Oid funcid, bool quiet, double saved_ms)
