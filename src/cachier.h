@@ -310,6 +310,7 @@ typedef bool (*EntryVisitor) (HeapTuple tuple, TupleDesc desc, void *arg);
 extern void cachier_entry_scan_init(void);
 extern void cachier_entry_scan_close(void);
 extern bool cachier_scan_entry(Oid funcid, int64 key, EntryVisitor visit, void *arg);
+extern bool cachier_entry_busy(Oid funcid, int64 key);
 
 /* ---------------------------------------------------------------- table_store.c */
 

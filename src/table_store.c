@@ -2,7 +2,8 @@
  *
  * table_store.c
  *	  The table tier: cachier.entries, read through entry_scan.c and
- *	  written with SPI in the caller's transaction.
+ *	  written in the caller's transaction, straight into the table and
+ *	  its indexes.
  *
  * Reads use SnapshotSelf: the latest committed entries plus the caller's
  * own, whatever the caller's isolation level, because a value committed
@@ -13,8 +14,16 @@
  * becomes a WARNING and never fails the caller's query; cancellation is
  * re-thrown.  Only the session that holds a key's in-progress lock
  * (inprogress.c) stores it, and a key whose uncommitted entry another
- * transaction holds (beyond the lock budget) is skipped, so INSERT ... ON
- * CONFLICT does not wait for a concurrent insert of the same key.
+ * transaction holds (beyond the lock budget) is skipped, so a store never
+ * waits for a concurrent insert of the same key.
+ *
+ * A write does what INSERT ... ON CONFLICT (fn_id, key) DO UPDATE would,
+ * without SQL: a dirty-snapshot probe of the key index finds the key's
+ * current version, which is updated, or the row is inserted; the indexes
+ * are maintained by the executor's own routine (ExecInsertIndexTuples), so
+ * every index of the table, unique checks included, stays right, and its
+ * constraints are checked as an INSERT checks them.  The table has no
+ * triggers, rules or policies of its own: none are run.
  *
  *-------------------------------------------------------------------------
  */
@@ -23,11 +32,12 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "cachier.h"
 #include "catalog/pg_type.h"
-#include "executor/spi.h"
+#include "executor/executor.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
 #include "utils/fmgroids.h"
@@ -41,12 +51,6 @@ enum
 	Col_fn_id = 1, Col_key, Col_fingerprint, Col_created_at,
 	Col_compute_ms, Col_args, Col_value, Col_role_id
 };
-
-#define PUT_NARGS	(Col_role_id + 1)	/* [F] and the epoch */
-
-static SPIPlanPtr put_plan = NULL;
-static bool put_plan_has_roles = false;
-static bool put_plan_has_epochs = false;
 
 /*
  * [F] The attribute number of cachier.entries.epoch (0.5 on), found by
@@ -181,81 +185,6 @@ cachier_can_write(const char **why)
 	return false;
 }
 
-typedef struct PutArgs
-{
-	Datum		values[PUT_NARGS];
-	char		nulls[PUT_NARGS];
-} PutArgs;
-
-static void
-put_args(const EntryRow *row, int32 fn_id, PutArgs *put)
-{
-	memset(put->nulls, ' ', sizeof(put->nulls));
-	put->values[0] = Int32GetDatum(fn_id);
-	put->values[1] = Int64GetDatum(row->key);
-	put->values[2] = Int64GetDatum(row->fingerprint);
-	put->values[3] = TimestampTzGetDatum(row->created_at);
-	put->values[4] = Float8GetDatum(row->compute_ms);
-	put->values[5] = PointerGetDatum(row->args);
-	put->values[6] = PointerGetDatum(row->value);
-	put->nulls[6] = row->value == NULL ? 'n' : ' ';
-	put->values[7] = ObjectIdGetDatum(row->roleid);
-	put->values[8] = Int64GetDatum(row->epoch);
-	put->nulls[8] = row->has_epoch ? ' ' : 'n';
-}
-
-static void
-prepare_put(bool with_roles, bool with_epochs)
-{
-	Oid			types[PUT_NARGS] = {INT4OID, INT8OID, INT8OID, TIMESTAMPTZOID,
-	FLOAT8OID, BYTEAOID, BYTEAOID, OIDOID, INT8OID};
-	StringInfoData sql;
-
-	if (put_plan != NULL && put_plan_has_roles == with_roles &&
-		put_plan_has_epochs == with_epochs)
-		return;
-	if (put_plan != NULL)
-	{
-		SPI_freeplan(put_plan);
-		put_plan = NULL;
-	}
-	/* 0.4 added role_id, 0.5 epoch: the library may be newer than the SQL */
-	Assert(with_roles || !with_epochs);
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "INSERT INTO cachier.entries AS e"
-					 " (fn_id, key, fingerprint, created_at, compute_ms, args, value%s%s)"
-					 " VALUES ($1, $2, $3, $4, $5, $6, $7%s%s)"
-					 " ON CONFLICT (fn_id, key) DO UPDATE SET"
-					 " fingerprint = excluded.fingerprint, args = excluded.args,"
-					 " value = excluded.value, created_at = excluded.created_at,"
-					 " compute_ms = excluded.compute_ms%s%s",
-					 with_roles ? ", role_id" : "",
-					 with_epochs ? ", epoch" : "",
-					 with_roles ? ", $8" : "",
-					 with_epochs ? ", $9" : "",
-					 with_roles ? ", role_id = excluded.role_id" : "",
-					 with_epochs ? ", epoch = excluded.epoch" : "");
-	put_plan = SPI_prepare(sql.data,
-						   with_epochs ? PUT_NARGS : with_roles ? PUT_NARGS - 1 : PUT_NARGS - 2,
-						   types);
-	put_plan_has_roles = with_roles;
-	put_plan_has_epochs = with_epochs;
-	if (put_plan == NULL || SPI_keepplan(put_plan) != 0)
-		elog(ERROR, "could not prepare the store statement: %s",
-			 SPI_result_code_string(SPI_result));
-}
-
-static void
-run_put(PutArgs *args)
-{
-	int			rc;
-
-	rc = SPI_execute_plan(put_plan, args->values, args->nulls, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "storing a cache entry failed: %s",
-			 SPI_result_code_string(rc));
-}
-
 /*
  * A store's own deadlock check runs this soon: if the store ever waits in
  * a cycle with another transaction (see cachier_store_busy), it is the store
@@ -284,74 +213,235 @@ set_local(const char *name, int value)
 /*
  * Whether another transaction, still in progress, has written the key: a
  * store would have to wait for it, and that transaction might be waiting
- * for us.  A dirty snapshot shows its tuple.  Then nothing is stored.
+ * for us.  Then nothing is stored.
  */
 bool
 cachier_store_busy(Oid funcid, int64 key)
 {
-	const CachierRelations *rels = cachier_relations();
-	SnapshotData dirty;
-	ScanKeyData skey[2];
-	Relation	rel;
-	SysScanDesc scan;
-	bool		busy = false;
-	int32		fn_id = cachier_fn_id(funcid);
-
-	if (fn_id == 0)
-		return false;			/* the function has no entries */
-	InitDirtySnapshot(dirty);
-	rel = table_open(rels->entries, AccessShareLock);
-	ScanKeyInit(&skey[0], Col_fn_id, BTEqualStrategyNumber, F_INT4EQ,
-				Int32GetDatum(fn_id));
-	ScanKeyInit(&skey[1], Col_key, BTEqualStrategyNumber, F_INT8EQ,
-				Int64GetDatum(key));
-	scan = systable_beginscan(rel, rels->entries_pkey, true, &dirty, 2, skey);
-	while (!busy && HeapTupleIsValid(systable_getnext(scan)))
-		busy = TransactionIdIsValid(dirty.xmin) || TransactionIdIsValid(dirty.xmax);
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return busy;
+	return cachier_entry_busy(funcid, key);
 }
 
 /*
- * Write the rows as the storage owner (owner_exec.c: restricted,
- * search_path pinned), with this store's lock waits; a row whose key
- * another transaction is writing right now is skipped.  Runs inside
- * cachier_run_guarded, whose subtransaction undoes it all on error.
+ * What one batch of writes holds open: the table and its indexes (as an
+ * INSERT would, through a result relation), a slot to build rows in, and
+ * a dirty-snapshot scan of the key index that finds the version of a key
+ * any transaction has written.
+ */
+typedef struct EntryWriter
+{
+	Relation	rel;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	TupleTableSlot *row;		/* the row being written */
+	Relation	pkey;
+	IndexScanDesc scan;
+	TupleTableSlot *found;		/* the key's current version */
+	SnapshotData dirty;
+	ScanKeyData keys[2];
+	AttrNumber	epoch_attnum;	/* InvalidAttrNumber: no epoch column */
+} EntryWriter;
+
+static void
+writer_open(EntryWriter *w)
+{
+	const CachierRelations *rels = cachier_relations();
+
+	w->rel = table_open(rels->entries, RowExclusiveLock);
+	w->estate = CreateExecutorState();
+	w->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(w->rri, w->rel, 0, NULL, 0);
+	ExecOpenIndices(w->rri, false);
+	w->row = table_slot_create(w->rel, NULL);
+	w->found = table_slot_create(w->rel, NULL);
+	w->pkey = index_open(rels->entries_pkey, RowExclusiveLock);
+	InitDirtySnapshot(w->dirty);
+	w->scan = index_beginscan(w->rel, w->pkey, &w->dirty, 2, 0);
+	ScanKeyInit(&w->keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, (Datum) 0);
+	ScanKeyInit(&w->keys[1], 2, BTEqualStrategyNumber, F_INT8EQ, (Datum) 0);
+	w->epoch_attnum = epoch_column();
+	/* role_id came with 0.4: older storage is never written (legacy) */
+	if (RelationGetDescr(w->rel)->natts < Col_role_id)
+		elog(ERROR, "cachier.entries has no column role_id");
+}
+
+static void
+writer_close(EntryWriter *w)
+{
+	index_endscan(w->scan);
+	index_close(w->pkey, NoLock);
+	ExecDropSingleTupleTableSlot(w->found);
+	ExecDropSingleTupleTableSlot(w->row);
+	ExecCloseIndices(w->rri);
+	FreeExecutorState(w->estate);
+	table_close(w->rel, NoLock);
+}
+
+typedef enum KeyState
+{
+	KEY_ABSENT,					/* no version of the key: insert */
+	KEY_PRESENT,				/* a committed version (or our own): update */
+	KEY_BUSY,					/* another transaction is writing it: skip */
+	KEY_NEWER					/* committed after our snapshot: keep it */
+} KeyState;
+
+/*
+ * The state of (fn_id, key) as a write finds it, and the TID of its
+ * current version.  Under REPEATABLE READ and SERIALIZABLE a version that
+ * another transaction committed after our snapshot is newer than what we
+ * computed, so it stays (as INSERT ... ON CONFLICT would refuse to update
+ * it).
+ */
+static KeyState
+key_state(EntryWriter *w, int32 fn_id, int64 key, ItemPointer tid)
+{
+	KeyState	state = KEY_ABSENT;
+
+	w->keys[0].sk_argument = Int32GetDatum(fn_id);
+	w->keys[1].sk_argument = Int64GetDatum(key);
+	index_rescan(w->scan, w->keys, 2, NULL, 0);
+	if (index_getnext_slot(w->scan, ForwardScanDirection, w->found))
+	{
+		HeapTuple	tuple = ExecFetchSlotHeapTuple(w->found, false, NULL);
+
+		if (TransactionIdIsValid(w->dirty.xmin) || TransactionIdIsValid(w->dirty.xmax))
+			state = KEY_BUSY;
+		else if (IsolationUsesXactSnapshot() &&
+				 !TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tuple->t_data)) &&
+				 !table_tuple_satisfies_snapshot(w->rel, w->found, GetActiveSnapshot()))
+			state = KEY_NEWER;
+		else
+			state = KEY_PRESENT;
+		*tid = w->found->tts_tid;
+	}
+	ExecClearTuple(w->found);
+	return state;
+}
+
+/* Put the row's columns into the writer's slot. */
+static void
+fill_slot(EntryWriter *w, const EntryRow *row, int32 fn_id)
+{
+	TupleTableSlot *slot = w->row;
+
+	ExecClearTuple(slot);
+	memset(slot->tts_isnull, true, slot->tts_tupleDescriptor->natts * sizeof(bool));
+	slot->tts_values[Col_fn_id - 1] = Int32GetDatum(fn_id);
+	slot->tts_values[Col_key - 1] = Int64GetDatum(row->key);
+	slot->tts_values[Col_fingerprint - 1] = Int64GetDatum(row->fingerprint);
+	slot->tts_values[Col_created_at - 1] = TimestampTzGetDatum(row->created_at);
+	slot->tts_values[Col_compute_ms - 1] = Float8GetDatum(row->compute_ms);
+	slot->tts_values[Col_args - 1] = PointerGetDatum(row->args);
+	slot->tts_values[Col_value - 1] = PointerGetDatum(row->value);
+	slot->tts_values[Col_role_id - 1] = ObjectIdGetDatum(row->roleid);
+	memset(slot->tts_isnull, false, Col_role_id * sizeof(bool));
+	slot->tts_isnull[Col_value - 1] = row->value == NULL;
+	if (row->has_epoch)
+	{
+		slot->tts_values[w->epoch_attnum - 1] = Int64GetDatum(row->epoch);
+		slot->tts_isnull[w->epoch_attnum - 1] = false;
+	}
+	ExecStoreVirtualTuple(slot);
+}
+
+/*
+ * Replace the key's current version with the row in the slot.  A version
+ * this command wrote itself (the same key twice in one batch) is not yet
+ * visible to the update: the command counter moves on, once.  A version
+ * another transaction replaced meanwhile stays: its entry wins.
+ */
+static bool
+update_entry(EntryWriter *w, ItemPointer tid)
+{
+	TM_FailureData tmfd;
+	LockTupleMode lockmode;
+	bool		update_indexes;
+	TM_Result	result;
+
+	result = table_tuple_update(w->rel, tid, w->row, GetCurrentCommandId(true),
+								GetActiveSnapshot(), InvalidSnapshot, true,
+								&tmfd, &lockmode, &update_indexes);
+	if (result == TM_Invisible)
+	{
+		CommandCounterIncrement();
+		result = table_tuple_update(w->rel, tid, w->row, GetCurrentCommandId(true),
+									GetActiveSnapshot(), InvalidSnapshot, true,
+									&tmfd, &lockmode, &update_indexes);
+	}
+	if (result != TM_Ok)
+		return false;
+	if (update_indexes)
+		(void) ExecInsertIndexTuples(w->rri, w->row, w->estate, false, false, NULL, NIL);
+	return true;
+}
+
+/*
+ * Write one row: insert it, or update the key's current version; nothing
+ * when another transaction is writing the key.  A concurrent insert of the
+ * same key that commits first makes the unique index raise an error (the
+ * caller then retries the row alone, and finds that version).
+ */
+static bool
+write_entry(EntryWriter *w, const EntryRow *row, int32 fn_id)
+{
+	ItemPointerData tid;
+	KeyState	state = key_state(w, fn_id, row->key, &tid);
+
+	if (state == KEY_BUSY || state == KEY_NEWER)
+		return false;
+	fill_slot(w, row, fn_id);
+	if (w->rel->rd_att->constr)
+		ExecConstraints(w->rri, w->row, w->estate);
+	if (state == KEY_PRESENT)
+		return update_entry(w, &tid);
+	table_tuple_insert(w->rel, w->row, GetCurrentCommandId(true), 0, NULL);
+	(void) ExecInsertIndexTuples(w->rri, w->row, w->estate, false, false, NULL, NIL);
+	return true;
+}
+
+/*
+ * Write the rows as the storage owner (owner_exec.c), with this store's
+ * lock waits, straight into the table and its indexes (no SQL: no plan,
+ * no executor start per row).  A row whose key another transaction is
+ * writing right now is skipped.  Runs inside cachier_run_guarded, whose
+ * subtransaction undoes it all on error.
  */
 static void
 write_as_owner(void *arg)
 {
 	WriteWork  *work = (WriteWork *) arg;
 	OwnerContext owner;
-	bool		with_roles = cachier_entries_have_roles();
-	bool		with_epochs = with_roles && cachier_entries_have_epochs();
+	EntryWriter w;
+	MemoryContext per_row;
+	MemoryContext old;
 	ListCell   *lc;
 
 	cachier_owner_begin(&owner);
 	set_local("lock_timeout", cachier_timeout_ms(work->wait_us));
 	set_local("deadlock_timeout", Min(DeadlockTimeout, STORE_DEADLOCK_CHECK_MS));
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	prepare_put(with_roles, with_epochs);
+	writer_open(&w);
+	per_row = GetPerTupleMemoryContext(w.estate);
 	foreach(lc, work->rows)
 	{
 		EntryRow   *row = lfirst(lc);
-		PutArgs		put;
 		int32		fn_id;
 
 		CHECK_FOR_INTERRUPTS();
-		if (row->dropped || (row->has_epoch && !with_epochs))
+		if (row->dropped || (row->has_epoch && w.epoch_attnum == InvalidAttrNumber))
 			continue;
-		/* 0: another transaction is registering the function (function_ids.c) */
-		fn_id = cachier_register_function(row->funcid, false);
-		if (fn_id == 0 || cachier_store_busy(row->funcid, row->key))
+		/* the id lookups found; 0: register the function (function_ids.c) */
+		fn_id = cachier_fn_id(row->funcid);
+		/* still 0: another transaction is registering the function */
+		if (fn_id == 0 && (fn_id = cachier_register_function(row->funcid, false)) == 0)
 			continue;
-		put_args(row, fn_id, &put);
-		run_put(&put);
-		work->written++;
+		old = MemoryContextSwitchTo(per_row);
+		if (write_entry(&w, row, fn_id))
+			work->written++;
+		MemoryContextSwitchTo(old);
+		ResetPerTupleExprContext(w.estate);
 	}
-	SPI_finish();
+	writer_close(&w);
+	/* what follows in this transaction sees the rows, as after an INSERT */
+	CommandCounterIncrement();
 	cachier_owner_end(&owner);
 }
 
