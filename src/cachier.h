@@ -234,7 +234,8 @@ typedef enum FastForm
 {
 	FAST_NONE,
 	FAST_FIXED,					/* pass-by-value: big-endian bits */
-	FAST_TEXT					/* text, varchar, bpchar: the bytes */
+	FAST_TEXT,					/* text, varchar, bpchar: the bytes */
+	FAST_BYTEA					/* bytea: the bytes */
 } FastForm;
 
 /* How the values of one type are turned into bytes and back. */
@@ -257,6 +258,7 @@ extern bool cachier_append_encoded(StringInfo buf, TypeCodec *codec, Datum value
 extern Datum cachier_decode(TypeCodec *codec, const char *data, int len);
 extern bool cachier_decode_fast(TypeCodec *codec, const char *data, int len,
 								Datum *value);
+extern bool cachier_decode_stored(TypeCodec *codec, bytea *bytes, Datum *value);
 extern bool cachier_decode_may_fail(Oid type);
 
 /* ---------------------------------------------------------------- key.c */
