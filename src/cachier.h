@@ -312,7 +312,7 @@ typedef bool (*EntryVisitor) (HeapTuple tuple, TupleDesc desc, void *arg);
 extern void cachier_entry_scan_init(void);
 extern void cachier_entry_scan_close(void);
 extern bool cachier_scan_entry(Oid funcid, int64 key, EntryVisitor visit, void *arg);
-extern bool cachier_entry_busy(Oid funcid, int64 key);
+extern bool cachier_entry_probe(Oid funcid, int64 key, ItemPointer tid, bool *newer);
 
 /* ---------------------------------------------------------------- table_store.c */
 
@@ -346,11 +346,16 @@ typedef struct EntryRow
 	int64		epoch;
 	int			nest_level;		/* the subtransaction that computed it */
 	bool		dropped;		/* that subtransaction rolled back */
+	/* table_store.c: what the busy check before queueing found */
+	bool		probed;			/* the fields below are set */
+	bool		newer;			/* the key's version is newer than our snapshot */
+	ItemPointerData current;	/* the version to replace; invalid: none */
 } EntryRow;
 
 #define CACHIER_ENTRY_OVERHEAD	64	/* a row's header, key columns and index entries */
 extern int64 cachier_entry_size(int args_len, int value_len);
 extern bool cachier_store_busy(Oid funcid, int64 key);
+extern void cachier_store_take_probe(EntryRow *row);
 extern void cachier_store_write(List *rows, int64 wait_us);
 extern int64 cachier_store_delete(Oid funcid, const int64 *key);
 extern int64 cachier_store_count_tracked(Oid funcid);

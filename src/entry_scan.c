@@ -33,6 +33,7 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/htup_details.h"
 #include "access/relscan.h"
 #include "access/table.h"
 #include "access/tableam.h"
@@ -225,26 +226,56 @@ cachier_scan_entry(Oid funcid, int64 key, EntryVisitor visit, void *arg)
 	return scan_open(SCAN_SELF, fn_id, key, visit, arg);
 }
 
-/* Whether the dirty snapshot returned a version another transaction is writing. */
-static bool
-written_elsewhere(HeapTuple tuple, TupleDesc desc, void *arg)
+typedef struct Probe
 {
-	return TransactionIdIsValid(dirty_snapshot.xmin) ||
-		TransactionIdIsValid(dirty_snapshot.xmax);
+	ItemPointerData tid;		/* the committed (or our own) version */
+	bool		busy;			/* another transaction is writing the key */
+	bool		newer;			/* tid was committed after our snapshot */
+} Probe;
+
+/* Note what the dirty snapshot returned: whose version, and whether newer. */
+static bool
+probe_visit(HeapTuple tuple, TupleDesc desc, void *arg)
+{
+	Probe	   *probe = (Probe *) arg;
+	OpenScan   *os = &open_scans[SCAN_DIRTY];
+
+	if (TransactionIdIsValid(dirty_snapshot.xmin) ||
+		TransactionIdIsValid(dirty_snapshot.xmax))
+	{
+		probe->busy = true;
+		return true;
+	}
+	probe->tid = tuple->t_self;
+	probe->newer = IsolationUsesXactSnapshot() && ActiveSnapshotSet() &&
+		!TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tuple->t_data)) &&
+		!table_tuple_satisfies_snapshot(os->rel, os->slot, GetActiveSnapshot());
+	return false;
 }
 
 /*
- * Whether another transaction, still in progress, has inserted, updated or
- * deleted an entry of (funcid, key): a write of the key would have to wait
- * for it.  Not in parallel mode (nothing is written there).
+ * Probe the versions of (funcid, key) that any transaction has written.
+ * True if another transaction, still in progress, has inserted, updated or
+ * deleted one: a write of the key would have to wait for it.  Otherwise
+ * *tid is the version a write would replace (committed, or this
+ * transaction's own), invalid when there is none, and *newer says whether
+ * it was committed after the active snapshot of a REPEATABLE READ or
+ * SERIALIZABLE transaction.  Not in parallel mode (nothing is written
+ * there).
  */
 bool
-cachier_entry_busy(Oid funcid, int64 key)
+cachier_entry_probe(Oid funcid, int64 key, ItemPointer tid, bool *newer)
 {
 	int32		fn_id = cachier_fn_id(funcid);
+	Probe		probe;
 
-	if (fn_id == 0)
-		return false;			/* the function has no entries */
+	ItemPointerSetInvalid(&probe.tid);
+	probe.busy = false;
+	probe.newer = false;
 	Assert(!IsInParallelMode());
-	return scan_open(SCAN_DIRTY, fn_id, key, written_elsewhere, NULL);
+	if (fn_id != 0)				/* else the function has no entries */
+		(void) scan_open(SCAN_DIRTY, fn_id, key, probe_visit, &probe);
+	*tid = probe.tid;
+	*newer = probe.newer;
+	return probe.busy;
 }

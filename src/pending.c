@@ -21,9 +21,9 @@
  *	  outside a transaction that can write.  A write that fails becomes a
  *	  WARNING (table_store.c): the values were returned already.
  *
- * Memory: the entries and their bytes live in a context under
- * TopTransactionContext, reset after each write and gone with the
- * transaction.
+ * Memory: the entries and their bytes live in a context of the backend,
+ * reset after each write and at the end of each transaction; it keeps its
+ * first PENDING_KEEP_BYTES from one reset to the next.
  *
  *-------------------------------------------------------------------------
  */
@@ -40,6 +40,14 @@
 /* write before the end of the statement once this much is waiting */
 #define PENDING_MAX_ENTRIES	10000
 #define PENDING_MAX_BYTES	(16 * 1024 * 1024)
+
+/*
+ * Memory the queue keeps from one statement and transaction to the next:
+ * touching fresh pages costs a page fault each, more than a small entry's
+ * whole write, so the first this-many bytes of every queue reuse the same
+ * memory (allocated on first use, touched only as far as queues reach).
+ */
+#define PENDING_KEEP_BYTES	(4 * 1024 * 1024)
 
 typedef struct PendingKey
 {
@@ -73,9 +81,11 @@ ensure_queue(void)
 	HASHCTL		ctl;
 
 	if (pending_cxt == NULL)
-		pending_cxt = AllocSetContextCreate(TopTransactionContext,
+		pending_cxt = AllocSetContextCreate(TopMemoryContext,
 											"cachier pending entries",
-											ALLOCSET_DEFAULT_SIZES);
+											PENDING_KEEP_BYTES,
+											PENDING_KEEP_BYTES,
+											ALLOCSET_DEFAULT_MAXSIZE);
 	if (pending_index != NULL)
 		return;
 	ctl.keysize = sizeof(PendingKey);
@@ -117,6 +127,7 @@ cachier_pending_add(const EntryRow *row, int64 wait_us)
 	copy->value = copy_bytea(row->value);
 	copy->nest_level = GetCurrentTransactionNestLevel();
 	copy->dropped = false;
+	cachier_store_take_probe(copy);
 	pending = lappend(pending, copy);
 	MemoryContextSwitchTo(old);
 
@@ -233,8 +244,8 @@ transaction_event(XactEvent event, void *arg)
 		case XACT_EVENT_PREPARE:
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PARALLEL_ABORT:
-			/* the context went with TopTransactionContext */
-			pending_cxt = NULL;
+			if (pending_cxt)
+				MemoryContextReset(pending_cxt);
 			pending = NIL;
 			pending_index = NULL;
 			pending_bytes = 0;

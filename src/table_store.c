@@ -196,6 +196,7 @@ typedef struct WriteWork
 {
 	List	   *rows;			/* EntryRow * */
 	int64		wait_us;
+	bool		trust_probes;	/* use what the busy checks found */
 	int			written;
 } WriteWork;
 
@@ -210,15 +211,47 @@ set_local(const char *name, int value)
 							 GUC_ACTION_SAVE, true, 0, false);
 }
 
+/* What the last busy check found, for the row queued right after it. */
+static struct
+{
+	bool		valid;
+	Oid			funcid;
+	int64		key;
+	bool		newer;
+	ItemPointerData current;
+}			last_probe;
+
 /*
  * Whether another transaction, still in progress, has written the key: a
  * store would have to wait for it, and that transaction might be waiting
- * for us.  Then nothing is stored.
+ * for us.  Then nothing is stored.  Otherwise the row of the key queued
+ * next (cachier_store_take_probe) takes along which version it replaces,
+ * so that its write needs no second probe.
  */
 bool
 cachier_store_busy(Oid funcid, int64 key)
 {
-	return cachier_entry_busy(funcid, key);
+	bool		busy = cachier_entry_probe(funcid, key, &last_probe.current,
+										   &last_probe.newer);
+
+	last_probe.valid = !busy;
+	last_probe.funcid = funcid;
+	last_probe.key = key;
+	return busy;
+}
+
+/* Called by pending.c for a row it queues: the last busy check's findings. */
+void
+cachier_store_take_probe(EntryRow *row)
+{
+	row->probed = last_probe.valid && last_probe.funcid == row->funcid &&
+		last_probe.key == row->key;
+	if (row->probed)
+	{
+		row->newer = last_probe.newer;
+		row->current = last_probe.current;
+	}
+	last_probe.valid = false;
 }
 
 /*
@@ -227,12 +260,22 @@ cachier_store_busy(Oid funcid, int64 key)
  * a dirty-snapshot scan of the key index that finds the version of a key
  * any transaction has written.
  */
+/*
+ * New rows are inserted in groups (table_multi_insert, as COPY does): one
+ * WAL record and one buffer lock per heap page rather than per row.
+ */
+#define INSERT_GROUP_ROWS	100
+#define INSERT_GROUP_BYTES	(64 * 1024)
+
 typedef struct EntryWriter
 {
 	Relation	rel;
 	EState	   *estate;
 	ResultRelInfo *rri;
-	TupleTableSlot *row;		/* the row being written */
+	TupleTableSlot *row;		/* a row that replaces a version */
+	TupleTableSlot *group[INSERT_GROUP_ROWS];	/* rows to insert, made on use */
+	int			ngroup;
+	Size		group_bytes;
 	Relation	pkey;
 	IndexScanDesc scan;
 	TupleTableSlot *found;		/* the key's current version */
@@ -252,6 +295,9 @@ writer_open(EntryWriter *w)
 	InitResultRelInfo(w->rri, w->rel, 0, NULL, 0);
 	ExecOpenIndices(w->rri, false);
 	w->row = table_slot_create(w->rel, NULL);
+	memset(w->group, 0, sizeof(w->group));
+	w->ngroup = 0;
+	w->group_bytes = 0;
 	w->found = table_slot_create(w->rel, NULL);
 	w->pkey = index_open(rels->entries_pkey, RowExclusiveLock);
 	InitDirtySnapshot(w->dirty);
@@ -267,10 +313,14 @@ writer_open(EntryWriter *w)
 static void
 writer_close(EntryWriter *w)
 {
+	int			i;
+
 	index_endscan(w->scan);
 	index_close(w->pkey, NoLock);
 	ExecDropSingleTupleTableSlot(w->found);
 	ExecDropSingleTupleTableSlot(w->row);
+	for (i = 0; i < INSERT_GROUP_ROWS && w->group[i] != NULL; i++)
+		ExecDropSingleTupleTableSlot(w->group[i]);
 	ExecCloseIndices(w->rri);
 	FreeExecutorState(w->estate);
 	table_close(w->rel, NoLock);
@@ -317,12 +367,10 @@ key_state(EntryWriter *w, int32 fn_id, int64 key, ItemPointer tid)
 	return state;
 }
 
-/* Put the row's columns into the writer's slot. */
+/* Put the row's columns into a slot, checked as an INSERT checks them. */
 static void
-fill_slot(EntryWriter *w, const EntryRow *row, int32 fn_id)
+fill_slot(EntryWriter *w, TupleTableSlot *slot, const EntryRow *row, int32 fn_id)
 {
-	TupleTableSlot *slot = w->row;
-
 	ExecClearTuple(slot);
 	memset(slot->tts_isnull, true, slot->tts_tupleDescriptor->natts * sizeof(bool));
 	slot->tts_values[Col_fn_id - 1] = Int32GetDatum(fn_id);
@@ -341,6 +389,46 @@ fill_slot(EntryWriter *w, const EntryRow *row, int32 fn_id)
 		slot->tts_isnull[w->epoch_attnum - 1] = false;
 	}
 	ExecStoreVirtualTuple(slot);
+	if (w->rel->rd_att->constr)
+		ExecConstraints(w->rri, slot, w->estate);
+}
+
+/* Insert the grouped rows, then their index entries. */
+static void
+insert_group(EntryWriter *w)
+{
+	int			i;
+
+	if (w->ngroup == 0)
+		return;
+	table_multi_insert(w->rel, w->group, w->ngroup, GetCurrentCommandId(true), 0, NULL);
+	for (i = 0; i < w->ngroup; i++)
+	{
+		(void) ExecInsertIndexTuples(w->rri, w->group[i], w->estate, false, false,
+									 NULL, NIL);
+		ExecClearTuple(w->group[i]);
+	}
+	w->ngroup = 0;
+	w->group_bytes = 0;
+}
+
+/* Add a new row to the group of rows to insert. */
+static void
+group_row(EntryWriter *w, const EntryRow *row, int32 fn_id)
+{
+	if (w->group[w->ngroup] == NULL)
+	{
+		/* the slot lasts for the batch, not for the row */
+		MemoryContext old = MemoryContextSwitchTo(w->estate->es_query_cxt);
+
+		w->group[w->ngroup] = table_slot_create(w->rel, NULL);
+		MemoryContextSwitchTo(old);
+	}
+	fill_slot(w, w->group[w->ngroup], row, fn_id);
+	w->ngroup++;
+	w->group_bytes += VARSIZE(row->args) + (row->value ? VARSIZE(row->value) : 0);
+	if (w->ngroup == INSERT_GROUP_ROWS || w->group_bytes >= INSERT_GROUP_BYTES)
+		insert_group(w);
 }
 
 /*
@@ -375,27 +463,118 @@ update_entry(EntryWriter *w, ItemPointer tid)
 }
 
 /*
- * Write one row: insert it, or update the key's current version; nothing
- * when another transaction is writing the key.  A concurrent insert of the
- * same key that commits first makes the unique index raise an error (the
- * caller then retries the row alone, and finds that version).
+ * Replace the version a busy check found, if it still is the key's: the
+ * line pointer could have been reused since, so its row is read first.
  */
 static bool
-write_entry(EntryWriter *w, const EntryRow *row, int32 fn_id)
+replace_probed(EntryWriter *w, ItemPointer tid, int32 fn_id, int64 key)
+{
+	bool		same;
+	bool		isnull;
+
+	if (!table_tuple_fetch_row_version(w->rel, tid, SnapshotAny, w->found))
+		return false;
+	same = DatumGetInt32(slot_getattr(w->found, Col_fn_id, &isnull)) == fn_id &&
+		DatumGetInt64(slot_getattr(w->found, Col_key, &isnull)) == key;
+	ExecClearTuple(w->found);
+	return same && update_entry(w, tid);
+}
+
+/*
+ * Write one row: insert it (with the group), or update the key's current
+ * version; nothing when another transaction is writing the key, or under
+ * REPEATABLE READ committed a version after our snapshot.  What the busy
+ * check before queueing found is used when trusted: the key's lock kept
+ * other writers away since, and if one came anyway the version has changed
+ * (the update fails: the key is probed again) or the unique index raises
+ * an error (the caller then retries the row alone, without trusting the
+ * check).
+ */
+static bool
+write_entry(EntryWriter *w, const EntryRow *row, int32 fn_id, bool trust_probe)
 {
 	ItemPointerData tid;
-	KeyState	state = key_state(w, fn_id, row->key, &tid);
+	KeyState	state;
 
+	if (trust_probe && row->probed)
+	{
+		tid = row->current;
+		state = row->newer ? KEY_NEWER :
+			ItemPointerIsValid(&tid) ? KEY_PRESENT : KEY_ABSENT;
+		if (state == KEY_PRESENT)
+		{
+			fill_slot(w, w->row, row, fn_id);
+			if (replace_probed(w, &tid, fn_id, row->key))
+				return true;
+			state = key_state(w, fn_id, row->key, &tid);
+		}
+	}
+	else
+		state = key_state(w, fn_id, row->key, &tid);
 	if (state == KEY_BUSY || state == KEY_NEWER)
 		return false;
-	fill_slot(w, row, fn_id);
-	if (w->rel->rd_att->constr)
-		ExecConstraints(w->rri, w->row, w->estate);
-	if (state == KEY_PRESENT)
-		return update_entry(w, &tid);
-	table_tuple_insert(w->rel, w->row, GetCurrentCommandId(true), 0, NULL);
-	(void) ExecInsertIndexTuples(w->rri, w->row, w->estate, false, false, NULL, NIL);
-	return true;
+	if (state == KEY_ABSENT)
+	{
+		group_row(w, row, fn_id);
+		return true;
+	}
+	fill_slot(w, w->row, row, fn_id);
+	return update_entry(w, &tid);
+}
+
+/* A row to write, and where it stood in the queue. */
+typedef struct QueuedRow
+{
+	EntryRow   *row;
+	int			pos;
+} QueuedRow;
+
+static int
+queued_cmp(const void *a, const void *b)
+{
+	const QueuedRow *x = (const QueuedRow *) a;
+	const QueuedRow *y = (const QueuedRow *) b;
+
+	if (x->row->funcid != y->row->funcid)
+		return x->row->funcid < y->row->funcid ? -1 : 1;
+	if (x->row->key != y->row->key)
+		return x->row->key < y->row->key ? -1 : 1;
+	return x->pos - y->pos;
+}
+
+/*
+ * The rows to write, in key order, each key once: its newest row that was
+ * not dropped (computed in a subtransaction that rolled back).  Key order
+ * lets a large batch visit each page of the key index once, and two
+ * batches never wait for each other's keys in opposite orders.
+ */
+static QueuedRow *
+batch_rows(List *rows, int *n)
+{
+	QueuedRow  *batch = palloc(sizeof(QueuedRow) * Max(1, list_length(rows)));
+	ListCell   *lc;
+	int			i;
+	int			kept = 0;
+
+	*n = 0;
+	foreach(lc, rows)
+	{
+		EntryRow   *row = lfirst(lc);
+
+		if (!row->dropped)
+		{
+			batch[*n].row = row;
+			batch[*n].pos = foreach_current_index(lc);
+			(*n)++;
+		}
+	}
+	qsort(batch, *n, sizeof(QueuedRow), queued_cmp);
+	for (i = 0; i < *n; i++)
+		if (i + 1 == *n || batch[i].row->funcid != batch[i + 1].row->funcid ||
+			batch[i].row->key != batch[i + 1].row->key)
+			batch[kept++] = batch[i];
+	*n = kept;
+	return batch;
 }
 
 /*
@@ -413,20 +592,23 @@ write_as_owner(void *arg)
 	EntryWriter w;
 	MemoryContext per_row;
 	MemoryContext old;
-	ListCell   *lc;
+	QueuedRow  *batch;
+	int			n;
+	int			i;
 
 	cachier_owner_begin(&owner);
 	set_local("lock_timeout", cachier_timeout_ms(work->wait_us));
 	set_local("deadlock_timeout", Min(DeadlockTimeout, STORE_DEADLOCK_CHECK_MS));
+	batch = batch_rows(work->rows, &n);
 	writer_open(&w);
 	per_row = GetPerTupleMemoryContext(w.estate);
-	foreach(lc, work->rows)
+	for (i = 0; i < n; i++)
 	{
-		EntryRow   *row = lfirst(lc);
+		EntryRow   *row = batch[i].row;
 		int32		fn_id;
 
 		CHECK_FOR_INTERRUPTS();
-		if (row->dropped || (row->has_epoch && w.epoch_attnum == InvalidAttrNumber))
+		if (row->has_epoch && w.epoch_attnum == InvalidAttrNumber)
 			continue;
 		/* the id lookups found; 0: register the function (function_ids.c) */
 		fn_id = cachier_fn_id(row->funcid);
@@ -434,11 +616,14 @@ write_as_owner(void *arg)
 		if (fn_id == 0 && (fn_id = cachier_register_function(row->funcid, false)) == 0)
 			continue;
 		old = MemoryContextSwitchTo(per_row);
-		if (write_entry(&w, row, fn_id))
+		if (write_entry(&w, row, fn_id, work->trust_probes))
 			work->written++;
 		MemoryContextSwitchTo(old);
 		ResetPerTupleExprContext(w.estate);
 	}
+	old = MemoryContextSwitchTo(per_row);
+	insert_group(&w);
+	MemoryContextSwitchTo(old);
 	writer_close(&w);
 	/* what follows in this transaction sees the rows, as after an INSERT */
 	CommandCounterIncrement();
@@ -447,23 +632,25 @@ write_as_owner(void *arg)
 
 /* Write the rows in one subtransaction; false and *error if it failed. */
 static bool
-write_rows(List *rows, int64 wait_us, ErrorData **error)
+write_rows(List *rows, int64 wait_us, bool trust_probes, ErrorData **error)
 {
-	WriteWork	work = {rows, wait_us, 0};
+	WriteWork	work = {rows, wait_us, trust_probes, 0};
 
 	return cachier_run_guarded(write_as_owner, &work, error);
 }
 
 /*
  * Errors that mean "someone else's entry wins", not a failure: a lock wait
- * past wait_timeout, a deadlock our store detected first, or, under
- * REPEATABLE READ and SERIALIZABLE, a row version stored after our
- * snapshot was taken (it is newer than ours: keep it).
+ * past wait_timeout, a deadlock our store detected first, a concurrent
+ * insert of the key that committed first, or, under REPEATABLE READ and
+ * SERIALIZABLE, a row version stored after our snapshot was taken (it is
+ * newer than ours: keep it).
  */
 static bool
 is_busy(const ErrorData *error)
 {
 	return error->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
+		error->sqlerrcode == ERRCODE_UNIQUE_VIOLATION ||
 		error->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED ||
 		(error->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE &&
 		 IsolationUsesXactSnapshot());
@@ -486,12 +673,12 @@ cachier_store_write(List *rows, int64 wait_us)
 
 	if (cachier_storage_legacy())
 		return;					/* before ALTER EXTENSION UPDATE to 0.5 */
-	if (write_rows(rows, wait_us, &error))
+	if (write_rows(rows, wait_us, true, &error))
 		return;
 	FreeErrorData(error);
 	foreach(lc, rows)
 	{
-		if (write_rows(list_make1(lfirst(lc)), wait_us, &error) || is_busy(error))
+		if (write_rows(list_make1(lfirst(lc)), wait_us, false, &error) || is_busy(error))
 			continue;
 		ereport(WARNING,
 				(errcode(error->sqlerrcode),
