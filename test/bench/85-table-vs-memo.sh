@@ -29,7 +29,7 @@
 # it ends); memo and cachier statements alternate, B85_REPS times, and the
 # median per-call time of each is compared.  Target: cachier / memo <= 1.0.
 #
-# Parameters (environment): B85_REPS (5), B85_TYPE (text), B85_MISS_KEYS
+# Parameters (environment): B85_REPS (7), B85_TYPE (text), B85_MISS_KEYS
 # (scattered), B85_SIZES
 # ("8 1024 102400"), B85_HIT_CALLS / B85_MISS_CALLS (calls per statement
 # for the smallest size, scaled down for larger values), B85_HIT_KEYS (1000,
@@ -39,7 +39,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 bench_tmp
 
-reps=${B85_REPS:-5}
+reps=${B85_REPS:-7}
 type=${B85_TYPE:-text}
 sizes=${B85_SIZES:-8 1024 102400}
 hit_calls=${B85_HIT_CALLS:-100000}
