@@ -175,6 +175,7 @@ scan_open(ScanKind kind, int32 fn_id, int64 key, EntryVisitor visit, void *arg)
 	ResourceOwner saved;
 	MemoryContext caller;
 	bool		found = false;
+	bool		returned = false;
 	bool		shouldFree;
 
 	if (os->busy)
@@ -197,13 +198,21 @@ scan_open(ScanKind kind, int32 fn_id, int64 key, EntryVisitor visit, void *arg)
 	{
 		HeapTuple	tuple = ExecFetchSlotHeapTuple(os->slot, false, &shouldFree);
 
+		returned = true;
 		MemoryContextSwitchTo(caller);
 		found = visit(tuple, RelationGetDescr(os->rel), arg);
 		MemoryContextSwitchTo(TopTransactionContext);
 	}
-	ExecClearTuple(os->slot);
-	/* drop the pins on the index and heap pages until the next lookup */
-	index_rescan(os->scan, os->keys, 2, NULL, 0);
+	/*
+	 * Drop the pins on the index and heap pages until the next lookup.  A
+	 * scan that returned nothing holds none: B-tree lets go of the leaf
+	 * when it finds no match, and no heap page was read.
+	 */
+	if (returned)
+	{
+		ExecClearTuple(os->slot);
+		index_rescan(os->scan, os->keys, 2, NULL, 0);
+	}
 	os->busy = false;
 	CurrentResourceOwner = saved;
 	MemoryContextSwitchTo(caller);

@@ -593,6 +593,7 @@ write_as_owner(void *arg)
 	MemoryContext per_row;
 	MemoryContext old;
 	QueuedRow  *batch;
+	int32		fn_id = 0;
 	int			n;
 	int			i;
 
@@ -605,15 +606,20 @@ write_as_owner(void *arg)
 	for (i = 0; i < n; i++)
 	{
 		EntryRow   *row = batch[i].row;
-		int32		fn_id;
 
 		CHECK_FOR_INTERRUPTS();
 		if (row->has_epoch && w.epoch_attnum == InvalidAttrNumber)
 			continue;
-		/* the id lookups found; 0: register the function (function_ids.c) */
-		fn_id = cachier_fn_id(row->funcid);
+		/* rows come grouped by function: its id once per group */
+		if (i == 0 || row->funcid != batch[i - 1].row->funcid)
+		{
+			/* the id lookups found; 0: register the function (function_ids.c) */
+			fn_id = cachier_fn_id(row->funcid);
+			if (fn_id == 0)
+				fn_id = cachier_register_function(row->funcid, false);
+		}
 		/* still 0: another transaction is registering the function */
-		if (fn_id == 0 && (fn_id = cachier_register_function(row->funcid, false)) == 0)
+		if (fn_id == 0)
 			continue;
 		old = MemoryContextSwitchTo(per_row);
 		if (write_entry(&w, row, fn_id, work->trust_probes))
