@@ -323,7 +323,9 @@ cachier_pending_flush(void)
 	PG_FINALLY();
 	{
 		writing = false;
-		reset_queue_memory();
+		/* rows queued while writing (a constraint calling a cached function) stay */
+		if (pending == NIL)
+			reset_queue_memory();
 	}
 	PG_END_TRY();
 	if (pushed)

@@ -18,12 +18,14 @@
  * waits for a concurrent insert of the same key.
  *
  * A write does what INSERT ... ON CONFLICT (fn_id, key) DO UPDATE would,
- * without SQL: a dirty-snapshot probe of the key index finds the key's
- * current version, which is updated, or the row is inserted; the indexes
- * are maintained by the executor's own routine (ExecInsertIndexTuples), so
- * every index of the table, unique checks included, stays right, and its
- * constraints are checked as an INSERT checks them.  The table has no
- * triggers, rules or policies of its own: none are run.
+ * without SQL: the key's current version, found by a dirty-snapshot probe
+ * of the key index (the busy check before queueing, trusted while nothing
+ * contradicts it, or one when writing), is updated, or the row is
+ * inserted, new rows in groups as COPY inserts them.  The indexes are
+ * maintained by the executor's own routine (ExecInsertIndexTuples), so
+ * every index of the table, unique checks included, stays right, and the
+ * table's constraints are checked as an INSERT checks them.  The table has
+ * no triggers, rules or policies of its own: none are run.
  *
  *-------------------------------------------------------------------------
  */
