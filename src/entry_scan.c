@@ -60,7 +60,7 @@ typedef struct OpenScan
 /*
  * Two scans, opened on first use: one with SnapshotSelf for lookups, one
  * with a dirty snapshot (whose xmin and xmax say which other transaction
- * is writing the entry just returned) for cachier_entry_busy.
+ * is writing the entry just returned) for cachier_entry_probe.
  */
 typedef enum ScanKind
 {
