@@ -445,8 +445,7 @@ decode_entry(Call *c, StoredEntry *entry, Datum *value, bool *isnull)
 		return true;
 	if (codec->fast != FAST_NONE)
 	{
-		if (cachier_decode_fast(codec, VARDATA(entry->value),
-								VARSIZE(entry->value) - VARHDRSZ, value))
+		if (cachier_decode_stored(codec, entry->value, value))	/* [T] no copy */
 			return true;
 		warn_unreadable(c, "The stored bytes are not a valid value of the result type.");
 		return false;

@@ -234,7 +234,8 @@ typedef enum FastForm
 {
 	FAST_NONE,
 	FAST_FIXED,					/* pass-by-value: big-endian bits */
-	FAST_TEXT					/* text, varchar, bpchar: the bytes */
+	FAST_TEXT,					/* text, varchar, bpchar: the bytes */
+	FAST_BYTEA					/* bytea: the bytes */
 } FastForm;
 
 /* How the values of one type are turned into bytes and back. */
@@ -257,6 +258,7 @@ extern bool cachier_append_encoded(StringInfo buf, TypeCodec *codec, Datum value
 extern Datum cachier_decode(TypeCodec *codec, const char *data, int len);
 extern bool cachier_decode_fast(TypeCodec *codec, const char *data, int len,
 								Datum *value);
+extern bool cachier_decode_stored(TypeCodec *codec, bytea *bytes, Datum *value);
 extern bool cachier_decode_may_fail(Oid type);
 
 /* ---------------------------------------------------------------- key.c */
@@ -317,6 +319,7 @@ typedef bool (*EntryVisitor) (HeapTuple tuple, TupleDesc desc, void *arg);
 extern void cachier_entry_scan_init(void);
 extern void cachier_entry_scan_close(void);
 extern bool cachier_scan_entry(Oid funcid, int64 key, EntryVisitor visit, void *arg);
+extern bool cachier_entry_probe(Oid funcid, int64 key, ItemPointer tid, bool *newer);
 
 /* ---------------------------------------------------------------- table_store.c */
 
@@ -350,11 +353,16 @@ typedef struct EntryRow
 	int64		epoch;
 	int			nest_level;		/* the subtransaction that computed it */
 	bool		dropped;		/* that subtransaction rolled back */
+	/* table_store.c: what the busy check before queueing found */
+	bool		probed;			/* the fields below are set */
+	bool		newer;			/* the key's version is newer than our snapshot */
+	ItemPointerData current;	/* the version to replace; invalid: none */
 } EntryRow;
 
 #define CACHIER_ENTRY_OVERHEAD	64	/* a row's header, key columns and index entries */
 extern int64 cachier_entry_size(int args_len, int value_len);
 extern bool cachier_store_busy(Oid funcid, int64 key);
+extern void cachier_store_take_probe(EntryRow *row);
 extern void cachier_store_write(List *rows, int64 wait_us);
 extern int64 cachier_store_delete(Oid funcid, const int64 *key);
 extern int64 cachier_store_count_tracked(Oid funcid);

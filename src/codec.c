@@ -10,9 +10,10 @@
  * stored value runs the type's receive or input function, never code that
  * the stored bytes choose.
  *
- * The commonest types (integers, floats, booleans, dates and times, text)
- * take a fast path that writes exactly the bytes their send function would
- * and reads them back without raising errors.
+ * The commonest types (integers, floats, booleans, dates and times, text,
+ * bytea) take a fast path that writes exactly the bytes their send
+ * function would and reads them back without raising errors; a stored
+ * text or bytea result is served as the very varlena read from storage.
  *
  * Text-like send and receive functions convert between the server and
  * the client encoding.  Keys and stored values must not depend on a
@@ -22,6 +23,10 @@
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "access/htup_details.h"
 #include "access/detoast.h"
@@ -55,6 +60,8 @@ fast_form(Oid type)
 		case VARCHAROID:
 		case BPCHAROID:
 			return FAST_TEXT;
+		case BYTEAOID:
+			return FAST_BYTEA;
 		default:
 			return FAST_NONE;
 	}
@@ -85,6 +92,8 @@ cachier_codec_init(TypeCodec *codec, Oid type, MemoryContext mcxt)
 	fmgr_info_cxt(encode, &codec->encode, mcxt);
 	fmgr_info_cxt(decode, &codec->decode, mcxt);
 }
+
+static void append_fixed(StringInfo buf, TypeCodec *codec, Datum value);
 
 /* Make the client encoding the server's; returns what to restore, or -1. */
 static int
@@ -123,8 +132,41 @@ encode_pinned(TypeCodec *codec, Datum value)
 	return result;
 }
 
-bytea *
-cachier_encode(TypeCodec *codec, Datum value)
+/*
+ * The binary form of a fast-path value as a bytea: a varlena's content
+ * (text in the server encoding, as textsend writes it when the client
+ * encoding is pinned to the server's), or a fixed-size value's big-endian
+ * bytes.  One copy, no send function, no growing buffer.
+ */
+static bytea *
+encode_fast(TypeCodec *codec, Datum value)
+{
+	StringInfoData buf;
+	struct varlena *v;
+	bytea	   *result;
+	Size		len;
+
+	if (codec->fast == FAST_FIXED)
+	{
+		initStringInfo(&buf);
+		appendStringInfoSpaces(&buf, VARHDRSZ);
+		append_fixed(&buf, codec, value);
+		SET_VARSIZE(buf.data, buf.len);
+		return (bytea *) buf.data;
+	}
+	v = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(value));
+	len = VARSIZE_ANY_EXHDR(v);
+	result = palloc(VARHDRSZ + len);
+	SET_VARSIZE(result, VARHDRSZ + len);
+	memcpy(VARDATA(result), VARDATA_ANY(v), len);
+	if ((Pointer) v != DatumGetPointer(value))
+		pfree(v);
+	return result;
+}
+
+/* The send (or output) function's bytes, the client encoding pinned. */
+static bytea *
+encode_with_function(TypeCodec *codec, Datum value)
 {
 	int			saved = pin_encoding();
 	bytea	   *result;
@@ -141,6 +183,14 @@ cachier_encode(TypeCodec *codec, Datum value)
 	}
 	PG_END_TRY();
 	return result;
+}
+
+bytea *
+cachier_encode(TypeCodec *codec, Datum value)
+{
+	if (codec->fast != FAST_NONE)
+		return encode_fast(codec, value);
+	return encode_with_function(codec, value);
 }
 
 static void
@@ -217,7 +267,7 @@ cachier_append_encoded(StringInfo buf, TypeCodec *codec, Datum value, Size limit
 		append_fixed(buf, codec, value);
 		return true;
 	}
-	if (codec->fast == FAST_TEXT)
+	if (codec->fast == FAST_TEXT || codec->fast == FAST_BYTEA)
 	{
 		text = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(value));
 		append_be32(buf, VARSIZE_ANY_EXHDR(text));
@@ -248,6 +298,63 @@ read_be(const char *data, int len)
 }
 
 /*
+ * Whether s holds only ASCII characters other than NUL, which every
+ * server encoding accepts as they are.  Checked 32 bytes at a time, with
+ * SSE2 where the compiler has it (every x86-64): a large stored text is
+ * read once more on every hit, and byte by byte that would cost more than
+ * reading it from storage.
+ */
+static bool
+plain_ascii(const char *s, Size len)
+{
+	const char *p = s;
+	Size		left = len;
+	int			bad = 0;
+#ifdef __SSE2__
+	__m128i		high = _mm_setzero_si128();
+	__m128i		nul = _mm_setzero_si128();
+	__m128i		zero = _mm_setzero_si128();
+
+	for (; left >= 32; p += 32, left -= 32)
+	{
+		__m128i		a = _mm_loadu_si128((const __m128i *) p);
+		__m128i		b = _mm_loadu_si128((const __m128i *) (p + 16));
+
+		high = _mm_or_si128(high, _mm_or_si128(a, b));
+		nul = _mm_or_si128(nul, _mm_or_si128(_mm_cmpeq_epi8(a, zero),
+											 _mm_cmpeq_epi8(b, zero)));
+	}
+	bad = _mm_movemask_epi8(_mm_or_si128(high, nul));
+#else
+	uint64		high = 0;
+	uint64		nul = 0;
+	uint64		w[4];
+	int			i;
+
+	for (; left >= sizeof(w); p += sizeof(w), left -= sizeof(w))
+	{
+		memcpy(w, p, sizeof(w));
+		for (i = 0; i < 4; i++)
+		{
+			high |= w[i];
+			nul |= (w[i] - UINT64CONST(0x0101010101010101)) & ~w[i];
+		}
+	}
+	bad = ((high | nul) & UINT64CONST(0x8080808080808080)) != 0;
+#endif
+	for (; left > 0; p++, left--)
+		bad |= IS_HIGHBIT_SET(*p) || *p == '\0';
+	return bad == 0;
+}
+
+/* Whether text is valid in the server encoding: plain ASCII, or verified. */
+static bool
+valid_text(const char *s, Size len)
+{
+	return plain_ascii(s, len) || pg_verifymbstr(s, len, true);
+}
+
+/*
  * Decode a fast-path type without raising errors: false if the bytes are
  * not a valid value (wrong length, invalid text in the server encoding).
  */
@@ -256,9 +363,9 @@ cachier_decode_fast(TypeCodec *codec, const char *data, int len, Datum *value)
 {
 	uint64		v;
 
-	if (codec->fast == FAST_TEXT)
+	if (codec->fast == FAST_TEXT || codec->fast == FAST_BYTEA)
 	{
-		if (!pg_verifymbstr(data, len, true))
+		if (codec->fast == FAST_TEXT && !valid_text(data, len))
 			return false;
 		*value = PointerGetDatum(cstring_to_text_with_len(data, len));
 		return true;
@@ -282,6 +389,25 @@ cachier_decode_fast(TypeCodec *codec, const char *data, int len, Datum *value)
 			*value = Int64GetDatum((int64) v);
 			break;
 	}
+	return true;
+}
+
+/*
+ * cachier_decode_fast for a stored value given as its varlena (4-byte
+ * header, palloc'd by the caller, which hands it over): the value of a
+ * text or bytea result is that varlena itself, since their binary form is
+ * their content, so a large value is checked (text: its encoding) but
+ * never copied again.
+ */
+bool
+cachier_decode_stored(TypeCodec *codec, bytea *bytes, Datum *value)
+{
+	if (codec->fast != FAST_TEXT && codec->fast != FAST_BYTEA)
+		return cachier_decode_fast(codec, VARDATA(bytes), VARSIZE(bytes) - VARHDRSZ, value);
+	if (codec->fast == FAST_TEXT &&
+		!valid_text(VARDATA(bytes), VARSIZE(bytes) - VARHDRSZ))
+		return false;
+	*value = PointerGetDatum(bytes);
 	return true;
 }
 

@@ -1,9 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * entry_scan.c
- *	  The index scan that finds cache entries, kept open for the rest of
+ *	  The index scans that find cache entries, kept open for the rest of
  *	  the transaction so that a hit costs one B-tree descent and nothing
- *	  more: no relation opening, no scan set-up per call.
+ *	  more: no relation opening, no scan set-up per call.  One reads with
+ *	  SnapshotSelf (lookups), the other with a dirty snapshot (whether
+ *	  another transaction is writing a key, asked before a store).
  *
  * Rules that keep this safe:
  *	- Everything the scan holds (relation references, buffer pins) belongs
@@ -13,7 +15,10 @@
  *	  the scan always runs in TopTransactionContext; only the visitor runs
  *	  in the caller's context.
  *	- Buffer pins are dropped at the end of every lookup.
- *	- The scan is closed before commit or prepare (a transaction callback)
+ *	- Writes (table_store.c) never use these scans: they run in a
+ *	  subtransaction, and may run after the scans were closed before a
+ *	  utility command.
+ *	- The scans are closed before commit or prepare (a transaction callback)
  *	  and before any utility command runs (cachier.c's ProcessUtility hook),
  *	  so that
  *	  DROP EXTENSION, TRUNCATE or ALTER TABLE in the same transaction never
@@ -28,6 +33,7 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/htup_details.h"
 #include "access/relscan.h"
 #include "access/table.h"
 #include "access/tableam.h"
@@ -51,23 +57,44 @@ typedef struct OpenScan
 	bool		busy;			/* a lookup is running (or failed mid-way) */
 } OpenScan;
 
-static OpenScan open_scan;
+/*
+ * Two scans, opened on first use: one with SnapshotSelf for lookups, one
+ * with a dirty snapshot (whose xmin and xmax say which other transaction
+ * is writing the entry just returned) for cachier_entry_probe.
+ */
+typedef enum ScanKind
+{
+	SCAN_SELF,
+	SCAN_DIRTY,
+	NUM_SCANS
+} ScanKind;
 
-/* Close the scan; cachier.c calls this before every utility command. */
+static OpenScan open_scans[NUM_SCANS];
+static SnapshotData dirty_snapshot;
+
+static void
+close_scan(OpenScan *os)
+{
+	if (os->rel == NULL)
+		return;
+	ExecDropSingleTupleTableSlot(os->slot);
+	index_endscan(os->scan);
+	index_close(os->index, NoLock);
+	table_close(os->rel, NoLock);
+	memset(os, 0, sizeof(OpenScan));
+}
+
+/* Close the scans; cachier.c calls this before every utility command. */
 void
 cachier_entry_scan_close(void)
 {
 	ResourceOwner saved = CurrentResourceOwner;
+	int			i;
 
-	if (open_scan.rel == NULL)
-		return;
 	CurrentResourceOwner = TopTransactionResourceOwner;
-	ExecDropSingleTupleTableSlot(open_scan.slot);
-	index_endscan(open_scan.scan);
-	index_close(open_scan.index, NoLock);
-	table_close(open_scan.rel, NoLock);
+	for (i = 0; i < NUM_SCANS; i++)
+		close_scan(&open_scans[i]);
 	CurrentResourceOwner = saved;
-	memset(&open_scan, 0, sizeof(open_scan));
 }
 
 static void
@@ -83,7 +110,7 @@ transaction_ends(XactEvent event, void *arg)
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 			/* the resource owner releases it all */
-			memset(&open_scan, 0, sizeof(open_scan));
+			memset(open_scans, 0, sizeof(open_scans));
 			break;
 		default:
 			break;
@@ -97,21 +124,20 @@ cachier_entry_scan_init(void)
 }
 
 static void
-open_for_transaction(void)
+open_for_transaction(OpenScan *os, Snapshot snapshot)
 {
 	const CachierRelations *rels = cachier_relations();
 	ResourceOwner saved = CurrentResourceOwner;
 	MemoryContext oldcxt = MemoryContextSwitchTo(TopTransactionContext);
 
 	CurrentResourceOwner = TopTransactionResourceOwner;
-	open_scan.rel = table_open(rels->entries, AccessShareLock);
-	open_scan.index = index_open(rels->entries_pkey, AccessShareLock);
-	open_scan.scan = index_beginscan(open_scan.rel, open_scan.index,
-									 SnapshotSelf, 2, 0);
-	open_scan.slot = table_slot_create(open_scan.rel, NULL);
+	os->rel = table_open(rels->entries, AccessShareLock);
+	os->index = index_open(rels->entries_pkey, AccessShareLock);
+	os->scan = index_beginscan(os->rel, os->index, snapshot, 2, 0);
+	os->slot = table_slot_create(os->rel, NULL);
 	/* index column numbers: (fn_id, key) */
-	ScanKeyInit(&open_scan.keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, (Datum) 0);
-	ScanKeyInit(&open_scan.keys[1], 2, BTEqualStrategyNumber, F_INT8EQ, (Datum) 0);
+	ScanKeyInit(&os->keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, (Datum) 0);
+	ScanKeyInit(&os->keys[1], 2, BTEqualStrategyNumber, F_INT8EQ, (Datum) 0);
 	CurrentResourceOwner = saved;
 	MemoryContextSwitchTo(oldcxt);
 }
@@ -139,48 +165,126 @@ scan_once(int32 fn_id, int64 key, EntryVisitor visit, void *arg)
 }
 
 /*
+ * Run the transaction's scan of this kind on (fn_id, key), calling visit
+ * on each tuple it returns until visit returns true; whether it did.
+ */
+static bool
+scan_open(ScanKind kind, int32 fn_id, int64 key, EntryVisitor visit, void *arg)
+{
+	OpenScan   *os = &open_scans[kind];
+	ResourceOwner saved;
+	MemoryContext caller;
+	bool		found = false;
+	bool		returned = false;
+	bool		shouldFree;
+
+	if (os->busy)
+		cachier_entry_scan_close(); /* the last lookup failed mid-way */
+	if (os->rel == NULL)
+	{
+		if (kind == SCAN_DIRTY)
+			InitDirtySnapshot(dirty_snapshot);
+		open_for_transaction(os, kind == SCAN_DIRTY ? &dirty_snapshot : SnapshotSelf);
+	}
+
+	saved = CurrentResourceOwner;
+	caller = MemoryContextSwitchTo(TopTransactionContext);
+	CurrentResourceOwner = TopTransactionResourceOwner;
+	os->busy = true;
+	os->keys[0].sk_argument = Int32GetDatum(fn_id);
+	os->keys[1].sk_argument = Int64GetDatum(key);
+	index_rescan(os->scan, os->keys, 2, NULL, 0);
+	while (!found && index_getnext_slot(os->scan, ForwardScanDirection, os->slot))
+	{
+		HeapTuple	tuple = ExecFetchSlotHeapTuple(os->slot, false, &shouldFree);
+
+		returned = true;
+		MemoryContextSwitchTo(caller);
+		found = visit(tuple, RelationGetDescr(os->rel), arg);
+		MemoryContextSwitchTo(TopTransactionContext);
+	}
+	/*
+	 * Drop the pins on the index and heap pages until the next lookup.  A
+	 * scan that returned nothing holds none: B-tree lets go of the leaf
+	 * when it finds no match, and no heap page was read.
+	 */
+	if (returned)
+	{
+		ExecClearTuple(os->slot);
+		index_rescan(os->scan, os->keys, 2, NULL, 0);
+	}
+	os->busy = false;
+	CurrentResourceOwner = saved;
+	MemoryContextSwitchTo(caller);
+	return found;
+}
+
+/*
  * Call visit on the live entries of (funcid, key) until it returns true;
  * whether it did.  The tuple is only valid during the call.
  */
 bool
 cachier_scan_entry(Oid funcid, int64 key, EntryVisitor visit, void *arg)
 {
-	ResourceOwner saved;
-	MemoryContext caller;
-	bool		found = false;
-	bool		shouldFree;
 	int32		fn_id = cachier_fn_id(funcid);
 
 	if (fn_id == 0)
 		return false;
 	if (IsInParallelMode())
 		return scan_once(fn_id, key, visit, arg);
-	if (open_scan.busy)
-		cachier_entry_scan_close();	/* the last lookup failed mid-way */
-	if (open_scan.rel == NULL)
-		open_for_transaction();
+	return scan_open(SCAN_SELF, fn_id, key, visit, arg);
+}
 
-	saved = CurrentResourceOwner;
-	caller = MemoryContextSwitchTo(TopTransactionContext);
-	CurrentResourceOwner = TopTransactionResourceOwner;
-	open_scan.busy = true;
-	open_scan.keys[0].sk_argument = Int32GetDatum(fn_id);
-	open_scan.keys[1].sk_argument = Int64GetDatum(key);
-	index_rescan(open_scan.scan, open_scan.keys, 2, NULL, 0);
-	while (!found &&
-		   index_getnext_slot(open_scan.scan, ForwardScanDirection, open_scan.slot))
+typedef struct Probe
+{
+	ItemPointerData tid;		/* the committed (or our own) version */
+	bool		busy;			/* another transaction is writing the key */
+	bool		newer;			/* tid was committed after our snapshot */
+} Probe;
+
+/* Note what the dirty snapshot returned: whose version, and whether newer. */
+static bool
+probe_visit(HeapTuple tuple, TupleDesc desc, void *arg)
+{
+	Probe	   *probe = (Probe *) arg;
+	OpenScan   *os = &open_scans[SCAN_DIRTY];
+
+	if (TransactionIdIsValid(dirty_snapshot.xmin) ||
+		TransactionIdIsValid(dirty_snapshot.xmax))
 	{
-		HeapTuple	tuple = ExecFetchSlotHeapTuple(open_scan.slot, false, &shouldFree);
-
-		MemoryContextSwitchTo(caller);
-		found = visit(tuple, RelationGetDescr(open_scan.rel), arg);
-		MemoryContextSwitchTo(TopTransactionContext);
+		probe->busy = true;
+		return true;
 	}
-	ExecClearTuple(open_scan.slot);
-	/* drop the pins on the index and heap pages until the next lookup */
-	index_rescan(open_scan.scan, open_scan.keys, 2, NULL, 0);
-	open_scan.busy = false;
-	CurrentResourceOwner = saved;
-	MemoryContextSwitchTo(caller);
-	return found;
+	probe->tid = tuple->t_self;
+	probe->newer = IsolationUsesXactSnapshot() && ActiveSnapshotSet() &&
+		!TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tuple->t_data)) &&
+		!table_tuple_satisfies_snapshot(os->rel, os->slot, GetActiveSnapshot());
+	return false;
+}
+
+/*
+ * Probe the versions of (funcid, key) that any transaction has written.
+ * True if another transaction, still in progress, has inserted, updated or
+ * deleted one: a write of the key would have to wait for it.  Otherwise
+ * *tid is the version a write would replace (committed, or this
+ * transaction's own), invalid when there is none, and *newer says whether
+ * it was committed after the active snapshot of a REPEATABLE READ or
+ * SERIALIZABLE transaction.  Not in parallel mode (nothing is written
+ * there).
+ */
+bool
+cachier_entry_probe(Oid funcid, int64 key, ItemPointer tid, bool *newer)
+{
+	int32		fn_id = cachier_fn_id(funcid);
+	Probe		probe;
+
+	ItemPointerSetInvalid(&probe.tid);
+	probe.busy = false;
+	probe.newer = false;
+	Assert(!IsInParallelMode());
+	if (fn_id != 0)				/* else the function has no entries */
+		(void) scan_open(SCAN_DIRTY, fn_id, key, probe_visit, &probe);
+	*tid = probe.tid;
+	*newer = probe.newer;
+	return probe.busy;
 }

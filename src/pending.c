@@ -21,9 +21,10 @@
  *	  outside a transaction that can write.  A write that fails becomes a
  *	  WARNING (table_store.c): the values were returned already.
  *
- * Memory: the entries and their bytes live in a context under
- * TopTransactionContext, reset after each write and gone with the
- * transaction.
+ * Memory: the entries live in a context of the backend and their bytes in
+ * an arena of the backend, both emptied after each write and at the end of
+ * each transaction, and both keeping some of their memory for the next
+ * queue (see PENDING_KEEP_BYTES).
  *
  *-------------------------------------------------------------------------
  */
@@ -41,6 +42,28 @@
 #define PENDING_MAX_ENTRIES	10000
 #define PENDING_MAX_BYTES	(16 * 1024 * 1024)
 
+/*
+ * Memory the queue keeps from one statement and transaction to the next.
+ * Touching fresh pages costs a page fault each, more than a small entry's
+ * whole write, and memory given back at the end of every transaction (or
+ * malloc'd anew for every large value) is fresh again each time.  So the
+ * entries live in a context whose first block stays (QUEUE_KEEP_BYTES),
+ * and their arguments and values in blocks of at least ARENA_BLOCK bytes,
+ * filled one after the other, of which PENDING_KEEP_BYTES stay.  Both are
+ * allocated when first needed and touched only as far as queues reach.
+ */
+#define QUEUE_KEEP_BYTES	(1024 * 1024)
+#define ARENA_BLOCK			(1024 * 1024)
+#define PENDING_KEEP_BYTES	(8 * 1024 * 1024)
+
+typedef struct ArenaBlock
+{
+	struct ArenaBlock *next;
+	Size		size;			/* of data */
+	Size		used;
+	char		data[FLEXIBLE_ARRAY_MEMBER];
+} ArenaBlock;
+
 typedef struct PendingKey
 {
 	Oid			funcid;
@@ -54,6 +77,8 @@ typedef struct PendingSlot
 } PendingSlot;
 
 static MemoryContext pending_cxt = NULL;
+static ArenaBlock *arena = NULL;	/* in TopMemoryContext */
+static ArenaBlock *arena_current = NULL;	/* the block being filled */
 static List *pending = NIL;		/* EntryRow *, oldest first */
 static HTAB *pending_index = NULL;
 static Size pending_bytes = 0;
@@ -73,9 +98,11 @@ ensure_queue(void)
 	HASHCTL		ctl;
 
 	if (pending_cxt == NULL)
-		pending_cxt = AllocSetContextCreate(TopTransactionContext,
+		pending_cxt = AllocSetContextCreate(TopMemoryContext,
 											"cachier pending entries",
-											ALLOCSET_DEFAULT_SIZES);
+											QUEUE_KEEP_BYTES,
+											QUEUE_KEEP_BYTES,
+											ALLOCSET_DEFAULT_MAXSIZE);
 	if (pending_index != NULL)
 		return;
 	ctl.keysize = sizeof(PendingKey);
@@ -97,6 +124,92 @@ copy_bytea(const bytea *b)
 	return copy;
 }
 
+/* len bytes of the arena: in the block being filled, the next kept one, or a new one. */
+static void *
+arena_alloc(Size len)
+{
+	ArenaBlock *b = arena_current;
+	void	   *p;
+
+	len = MAXALIGN(len);
+	if (b == NULL || b->size - b->used < len)
+	{
+		if (b != NULL && b->next != NULL && b->next->size >= len)
+			b = b->next;
+		else
+		{
+			Size		size = Max(ARENA_BLOCK, len);
+			ArenaBlock *fresh = MemoryContextAllocHuge(TopMemoryContext,
+													   offsetof(ArenaBlock, data) + size);
+
+			fresh->size = size;
+			fresh->used = 0;
+			fresh->next = b ? b->next : NULL;
+			if (b)
+				b->next = fresh;
+			else
+				arena = fresh;
+			b = fresh;
+		}
+		arena_current = b;
+	}
+	p = b->data + b->used;
+	b->used += len;
+	return p;
+}
+
+/* Empty the arena; keep its first blocks, up to PENDING_KEEP_BYTES. */
+static void
+arena_reset(void)
+{
+	ArenaBlock *b = arena;
+	ArenaBlock *prev = NULL;
+	Size		kept = 0;
+
+	while (b != NULL)
+	{
+		ArenaBlock *next = b->next;
+
+		if (kept + b->size <= PENDING_KEEP_BYTES)
+		{
+			kept += b->size;
+			b->used = 0;
+			prev = b;
+		}
+		else
+		{
+			if (prev)
+				prev->next = next;
+			else
+				arena = next;
+			pfree(b);
+		}
+		b = next;
+	}
+	arena_current = arena;
+}
+
+/* Empty the queue's memory. */
+static void
+reset_queue_memory(void)
+{
+	if (pending_cxt)
+		MemoryContextReset(pending_cxt);
+	arena_reset();
+}
+
+static bytea *
+arena_copy(const bytea *b)
+{
+	bytea	   *copy;
+
+	if (b == NULL)
+		return NULL;
+	copy = arena_alloc(VARSIZE(b));
+	memcpy(copy, b, VARSIZE(b));
+	return copy;
+}
+
 /*
  * Queue an entry to be written with the others of this statement; it is
  * found by this transaction's lookups from now on.
@@ -113,10 +226,11 @@ cachier_pending_add(const EntryRow *row, int64 wait_us)
 	old = MemoryContextSwitchTo(pending_cxt);
 	copy = palloc(sizeof(EntryRow));
 	*copy = *row;
-	copy->args = copy_bytea(row->args);
-	copy->value = copy_bytea(row->value);
+	copy->args = arena_copy(row->args);
+	copy->value = arena_copy(row->value);
 	copy->nest_level = GetCurrentTransactionNestLevel();
 	copy->dropped = false;
+	cachier_store_take_probe(copy);
 	pending = lappend(pending, copy);
 	MemoryContextSwitchTo(old);
 
@@ -209,8 +323,9 @@ cachier_pending_flush(void)
 	PG_FINALLY();
 	{
 		writing = false;
-		if (pending_cxt)
-			MemoryContextReset(pending_cxt);
+		/* rows queued while writing (a constraint calling a cached function) stay */
+		if (pending == NIL)
+			reset_queue_memory();
 	}
 	PG_END_TRY();
 	if (pushed)
@@ -233,8 +348,7 @@ transaction_event(XactEvent event, void *arg)
 		case XACT_EVENT_PREPARE:
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PARALLEL_ABORT:
-			/* the context went with TopTransactionContext */
-			pending_cxt = NULL;
+			reset_queue_memory();
 			pending = NIL;
 			pending_index = NULL;
 			pending_bytes = 0;
