@@ -1046,7 +1046,7 @@ reads_remembered(const FunctionContext *fc, const EffectiveOptions *eff, DepFunc
 
 static void
 remember_reads(FunctionContext *fc, const EffectiveOptions *eff, int size,
-			   const ReadsContext *rx)
+			   uint64 generation, const ReadsContext *rx)
 {
 	int			ndeclared = Max(eff->ndepends_on, 0);
 
@@ -1058,7 +1058,7 @@ remember_reads(FunctionContext *fc, const EffectiveOptions *eff, int size,
 	fc->reads_ndeclared = ndeclared;
 	fc->reads_user = GetUserId();
 	fc->reads_row_security = row_security;
-	fc->reads_generation = relations_generation;
+	fc->reads_generation = generation;
 	fc->reads_size = size;
 	fc->reads = *rx;
 	fc->reads_valid = true;
@@ -1077,13 +1077,18 @@ reads_context(FunctionContext *fc, const EffectiveOptions *eff, ReadsContext *rx
 {
 	DepFunction *deps = function_deps(fc);
 	int			size;
+	uint64		generation;
 	int			n;
 	const Oid  *reads;
 
 	if (reads_remembered(fc, eff, deps))
 		return &fc->reads;
-	/* the size before the list: a relation added meanwhile is seen next time */
+	/*
+	 * The size and the generation before the checks: a relation added, or
+	 * an invalidation processed, while they run is seen at the next call.
+	 */
 	size = deps ? cachier_dep_function_size(deps) : -1;
+	generation = relations_generation;
 	reads = cachier_function_reads(eff, deps, &n);
 	rx->role = false;
 	rx->nsettings = 0;
@@ -1091,7 +1096,7 @@ reads_context(FunctionContext *fc, const EffectiveOptions *eff, ReadsContext *rx
 	check_reads(fc, eff, reads, n, rx);
 	pfree((void *) reads);
 	if (rx->bypass == NULL)
-		remember_reads(fc, eff, size, rx);
+		remember_reads(fc, eff, size, generation, rx);
 	else
 		fc->reads_valid = false;
 	return rx;

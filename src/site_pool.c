@@ -148,6 +148,7 @@ static PooledSite *
 take_idle(Oid funcid)
 {
 	dlist_mutable_iter it;
+	bool		stale;
 
 	dlist_foreach_modify(it, &idle)
 	{
@@ -162,9 +163,11 @@ take_idle(Oid funcid)
 		}
 		if (ps->site.funcid != funcid)
 			continue;
+		/* checked while still in the pool: an error here loses nothing */
+		stale = cachier_callsite_stale(&ps->site);
 		dlist_delete(it.cur);
 		nidle--;
-		if (cachier_callsite_stale(&ps->site))
+		if (stale)
 		{
 			free_site(ps);
 			continue;

@@ -20,14 +20,21 @@
  * per backend (or that it is not a wrapper) until any pg_proc
  * invalidation.  Only calls that inlining would also replace are
  * replaced: a plain SQL wrapper (not STRICT, no SET clause, not SECURITY
- * DEFINER), called with all its arguments by position, by a caller that
- * may execute it (else the call is left to fail as it would).  The plan
+ * DEFINER, as volatile as its body, whose body has the shape memoize.c
+ * gives it), called with all its arguments by position, by a caller that
+ * may execute it (else the call is left to fail as it would), with no
+ * fmgr hook (sepgsql) that wants to see its calls.  The plan
  * still depends on the wrapper (a PlanInvalItem), so changing or dropping
  * it replans.
  *
  * Needs the library loaded before the query is planned: with
  * shared_preload_libraries always; otherwise from the second statement of
  * a session on (until then the planner inlines as usual).
+ *
+ * Memory: a body is parsed in scratch memory and only its call kept, in
+ * a context of its own; a pg_proc invalidation only marks the cache
+ * outdated (it may arrive in the middle of a lookup), and the next lookup
+ * empties it.
  *
  * Locking: none; catalog reads through the syscache only.
  *
@@ -42,6 +49,7 @@
 #include "catalog/pg_collation.h"
 #include "catalog/pg_language.h"
 #include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "nodes/plannodes.h"
@@ -73,7 +81,8 @@ typedef struct KnownFunction
 
 static HTAB *known = NULL;		/* in known_cxt; emptied by any pg_proc change */
 static MemoryContext known_cxt = NULL;
-static uint64 known_generation = 0;
+static uint64 known_generation = 0;	/* moved by every pg_proc change */
+static uint64 known_filled_at = 0;	/* known_generation when known was current */
 
 /* Whether the cachier.call_* function callid is one of the entry points. */
 static bool
@@ -87,9 +96,39 @@ is_entry_point(Oid callid)
 }
 
 /*
+ * Whether call has the shape cachier_memoize gives a wrapper's body:
+ * cachier.call_*(fn, NULL::result, $1, ..., $nargs), each parameter once
+ * and in order, so that putting the call's arguments in their place
+ * evaluates each exactly once, as the wrapper would.
+ */
+static bool
+memoize_shape(FuncExpr *call, int nargs)
+{
+	ListCell   *lc;
+	int			i = 0;
+
+	if (list_length(call->args) != nargs + 2 || call->funcvariadic)
+		return false;
+	foreach(lc, call->args)
+	{
+		Node	   *arg = (Node *) lfirst(lc);
+
+		if (i >= 2 && !(IsA(arg, Param) && ((Param *) arg)->paramkind == PARAM_EXTERN &&
+						((Param *) arg)->paramid == i - 1))
+			return false;
+		if (i < 2 && !IsA(arg, Const))
+			return false;
+		i++;
+	}
+	return true;
+}
+
+/*
  * The body's call of cachier.call_* if funcid is a wrapper that inlining
  * would replace (plain SQL, BEGIN ATOMIC, not STRICT, no SET clause, not
- * SECURITY DEFINER); NULL otherwise.  In the current memory context.
+ * SECURITY DEFINER, not returning record, as volatile as its body's call)
+ * and whose body has the shape cachier_memoize gives it; NULL otherwise.
+ * In the current memory context.
  */
 static FuncExpr *
 read_body(Oid funcid, int *nargs)
@@ -100,13 +139,16 @@ read_body(Oid funcid, int *nargs)
 	Datum		body;
 	Node	   *n;
 	Query	   *q;
+	char		volatility;
 
 	if (!HeapTupleIsValid(tuple))
 		return NULL;
 	proc = (Form_pg_proc) GETSTRUCT(tuple);
 	*nargs = proc->pronargs;
+	volatility = proc->provolatile;
 	body = SysCacheGetAttr(PROCOID, tuple, Anum_pg_proc_prosqlbody, &isnull);
 	if (isnull || proc->prolang != SQLlanguageId || proc->proretset ||
+		proc->prorettype == RECORDOID ||
 		proc->proisstrict || proc->prosecdef || proc->prokind != PROKIND_FUNCTION ||
 		!heap_attisnull(tuple, Anum_pg_proc_proconfig, NULL))
 	{
@@ -128,49 +170,77 @@ read_body(Oid funcid, int *nargs)
 		(q->jointree != NULL && q->jointree->quals != NULL))
 		return NULL;
 	n = (Node *) ((TargetEntry *) linitial(q->targetList))->expr;
-	if (!IsA(n, FuncExpr) || !is_entry_point(((FuncExpr *) n)->funcid))
+	if (!IsA(n, FuncExpr) || !is_entry_point(((FuncExpr *) n)->funcid) ||
+		!memoize_shape((FuncExpr *) n, *nargs) ||
+		func_volatile(((FuncExpr *) n)->funcid) != volatility)
 		return NULL;
 	return (FuncExpr *) n;
 }
 
+/*
+ * Any pg_proc change: what is known is forgotten at the next lookup, not
+ * here (this may run in the middle of one, while its memory is in use).
+ */
 static void
 forget_known(Datum arg, int cacheid, uint32 hashvalue)
 {
 	known_generation++;
-	if (known_cxt != NULL)
-		MemoryContextReset(known_cxt);
-	known = NULL;
 }
 
-/* The wrapper body of funcid (remembered), or NULL when it is none. */
+/* Empty the cache if a pg_proc change came since it was filled. */
+static void
+drop_if_outdated(void)
+{
+	if (known_cxt != NULL && known_filled_at != known_generation)
+	{
+		MemoryContextReset(known_cxt);
+		known = NULL;
+	}
+	known_filled_at = known_generation;
+}
+
+/*
+ * What funcid is (remembered until a pg_proc change).  The entry and the
+ * body it points to stay valid until the next call of this function.
+ */
 static KnownFunction *
 known_function(Oid funcid)
 {
 	KnownFunction *kf;
 	FuncExpr   *call;
 	int			nargs = 0;
-	uint64		generation = known_generation;
+	uint64		generation;
+	MemoryContext scratch;
 	MemoryContext old;
 	bool		found;
 
+	drop_if_outdated();
 	if (known != NULL && (kf = hash_search(known, &funcid, HASH_FIND, NULL)) != NULL)
 		return kf;
 	/* a database with very many functions: start over rather than grow */
 	if (known != NULL && hash_get_num_entries(known) >= MAX_KNOWN_FUNCTIONS)
-		forget_known((Datum) 0, PROCOID, 0);
+	{
+		MemoryContextReset(known_cxt);
+		known = NULL;
+	}
 	if (known_cxt == NULL)
 		known_cxt = AllocSetContextCreate(TopMemoryContext, "cachier wrapper bodies",
 										  ALLOCSET_SMALL_SIZES);
-	old = MemoryContextSwitchTo(known_cxt);
+	/* parsed in scratch memory; only the call is kept */
+	generation = known_generation;
+	scratch = AllocSetContextCreate(CurrentMemoryContext, "cachier wrapper body",
+									ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(scratch);
 	call = read_body(funcid, &nargs);
 	MemoryContextSwitchTo(old);
-	/* a pg_proc change while it was read: use it this once, remember nothing */
 	if (generation != known_generation)
 	{
+		/* a pg_proc change while it was read: use it this once only */
 		kf = palloc(sizeof(KnownFunction));
 		kf->funcid = funcid;
-		kf->call = call ? copyObject(call) : NULL;
 		kf->nargs = nargs;
+		kf->call = call ? copyObject(call) : NULL;
+		MemoryContextDelete(scratch);
 		return kf;
 	}
 	if (known == NULL)
@@ -184,8 +254,11 @@ known_function(Oid funcid)
 							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
 	kf = hash_search(known, &funcid, HASH_ENTER, &found);
-	kf->call = call;
 	kf->nargs = nargs;
+	old = MemoryContextSwitchTo(known_cxt);
+	kf->call = call ? copyObject(call) : NULL;
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(scratch);
 	return kf;
 }
 
@@ -224,7 +297,9 @@ rewrite_call(FuncExpr *f, Rewrite *rw)
 	foreach(lc, f->args)
 		if (IsA(lfirst(lc), NamedArgExpr))
 			return;				/* likewise */
-	if (pg_proc_aclcheck(f->funcid, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+	/* as inline_function: the caller may execute it, and no hook wants to see it */
+	if (pg_proc_aclcheck(f->funcid, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK ||
+		FmgrHookIsNeeded(f->funcid))
 		return;
 	sub.args = f->args;
 	call = (FuncExpr *) substitute_params((Node *) kf->call, &sub);
