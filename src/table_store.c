@@ -67,12 +67,30 @@ epoch_column(void)
 {
 	Oid			entries = cachier_relations()->entries;
 
-	if (entries != epoch_table)
+	/* not found is not remembered: ALTER EXTENSION UPDATE may add it */
+	if (entries != epoch_table || epoch_attnum == InvalidAttrNumber)
 	{
 		epoch_attnum = get_attnum(entries, "epoch");
 		epoch_table = entries;
 	}
 	return epoch_attnum;
+}
+
+/* The epoch column of the open entries table, from its own descriptor. */
+static AttrNumber
+epoch_attnum_of(Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), "epoch") == 0)
+			return att->attnum;
+	}
+	return InvalidAttrNumber;
 }
 
 /* Whether cachier.entries can hold epochs. */
@@ -306,7 +324,7 @@ writer_open(EntryWriter *w)
 	w->scan = index_beginscan(w->rel, w->pkey, &w->dirty, 2, 0);
 	ScanKeyInit(&w->keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, (Datum) 0);
 	ScanKeyInit(&w->keys[1], 2, BTEqualStrategyNumber, F_INT8EQ, (Datum) 0);
-	w->epoch_attnum = epoch_column();
+	w->epoch_attnum = epoch_attnum_of(w->rel);
 	/* role_id came with 0.4: older storage is never written (legacy) */
 	if (RelationGetDescr(w->rel)->natts < Col_role_id)
 		elog(ERROR, "cachier.entries has no column role_id");
@@ -427,6 +445,10 @@ group_row(EntryWriter *w, const EntryRow *row, int32 fn_id)
 		MemoryContextSwitchTo(old);
 	}
 	fill_slot(w, w->group[w->ngroup], row, fn_id);
+#ifndef USE_FLOAT8_BYVAL
+	/* int8, timestamptz and float8 were palloc'd in the per-row memory */
+	ExecMaterializeSlot(w->group[w->ngroup]);
+#endif
 	w->ngroup++;
 	w->group_bytes += VARSIZE(row->args) + (row->value ? VARSIZE(row->value) : 0);
 	if (w->ngroup == INSERT_GROUP_ROWS || w->group_bytes >= INSERT_GROUP_BYTES)
@@ -474,12 +496,20 @@ replace_probed(EntryWriter *w, ItemPointer tid, int32 fn_id, int64 key)
 	bool		same;
 	bool		isnull;
 
-	if (!table_tuple_fetch_row_version(w->rel, tid, SnapshotAny, w->found))
+	/*
+	 * Read with the dirty snapshot: a version that is dead, or that another
+	 * transaction is writing, is no longer the one to replace (the key is
+	 * probed again).  The slot keeps the buffer pinned until the update is
+	 * done, so the line pointer cannot be pruned away meanwhile.
+	 */
+	if (!table_tuple_fetch_row_version(w->rel, tid, &w->dirty, w->found))
 		return false;
-	same = DatumGetInt32(slot_getattr(w->found, Col_fn_id, &isnull)) == fn_id &&
+	same = !TransactionIdIsValid(w->dirty.xmin) && !TransactionIdIsValid(w->dirty.xmax) &&
+		DatumGetInt32(slot_getattr(w->found, Col_fn_id, &isnull)) == fn_id &&
 		DatumGetInt64(slot_getattr(w->found, Col_key, &isnull)) == key;
+	same = same && update_entry(w, tid);
 	ExecClearTuple(w->found);
-	return same && update_entry(w, tid);
+	return same;
 }
 
 /*
