@@ -589,7 +589,7 @@ extern void cachier_fresh_cleared(Oid funcid);
 extern bool cachier_fresh_outdated(CallSite *site, const EffectiveOptions *eff,
 								   bool has_epoch, int64 epoch);
 extern const Oid *cachier_function_reads(const EffectiveOptions *eff, DepFunction *deps,
-										  int *n);
+										  int *n, bool *overflow);
 /* ---------------------------------------------------------------- memoize.c */
 
 extern void cachier_rewrap(Oid funcid, Oid wrapper);

@@ -1079,6 +1079,7 @@ reads_context(FunctionContext *fc, const EffectiveOptions *eff, ReadsContext *rx
 	int			size;
 	uint64		generation;
 	int			n;
+	bool		overflow;
 	const Oid  *reads;
 
 	if (reads_remembered(fc, eff, deps))
@@ -1089,11 +1090,15 @@ reads_context(FunctionContext *fc, const EffectiveOptions *eff, ReadsContext *rx
 	 */
 	size = deps ? cachier_dep_function_size(deps) : -1;
 	generation = relations_generation;
-	reads = cachier_function_reads(eff, deps, &n);
+	reads = cachier_function_reads(eff, deps, &n, &overflow);
 	rx->role = false;
 	rx->nsettings = 0;
 	rx->bypass = NULL;
-	check_reads(fc, eff, reads, n, rx);
+	if (overflow)
+		rx->bypass = psprintf("Its computations read more than %d relations, so the privileges and row-level security of what it reads cannot all be checked.",
+							  CACHIER_RELS_PER_FUNCTION);
+	else
+		check_reads(fc, eff, reads, n, rx);
 	pfree((void *) reads);
 	if (rx->bypass == NULL)
 		remember_reads(fc, eff, size, generation, rx);

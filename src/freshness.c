@@ -402,18 +402,19 @@ cachier_fresh_cleared(Oid funcid)
  * The relations a function's computations read (captured since the
  * server started, in deps, which may be NULL) and the ones its options
  * declare, palloc'd; for privilege checks of context keys (issue 11).
+ * *overflow: it read more than its slot lists, so the list is not all.
  */
 const Oid *
-cachier_function_reads(const EffectiveOptions *eff, DepFunction *deps, int *n)
+cachier_function_reads(const EffectiveOptions *eff, DepFunction *deps, int *n,
+					   bool *overflow)
 {
 	FreshCall	fc;
-	bool		overflow;
 
 	memset(&fc, 0, sizeof(fc));
 	fc.declared = eff->depends_on;
 	fc.ndeclared = eff->ndepends_on;
 	fc.deps = deps;
-	return known_relations(&fc, n, &overflow);
+	return known_relations(&fc, n, overflow);
 }
 
 /* ---------------------------------------------------------------- SQL */

@@ -11,7 +11,11 @@
 #  4. a session that keeps its backend (whose privilege check is
 #     remembered between calls) sees a relation another backend's
 #     computation read for the first time, a REVOKE and a GRANT at its next
-#     call.
+#     call;
+#  5. a function whose computations read more relations than cachier
+#     records per function (32): what it reads cannot all be checked, so it
+#     computes directly, and a role without SELECT on the last table gets
+#     the direct call's error.
 #
 # The relations a function read come from the freshness work's captured
 # reads (cachier_function_reads); until that is in, this test skips.
@@ -159,5 +163,37 @@ $s->query('SELECT pick_cached(2)');
 like($s->{stderr}, qr/permission denied for table secrets/,
 	'long session: a REVOKE takes effect at its next call');
 $s->quit;
+
+# ------------------------------------------------------------ 5. more reads than recorded
+$node->safe_psql(
+	'postgres', q{
+DO $$ BEGIN
+    FOR i IN 1..33 LOOP
+        EXECUTE format('CREATE TABLE wide%s (v int)', i);
+        EXECUTE format('INSERT INTO wide%s VALUES (1)', i);
+        EXECUTE format('GRANT SELECT ON wide%s TO rr1', i);
+    END LOOP;
+END $$;
+REVOKE SELECT ON wide33 FROM rr1;
+CREATE FUNCTION wide() RETURNS int LANGUAGE plpgsql STABLE AS $$
+DECLARE total int := 0; n int;
+BEGIN
+    FOR i IN 1..33 LOOP
+        EXECUTE format('SELECT count(*) FROM public.wide%s', i) INTO n;
+        total := total + n;
+    END LOOP;
+    RETURN total;
+END $$;
+SELECT cachier_memoize('wide()', per_role => false);
+});
+$node->safe_psql('postgres', 'SELECT wide_cached()') for 1 .. 3;
+($out, $err) = as_role('rr1', 'SELECT wide_cached()');
+like($err, qr/ERROR:  permission denied for table wide33/,
+	'more reads than recorded: a role without SELECT on one of them gets the direct call\'s error');
+is($out, '', '... and not the owner\'s value');
+(undef, $out, $err) = verbose_psql($node, 'SELECT wide_cached()');
+is($out, '33', 'more reads than recorded: the owner gets the right value');
+like($err, qr/bypassed: public\.wide\(\)\nDETAIL:  Its computations read more than 32 relations/,
+	'... computed directly, and verbose says why');
 
 done_testing();
