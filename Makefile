@@ -28,12 +28,19 @@ REGRESS_NEED_2PC     = transactions
 # `make installcheck-full` (TEMP_INSTANCE=1) runs everything, pg_regress,
 # isolation specs and TAP tests, on throwaway clusters with
 # test/regress.conf: the full suite, which test/run-tests.sh runs.
+# The test databases are UTF8 with the C.UTF-8 locale whatever the
+# environment says (a machine without LANG would give SQL_ASCII, where ICU
+# collations, which the context tests use, do not exist): pg_regress asks
+# for the encoding, and the throwaway clusters' initdb takes the locale
+# from the environment the test targets set (after the includes).
+TEST_LOCALE = --encoding=UTF8
+REGRESS_OPTS = $(TEST_LOCALE)
 ifdef TEMP_INSTANCE
-REGRESS_OPTS = --temp-instance=tmp_regress --temp-config=test/regress.conf
+REGRESS_OPTS += --temp-instance=tmp_regress --temp-config=test/regress.conf
 
 # isolation specs (concurrency promises)
 ISOLATION      = $(sort $(basename $(notdir $(wildcard test/isolation/specs/*.spec))))
-ISOLATION_OPTS = --temp-instance=tmp_check_iso --temp-config=test/regress.conf \
+ISOLATION_OPTS = $(TEST_LOCALE) --temp-instance=tmp_check_iso --temp-config=test/regress.conf \
                  --inputdir=test/isolation --outputdir=output_iso
 
 # TAP tests (restarts, dumps, standbys, workers, Redis) live in test/t
@@ -88,6 +95,10 @@ installcheck-memory-tier:
 	pg_regress='$(top_builddir)/src/test/regress/pg_regress' \
 	pg_isolation_regress='$(top_builddir)/src/test/isolation/pg_isolation_regress' \
 	test/scripts/memory-tier.sh '$(MEMORY_TIER_REGRESS)' '$(MEMORY_TIER_ISOLATION)' '$(MEMORY_TIER_TAP)'
+
+installcheck installcheck-memory-tier: export LANG := C.UTF-8
+installcheck installcheck-memory-tier: export LC_CTYPE := C.UTF-8
+installcheck installcheck-memory-tier: export LC_COLLATE := C.UTF-8
 
 ifdef AS_POSTGRES
 installcheck:

@@ -10,6 +10,10 @@
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
+# The same locale on every machine (CI's may have no LANG at all); the
+# test clusters also ask for UTF8 and C.UTF-8 themselves.
+export LANG=C.UTF-8
+unset LC_ALL LC_CTYPE LC_COLLATE
 if [ "$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi
 $SUDO "$top/test/scripts/install-deps.sh"
 
@@ -86,12 +90,16 @@ else
 	echo "test/package META.json version ... FAILED" | tee -a "$log"
 fi
 
+# On failure, the logs of the TAP files that failed, then the regression
+# diffs last, next to the summary, where a truncated CI log still shows them.
 if [ "$status" -ne 0 ]; then
-	for f in $(find "$work" -name regression.diffs); do
-		echo "=== $f"; cat "$f"
+	for t in $(sed -nE 's#.*test/t/(\S+)\.pl \.+ (Dubious|Failed).*#\1#p' "$log" | sort -u); do
+		for f in $(find "$work/tmp_check/log" "$memwork/tmp_check/log" -name "regress_log_$t" 2>/dev/null); do
+			echo "=== $f (last 60 lines)"; tail -n 60 "$f"
+		done
 	done
-	for f in $(find "$work/tmp_check/log" "$memwork/tmp_check/log" -name 'regress_log_*' 2>/dev/null); do
-		echo "=== $f (last 60 lines)"; tail -n 60 "$f"
+	for f in $(find "$work" "$memwork" \( -name regression.diffs -o -name memory.diffs \) -size +0); do
+		echo "=== $f (first 200 lines)"; head -n 200 "$f"
 	done
 fi
 

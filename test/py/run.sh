@@ -15,7 +15,7 @@ work=$(mktemp -d /tmp/cachier-py.XXXXXX)
 export PGHOST=$work PGPORT=5499 PGDATABASE=app PGUSER=$(id -un)
 unset PGPASSWORD PGSERVICE
 
-"$bindir/initdb" -D "$work/data" -A trust -N >"$work/initdb.log" 2>&1 || {
+"$bindir/initdb" -D "$work/data" -A trust -N --encoding=UTF8 --locale=C.UTF-8 >"$work/initdb.log" 2>&1 || {
 	cat "$work/initdb.log"; exit 1; }
 cat "$top/test/regress.conf" >>"$work/data/postgresql.conf"
 printf "listen_addresses = ''\nunix_socket_directories = '%s'\nport = %s\n" \

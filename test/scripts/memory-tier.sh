@@ -33,10 +33,12 @@ work=$top/tmp_memory
 rm -rf "$work"
 mkdir -p "$work"
 status=0
+# UTF8 and C.UTF-8 whatever the environment says, as the Makefile's runs
+locale='--encoding=UTF8'
 
 # ---------------------------------------------------------------- the server
 port=54329						# (a socket in $work: no TCP, no clash)
-"$bindir/initdb" -A trust -D "$work/data" >"$work/initdb.log" 2>&1 || { cat "$work/initdb.log"; exit 1; }
+"$bindir/initdb" -A trust --encoding=UTF8 --locale=C.UTF-8 -D "$work/data" >"$work/initdb.log" 2>&1 || { cat "$work/initdb.log"; exit 1; }
 cat test/regress.conf test/memory-tier.conf >>"$work/data/postgresql.conf"
 printf "listen_addresses = ''\nunix_socket_directories = '%s'\nport = %s\n" "$work" "$port" \
 	>>"$work/data/postgresql.conf"
@@ -110,7 +112,7 @@ before=${before:-0}
 if [ -n "$regress" ]; then
 	# (pg_regress itself fails on the lines from memory: the comparison is ours)
 	# shellcheck disable=SC2086  # lists of test names
-	"$pg_regress" --inputdir=. --outputdir="$work/regress" --bindir="$bindir" \
+	"$pg_regress" --inputdir=. --outputdir="$work/regress" --bindir="$bindir" $locale \
 		--host="$work" --port="$port" --dbname=contrib_regression $regress >"$work/regress.log" 2>&1
 	# shellcheck disable=SC2086
 	compare pg_regress "$work/regress/results" expected "$work/regress.log" $regress
@@ -122,7 +124,7 @@ if [ -n "$regress" ]; then
 fi
 if [ -n "$isolation" ]; then
 	# shellcheck disable=SC2086
-	"$pg_isolation_regress" --inputdir=test/isolation --outputdir="$work/isolation" --bindir="$bindir" \
+	"$pg_isolation_regress" --inputdir=test/isolation --outputdir="$work/isolation" --bindir="$bindir" $locale \
 		--host="$work" --port="$port" --dbname=isolation_regression_cachier $isolation \
 		>"$work/isolation.log" 2>&1
 	# shellcheck disable=SC2086

@@ -19,6 +19,13 @@ use Exporter 'import';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils ();
 
+# Every node's cluster is UTF8 with the C.UTF-8 locale whatever the
+# environment says: initdb takes both from LANG and LC_* (Utils has dropped
+# LC_ALL), and a machine without LANG would give SQL_ASCII, where the ICU
+# collations the context tests use do not exist.
+$ENV{LANG} = 'C.UTF-8';
+delete @ENV{qw(LC_CTYPE LC_COLLATE LC_MONETARY LC_NUMERIC LC_TIME)};
+
 our @EXPORT_OK = qw(
   $gate $lock_of
   cachier_node counting_setup backdate verbose_psql
