@@ -54,6 +54,9 @@ typedef struct Call
 	int64		epoch;
 	bool		use_memory;		/* [M] the shared memory tier is in front of the table */
 	uint64		memory_generation;	/* [M] read before the last lookup */
+	bool		absent;			/* the first lookup found no entry, and... */
+	uint64		commits_seen;	/* ... entries were committed this often
+								 * before it (cachier_store_commits) */
 } Call;
 
 /* ---------------------------------------------------------------- call sites */
@@ -733,8 +736,11 @@ lookup(Call *c, Datum *value, bool *isnull, const char *event, bool quiet)
 	EntryAge	age;
 	int64		limit;
 	bool		served;
+	bool		counted = !quiet && c->use_table && !c->use_redis &&
+		cachier_store_commits(&c->commits_seen);
 
 	find_entry(c, &entry);
+	c->absent = counted && !entry.found;
 	if (entry.found && !fresh_usable(c, &entry, value, isnull, quiet, &served))
 		return served;
 	age = entry.found ? entry_age(c, &entry, &limit) : AGE_FRESH;
@@ -811,6 +817,22 @@ wait_gave_up(Call *c, bool *isnull, WaitResult waited)
 }
 
 /*
+ * Whether the first lookup found nothing and no entry has been committed
+ * since it began: then, holding the key's lock, there is nothing new to
+ * look at (a writer's commit is counted before its key lock is given
+ * back).  An entry another transaction wrote and has not committed was
+ * invisible to a second look too.
+ */
+static bool
+nothing_committed_since(Call *c)
+{
+	uint64		now;
+
+	return c->absent && !c->overwrite && cachier_store_commits(&now) &&
+		now == c->commits_seen;
+}
+
+/*
  * Single flight: compute only while holding the key's lock.  If another
  * session holds it, wait with the other waiters for its commit and read
  * its value; if it failed instead, queue for the lock to compute (one at
@@ -834,7 +856,12 @@ miss(Call *c, bool *isnull)
 		return miss_read_only(c, isnull, psprintf("Nothing is stored: %s.", why));
 	}
 
-	if (!cachier_lock_try(c->key))
+	if (cachier_lock_try(c->key))
+	{
+		if (nothing_committed_since(c))
+			return compute_and_store(c, isnull);
+	}
+	else
 	{
 		deadline = GetCurrentTimestamp() + c->eff.wait_timeout_us;
 		waited = wait_for(c, c->eff.wait_timeout_us, false);
@@ -993,6 +1020,7 @@ call_begin(Call *c, CallSite *site, Datum *args, bool *argnulls, Oid collation)
 	c->fresh_bypass = NULL;
 	c->has_epoch = false;
 	c->epoch = 0;
+	c->absent = false;
 	set_storage(c);
 	c->argbytes = empty_keybuf(site);
 	c->overwrite = false;

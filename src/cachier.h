@@ -362,6 +362,7 @@ typedef struct EntryRow
 #define CACHIER_ENTRY_OVERHEAD	64	/* a row's header, key columns and index entries */
 extern int64 cachier_entry_size(int args_len, int value_len);
 extern bool cachier_store_busy(Oid funcid, int64 key);
+extern bool cachier_store_commits(uint64 *count);
 extern void cachier_store_take_probe(EntryRow *row);
 extern void cachier_store_write(List *rows, int64 wait_us);
 extern int64 cachier_store_delete(Oid funcid, const int64 *key);

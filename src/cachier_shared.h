@@ -128,6 +128,8 @@ typedef struct CachierShared
 	slock_t		mutex;			/* protects the launcher fields below */
 	Latch	   *launcher_latch;
 	int			workers_running;
+	pg_atomic_uint64 entry_commits; /* transactions that committed (or
+									 * prepared) entries: table_store.c */
 	RefreshItem queue[CACHIER_QUEUE_SIZE];
 	DatabaseSlot databases[CACHIER_MAX_DATABASES];
 } CachierShared;

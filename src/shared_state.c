@@ -68,6 +68,7 @@ attach_shared(void)
 		cachier_shared->stats_lock = &locks[1].lock;
 		cachier_shared->stats_reset = GetCurrentTimestamp();
 		SpinLockInit(&cachier_shared->mutex);
+		pg_atomic_init_u64(&cachier_shared->entry_commits, 0);
 	}
 	ctl.keysize = sizeof(StatsKey);
 	ctl.entrysize = sizeof(FunctionStats);

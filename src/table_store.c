@@ -27,6 +27,13 @@
  * table's constraints are checked as an INSERT checks them.  The table has
  * no triggers, rules or policies of its own: none are run.
  *
+ * Each transaction that wrote entries adds one to a shared count when it
+ * commits or prepares (cachier_store_commits), after its entries became
+ * visible and before its key locks are given back: a miss that read the
+ * count before looking the key up, and finds it unchanged once it holds
+ * the key's lock, knows that no entry was committed in between, and need
+ * not look again.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -38,6 +45,7 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "cachier.h"
+#include "cachier_shared.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
@@ -481,8 +489,9 @@ update_entry(EntryWriter *w, ItemPointer tid)
 	}
 	if (result != TM_Ok)
 		return false;
+	/* update = true, as ExecUpdate says: B-tree may then delete bottom-up */
 	if (update_indexes)
-		(void) ExecInsertIndexTuples(w->rri, w->row, w->estate, false, false, NULL, NIL);
+		(void) ExecInsertIndexTuples(w->rri, w->row, w->estate, true, false, NULL, NIL);
 	return true;
 }
 
@@ -694,6 +703,54 @@ is_busy(const ErrorData *error)
 		 IsolationUsesXactSnapshot());
 }
 
+/* ---------------------------------------------------------------- commits */
+
+static bool wrote_entries;		/* this transaction wrote entries */
+
+static void
+count_commit(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PREPARE)
+	{
+		/* after the commit made them visible, before the key locks go */
+		if (wrote_entries && cachier_preloaded())
+			pg_atomic_fetch_add_u64(&cachier_shared->entry_commits, 1);
+		wrote_entries = false;
+	}
+	else if (event == XACT_EVENT_ABORT)
+		wrote_entries = false;
+}
+
+static void
+note_written(void)
+{
+	static bool registered = false;
+
+	if (!registered)
+	{
+		RegisterXactCallback(count_commit, NULL);
+		registered = true;
+	}
+	wrote_entries = true;
+}
+
+/*
+ * How many transactions have committed entries in this server so far;
+ * false without shared_preload_libraries (then nothing is known).  Entries
+ * written other than by cachier (by hand, by logical replication) are not
+ * counted: a miss may then compute a value that was just stored, which is
+ * wasted work, never a wrong result.
+ */
+bool
+cachier_store_commits(uint64 *count)
+{
+	if (!cachier_preloaded())
+		return false;
+	*count = pg_atomic_read_u64(&cachier_shared->entry_commits);
+	pg_read_barrier();			/* read before whatever the caller reads next */
+	return true;
+}
+
 /*
  * Write entries computed in this transaction (pending.c), all in one
  * subtransaction: one XID for all of them.  If that fails, each row is
@@ -711,6 +768,7 @@ cachier_store_write(List *rows, int64 wait_us)
 
 	if (cachier_storage_legacy())
 		return;					/* before ALTER EXTENSION UPDATE to 0.5 */
+	note_written();				/* (a failed write counts too: harmless) */
 	if (write_rows(rows, wait_us, true, &error))
 		return;
 	FreeErrorData(error);
