@@ -14,10 +14,13 @@
 #   B  pgbench, one cached call per statement (SELECT g_cached(:k) over 10K
 #      hot keys) against the same script calling g(:k): simple and prepared
 #      protocol, 1, 8 and 32 clients, 5 s per run (PGBENCH_SECONDS), bare
-#      and cached alternating, median of 3 runs each.  Goal: tps >= 0.95x.
+#      and cached run one after another in B80_ROUNDS (5) rounds; the ratio
+#      is the median of the rounds' ratios.  Goal: tps >= 0.95x.
 #      The same through the table tier alone (gt, shared_cache => false).
 #      In its own cluster with an area sized for the hot set (B80_AREA,
-#      16MB; B80_AREA=256MB shows what a large area costs new backends).
+#      16MB; B80_AREA=256MB shows what a large area costs new backends),
+#      in huge pages if the machine has them (B80_HUGEPAGES=N reserves N
+#      for the section, as root).
 #   C  the hit cost of the same 1,000 hot keys with 1K and with 1M entries
 #      resident.  Goal: <= 1.2x.
 #   D  a Zipf(0.99) trace over 10x the keys a 2 MB area holds: the memory
@@ -86,6 +89,11 @@ time3() {
 	for _ in 1 2 3; do time1 "$1"; done | sort -g | sed -n 2p
 }
 
+# B80_SECTIONS (ABCD) picks sections, e.g. B80_SECTIONS=B for pgbench alone
+sections=${B80_SECTIONS:-ABCD}
+want() { case $sections in *"$1"*) return 0 ;; esac; return 1; }
+
+if want A || want C; then
 start_cluster main 256MB
 msql <<'SQL'
 CREATE EXTENSION cachier;
@@ -108,6 +116,8 @@ SELECT cachier_memoize(f) FROM unnest(ARRAY['b1(int)', 'b1k(int)',
 SQL
 echo "memory tier: $(mq 'SELECT pg_size_pretty(size_bytes) FROM cachier_memory'), server $(mq 'SHOW server_version')"
 
+fi
+if want C; then
 # ---------------------------------------------------------------- C: 1K vs 1M resident
 echo
 echo "C. hit cost of 1,000 hot keys with 1K and with 1M entries resident"
@@ -137,6 +147,8 @@ awk -v a="$ms_1k" -v a2="$ms_1k2" -v b="$ms_1m" -v ra="$res_1k" -v rb="$res_1m" 
 	lo = a < a2 ? a : a2
 	printf "  ratio 1M / 1K: %.2fx   (goal <= 1.2x; against the faster 1K sample)\n", b / lo }'
 
+fi
+if want A; then
 # ---------------------------------------------------------------- A: hit vs bare call
 echo
 echo "A. memory-tier hit vs a bare PL/pgSQL call (200,000 calls over 1,000 keys, median of 3)"
@@ -168,6 +180,8 @@ for f in b1 b1k b10 b10k; do
 			l, bu, hu, hu / bu, bu - eu, hu - eu, (hu - eu) / (bu - eu), m ? "  MEMORY MISSES: " m : "" }'
 done
 
+fi
+if want B; then
 # ---------------------------------------------------------------- B: pgbench
 # in a cluster of its own, with an area sized for its hot set (B80_AREA):
 # every new backend faults in the pages of the area it touches, and with a
@@ -175,9 +189,25 @@ done
 # thousands of pages (on this VM a page fault costs tens of microseconds)
 echo
 echo "B. pgbench, one call per statement over 10K hot keys: cached (memory tier, table tier) vs bare tps"
-echo "   (${PGBENCH_SECONDS:-5} s per run; bare and cached alternate, median of 3 runs each; area ${B80_AREA:-16MB})"
+echo "   (${PGBENCH_SECONDS:-5} s per run; ${B80_ROUNDS:-5} rounds of bare, memory and table runs one after another;"
+echo "    tps are medians, ratios the median of the rounds' ratios; area ${B80_AREA:-16MB})"
 main_port=$port
+# B80_HUGEPAGES=N (as root): reserve N huge pages (vm.nr_hugepages) for this
+# cluster, given back after it stops; the server's huge_pages = try takes them
+hugepages_before=$(cat /proc/sys/vm/nr_hugepages 2>/dev/null || echo 0)
+if [ -n "${B80_HUGEPAGES:-}" ] && [ "$(id -u)" -eq 0 ]; then
+	echo "$B80_HUGEPAGES" >/proc/sys/vm/nr_hugepages
+fi
+# huge pages neither in use nor reserved (a server reserves its segment's at start)
+huge_free() { awk '/^HugePages_Free/ { f = $2 } /^HugePages_Rsvd/ { r = $2 } END { print f - r }' /proc/meminfo; }
+free_before=$(huge_free)
 start_cluster perstmt "${B80_AREA:-16MB}"
+huge_used=$((free_before - $(huge_free)))
+if [ "$huge_used" -gt 0 ]; then
+	echo "   huge pages: the cluster's shared memory takes $huge_used huge pages"
+else
+	echo "   huge pages: not used (vm.nr_hugepages = $(cat /proc/sys/vm/nr_hugepages)): every backend maps the 4 kB pages it touches"
+fi
 msql <<'SQL'
 CREATE EXTENSION cachier;
 CREATE FUNCTION g(k int) RETURNS float8 LANGUAGE plpgsql IMMUTABLE
@@ -198,28 +228,47 @@ tps() {
 		-j "$(($1 < 2 ? 1 : 2))" -M "$2" -f "$tmp/$3.sql" postgres 2>/dev/null |
 		awk '/^tps/ { printf "%.0f", $3; exit }'
 }
-median3() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+rounds=${B80_ROUNDS:-5}
 for mode in simple prepared; do
 	for c in 1 8 32; do
-		b=(); x=(); t=()
-		for _ in 1 2 3; do
-			b+=("$(tps "$c" "$mode" bare)")
-			x+=("$(tps "$c" "$mode" cached)")
-			t+=("$(tps "$c" "$mode" table)")
+		b=(); x=(); t=(); rx=(); rt=()
+		for r in $(seq 1 "$rounds"); do
+			# the three runs of a round follow each other, in an order
+			# that turns from round to round; each round gives a ratio
+			case $((r % 3)) in
+			1) order="bare cached table" ;;
+			2) order="cached table bare" ;;
+			0) order="table bare cached" ;;
+			esac
+			for s in $order; do
+				case $s in
+				bare) bt=$(tps "$c" "$mode" bare) ;;
+				cached) xt=$(tps "$c" "$mode" cached) ;;
+				table) tt=$(tps "$c" "$mode" table) ;;
+				esac
+			done
+			b+=("$bt"); x+=("$xt"); t+=("$tt")
+			rx+=("$(awk -v a="$xt" -v b="$bt" 'BEGIN { printf "%.3f", a / b }')")
+			rt+=("$(awk -v a="$tt" -v b="$bt" 'BEGIN { printf "%.3f", a / b }')")
 		done
-		bare=$(median3 "${b[@]}")
-		cached=$(median3 "${x[@]}")
-		table=$(median3 "${t[@]}")
-		awk -v m="$mode" -v c="$c" -v b="$bare" -v x="$cached" -v t="$table" 'BEGIN {
-			printf "  %-8s %2d clients: bare %6d tps, memory tier %6d tps: %.2fx (goal >= 0.95x); table tier %6d tps: %.2fx\n", m, c, b, x, x / b, t, t / b }'
-		echo "           runs: bare ${b[*]} / memory ${x[*]} / table ${t[*]}"
+		awk -v m="$mode" -v c="$c" -v b="$(median "${b[@]}")" -v x="$(median "${x[@]}")" -v t="$(median "${t[@]}")" \
+			-v rx="$(median "${rx[@]}")" -v rt="$(median "${rt[@]}")" 'BEGIN {
+			printf "  %-8s %2d clients: bare %6d tps, memory tier %6d tps: %.2fx (goal >= 0.95x); table tier %6d tps: %.2fx\n", m, c, b, x, rx, t, rt }'
+		echo "           per-round ratios: memory ${rx[*]} / table ${rt[*]}"
+		echo "           tps: bare ${b[*]} / memory ${x[*]} / table ${t[*]}"
 	done
 done
 echo "  its memory tier: $(mq "SELECT format('%s entries, %s used, hit ratio %s', entries, pg_size_pretty(used_bytes), round(hit_ratio::numeric, 4)) FROM cachier_memory")"
 as_owner "$bindir/pg_ctl" -D "$tmp/perstmt" -m fast stop >/dev/null
+if [ -n "${B80_HUGEPAGES:-}" ] && [ "$(id -u)" -eq 0 ]; then
+	echo "$hugepages_before" >/proc/sys/vm/nr_hugepages
+fi
 port=$main_port
-echo "  memory tier after A-C: $(mq "SELECT format('%s entries, %s used, hit ratio %s', entries, pg_size_pretty(used_bytes), round(hit_ratio::numeric, 4)) FROM cachier_memory")"
+{ want A || want C; } && echo "  memory tier after A-C: $(mq "SELECT format('%s entries, %s used, hit ratio %s', entries, pg_size_pretty(used_bytes), round(hit_ratio::numeric, 4)) FROM cachier_memory")"
 
+fi
+want D || exit 0
 # ---------------------------------------------------------------- D: Zipf vs LRU
 echo
 echo "D. Zipf(0.99) over 10x the keys a 2 MB area holds: hit ratio vs a simulated LRU"
