@@ -386,9 +386,16 @@ compute_and_store(Call *c, bool *isnull)
 		if (fresh_storable(c))
 			store(c, result, *isnull, started, ms, true);
 	}
-	/* beyond a budget of locks per transaction, mark only the computing */
+	/*
+	 * Beyond a budget of locks per transaction, mark only the computing;
+	 * the value may be in the memory tier already: misses that get the lock
+	 * next must look again.
+	 */
 	if (!cachier_lock_keep_after_store())
+	{
+		cachier_store_announce();
 		cachier_lock_release(c->key);
+	}
 	return result;
 }
 
@@ -736,9 +743,11 @@ lookup(Call *c, Datum *value, bool *isnull, const char *event, bool quiet)
 	EntryAge	age;
 	int64		limit;
 	bool		served;
-	bool		counted = !quiet && c->use_table && !c->use_redis &&
-		cachier_store_commits(&c->commits_seen);
+	bool		counted = false;
 
+	/* the count of commits first, then the lookup (nothing_committed_since) */
+	if (!quiet && c->use_table && !c->use_redis)
+		counted = cachier_store_commits(&c->commits_seen);
 	find_entry(c, &entry);
 	c->absent = counted && !entry.found;
 	if (entry.found && !fresh_usable(c, &entry, value, isnull, quiet, &served))
@@ -817,11 +826,12 @@ wait_gave_up(Call *c, bool *isnull, WaitResult waited)
 }
 
 /*
- * Whether the first lookup found nothing and no entry has been committed
- * since it began: then, holding the key's lock, there is nothing new to
- * look at (a writer's commit is counted before its key lock is given
- * back).  An entry another transaction wrote and has not committed was
- * invisible to a second look too.
+ * Whether the first lookup found nothing and nothing has been announced
+ * since it began (table_store.c): then, holding the key's lock, there is
+ * nothing new to look at, since a commit of entries and a key lock given
+ * back early are announced before the lock goes.  An entry another
+ * transaction wrote and has not committed was invisible to a second look
+ * too.
  */
 static bool
 nothing_committed_since(Call *c)

@@ -86,6 +86,7 @@ _PG_init(void)
 	cachier_entry_scan_init();
 	cachier_inprogress_init();
 	cachier_pending_init();
+	cachier_store_init();
 	cachier_key_init();
 	cachier_context_init();
 	cachier_relation_roots_init();	/* [F] */

@@ -363,6 +363,8 @@ typedef struct EntryRow
 extern int64 cachier_entry_size(int args_len, int value_len);
 extern bool cachier_store_busy(Oid funcid, int64 key);
 extern bool cachier_store_commits(uint64 *count);
+extern void cachier_store_announce(void);
+extern void cachier_store_init(void);
 extern void cachier_store_take_probe(EntryRow *row);
 extern void cachier_store_write(List *rows, int64 wait_us);
 extern int64 cachier_store_delete(Oid funcid, const int64 *key);

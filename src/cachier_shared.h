@@ -128,10 +128,15 @@ typedef struct CachierShared
 	slock_t		mutex;			/* protects the launcher fields below */
 	Latch	   *launcher_latch;
 	int			workers_running;
-	pg_atomic_uint64 entry_commits; /* transactions that committed (or
-									 * prepared) entries: table_store.c */
 	RefreshItem queue[CACHIER_QUEUE_SIZE];
 	DatabaseSlot databases[CACHIER_MAX_DATABASES];
+	/*
+	 * Entries committed, or key locks given back early (table_store.c):
+	 * read by every cached call, so on a cache line of its own.
+	 */
+	char		pad_before[PG_CACHE_LINE_SIZE];
+	pg_atomic_uint64 entry_commits;
+	char		pad_after[PG_CACHE_LINE_SIZE];
 } CachierShared;
 
 extern CachierShared *cachier_shared;

@@ -28,11 +28,15 @@
  * no triggers, rules or policies of its own: none are run.
  *
  * Each transaction that wrote entries adds one to a shared count when it
- * commits or prepares (cachier_store_commits), after its entries became
- * visible and before its key locks are given back: a miss that read the
- * count before looking the key up, and finds it unchanged once it holds
- * the key's lock, knows that no entry was committed in between, and need
- * not look again.
+ * commits (cachier_store_commits), after its entries became visible and
+ * before its key locks are given back, and a key lock given back before
+ * commit (beyond the lock budget) adds one first (cachier_store_announce):
+ * a miss that read the count before looking the key up, and finds it
+ * unchanged once it holds the key's lock, knows that no entry it could
+ * have found was committed or published in between, and need not look
+ * again.  Not with prepared transactions enabled: PREPARE gives its key
+ * locks back, and its entries appear at a COMMIT PREPARED that may run in
+ * any session, with nothing to count it in order.
  *
  *-------------------------------------------------------------------------
  */
@@ -42,6 +46,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/twophase.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "cachier.h"
@@ -489,9 +494,8 @@ update_entry(EntryWriter *w, ItemPointer tid)
 	}
 	if (result != TM_Ok)
 		return false;
-	/* update = true, as ExecUpdate says: B-tree may then delete bottom-up */
 	if (update_indexes)
-		(void) ExecInsertIndexTuples(w->rri, w->row, w->estate, true, false, NULL, NIL);
+		(void) ExecInsertIndexTuples(w->rri, w->row, w->estate, false, false, NULL, NIL);
 	return true;
 }
 
@@ -710,41 +714,46 @@ static bool wrote_entries;		/* this transaction wrote entries */
 static void
 count_commit(XactEvent event, void *arg)
 {
-	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PREPARE)
+	if (event == XACT_EVENT_COMMIT)
 	{
 		/* after the commit made them visible, before the key locks go */
-		if (wrote_entries && cachier_preloaded())
-			pg_atomic_fetch_add_u64(&cachier_shared->entry_commits, 1);
+		if (wrote_entries)
+			cachier_store_announce();
 		wrote_entries = false;
 	}
-	else if (event == XACT_EVENT_ABORT)
+	else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE)
 		wrote_entries = false;
 }
 
-static void
-note_written(void)
+void
+cachier_store_init(void)
 {
-	static bool registered = false;
-
-	if (!registered)
-	{
-		RegisterXactCallback(count_commit, NULL);
-		registered = true;
-	}
-	wrote_entries = true;
+	RegisterXactCallback(count_commit, NULL);
 }
 
 /*
- * How many transactions have committed entries in this server so far;
- * false without shared_preload_libraries (then nothing is known).  Entries
- * written other than by cachier (by hand, by logical replication) are not
- * counted: a miss may then compute a value that was just stored, which is
- * wasted work, never a wrong result.
+ * Entries may have become visible (a commit), or a key's lock is about to
+ * be given back with its value already published to the memory tier:
+ * misses that hold a key's lock must look again.
+ */
+void
+cachier_store_announce(void)
+{
+	if (cachier_preloaded())
+		pg_atomic_fetch_add_u64(&cachier_shared->entry_commits, 1);
+}
+
+/*
+ * The count cachier_store_announce adds to; false when it says nothing:
+ * without shared_preload_libraries, and with prepared transactions
+ * enabled (see the header).  Entries written other than by cachier (by
+ * hand, by logical replication) are not counted: a miss may then compute a
+ * value that was just stored, which is wasted work, never a wrong result.
  */
 bool
 cachier_store_commits(uint64 *count)
 {
-	if (!cachier_preloaded())
+	if (!cachier_preloaded() || max_prepared_xacts > 0)
 		return false;
 	*count = pg_atomic_read_u64(&cachier_shared->entry_commits);
 	pg_read_barrier();			/* read before whatever the caller reads next */
@@ -768,7 +777,7 @@ cachier_store_write(List *rows, int64 wait_us)
 
 	if (cachier_storage_legacy())
 		return;					/* before ALTER EXTENSION UPDATE to 0.5 */
-	note_written();				/* (a failed write counts too: harmless) */
+	wrote_entries = true;		/* (a failed write counts too: harmless) */
 	if (write_rows(rows, wait_us, true, &error))
 		return;
 	FreeErrorData(error);
