@@ -181,6 +181,7 @@ typedef struct CachierRelations
 } CachierRelations;
 
 extern const CachierRelations *cachier_relations(void);
+extern bool cachier_lock_extension(void);
 extern void cachier_forget_relations(void);
 extern bool cachier_is_our_relation(Oid relid);
 

@@ -11,6 +11,10 @@
  * hot path does no catalog lookups.  Calling this without the extension
  * created in the current database is an error with a hint.
  *
+ * Locking: the background workers lock the extension itself in share mode
+ * before they touch its tables (cachier_lock_extension), since DROP
+ * EXTENSION locks it exclusively before any of its objects.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -19,6 +23,9 @@
 #include "cachier.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_extension.h"
+#include "commands/extension.h"
+#include "storage/lmgr.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
@@ -77,6 +84,25 @@ cachier_relations(void)
 	rels.owner = relation_owner(rels.entries);
 	rels_valid = true;
 	return &rels;
+}
+
+/*
+ * For a background worker's transaction, before it uses cachier's tables:
+ * lock the extension in share mode, so that it and a DROP EXTENSION (which
+ * locks the extension exclusively first, then each of its tables) never
+ * lock the tables in opposite orders and deadlock.  Whether the extension
+ * still exists once locked.
+ */
+bool
+cachier_lock_extension(void)
+{
+	Oid			extension = get_extension_oid("cachier", true);
+
+	if (!OidIsValid(extension))
+		return false;
+	LockDatabaseObject(ExtensionRelationId, extension, 0, AccessShareLock);
+	/* the lock processed invalidations: dropped while we waited? */
+	return get_extension_oid("cachier", true) == extension;
 }
 
 void

@@ -79,7 +79,7 @@ cachier_cleanup_function(Oid funcid, int64 stale_after_us, bool own_transactions
 	{
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
-		fn_id = cachier_fn_id(funcid);
+		fn_id = cachier_lock_extension() ? cachier_fn_id(funcid) : 0;
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 	}
@@ -93,12 +93,14 @@ cachier_cleanup_function(Oid funcid, int64 stale_after_us, bool own_transactions
 		TimestampTz batch_start = GetCurrentTimestamp();
 
 		CHECK_FOR_INTERRUPTS();
+		n = 0;
 		if (own_transactions)
 		{
 			StartTransactionCommand();
 			PushActiveSnapshot(GetTransactionSnapshot());
 		}
-		n = delete_batch(fn_id, cutoff);
+		if (!own_transactions || cachier_lock_extension())
+			n = delete_batch(fn_id, cutoff);
 		if (own_transactions)
 		{
 			PopActiveSnapshot();

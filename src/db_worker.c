@@ -93,7 +93,8 @@ extension_present(void)
 
 	StartTransactionCommand();
 	nsp = get_namespace_oid("cachier", true);
-	present = OidIsValid(nsp) && OidIsValid(get_relname_relid("entries", nsp));
+	present = cachier_lock_extension() && OidIsValid(nsp) &&
+		OidIsValid(get_relname_relid("entries", nsp));
 	CommitTransactionCommand();
 	return present;
 }
@@ -122,7 +123,7 @@ cleanup_plans(void)
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	fns = cachier_cleanup_candidates();
+	fns = cachier_lock_extension() ? cachier_cleanup_candidates() : NIL;
 	foreach(lc, fns)
 	{
 		EffectiveOptions eff;

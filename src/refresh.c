@@ -148,6 +148,8 @@ refresh_in_transaction(RefreshItem *item)
 	EffectiveOptions eff;
 
 	snprintf(refresh_target, sizeof(refresh_target), "function %u", item->funcid);
+	if (!cachier_lock_extension())
+		return false;			/* the extension was dropped */
 	if (!SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(item->funcid)))
 		return false;			/* dropped meanwhile */
 	strlcpy(refresh_target, format_procedure_qualified(item->funcid),
